@@ -1,0 +1,33 @@
+# Slack After Dark: the two commands are `make run` and `make test`. Everything installs into ~/.cache/afterdark.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export AFTERDARK_CACHE ?= $(HOME)/.cache/afterdark
+PY := $(AFTERDARK_CACHE)/venv/bin/python
+
+.PHONY: help install up run test test-fast down status bench
+
+help:
+	@echo "make run    install what is missing, start MinIO, Kafka and the functions, publish the first models, print how to try it"
+	@echo "make test   install what is missing, start the services, run every test, stop what it started"
+	@echo "make down   stop everything that was started (by recorded pid)"
+
+install:
+	@dev/install.sh
+
+up: install
+	@dev/start.sh
+
+run: up
+	@dev/run.sh
+
+test: install
+	@dev/test.sh $(PYTEST_ARGS)
+
+down:
+	@dev/stop.sh
+
+status:
+	@dev/status.sh
+
+bench: up
+	@PYTHONPATH=. $(PY) bench/predict_latency.py

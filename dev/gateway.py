@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""The local function host: a small OpenFaaS-compatible gateway on 127.0.0.1:8080 (local use only).
+
+It reads stack.yml (with faas-cli's envsubst rules: ${VAR} and ${VAR:-default}), and runs every function as
+its own process under the watchdog, exactly as its container would: the template's fprocess, mode=http,
+upstream_url, and the function's environment and timeouts. The watchdog is the real of-watchdog when it is
+installed in $AFTERDARK_CACHE/bin, otherwise dev/watchdog.py (see README "of-watchdog").
+
+Routes (same paths as the OpenFaaS gateway, so the same curl lines and Slack URLs work against both):
+  /function/NAME[/...]   any method, proxied to the function's watchdog (status, headers and body kept)
+  GET /system/functions  the deployed functions
+  GET /healthz           200 once every function's watchdog reports healthy
+Adds X-Call-Id (unless the caller sent one) and X-Start-Time to the upstream request, like the CE gateway.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from proxy import Server, UpstreamError, UpstreamTimeout, fetch, relay, reply  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("AFTERDARK_CACHE", Path.home() / ".cache" / "afterdark"))
+GATEWAY_TIMEOUT_S = 60.0  # the CE gateway's upstream_timeout default
+SERVED_BY = "afterdark-dev-gateway"
+
+
+def envsubst(text: str, env: dict[str, str]) -> str:
+    """faas-cli's rule: ${VAR:-default} and ${VAR}; an unset variable becomes the empty string."""
+    def sub(m: re.Match) -> str:
+        name, default = m.group(1), m.group(3)
+        value = env.get(name)
+        return value if value else (default or "")
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}", sub, text)
+
+
+def load_stack(path: Path, env: dict[str, str]) -> dict:
+    return yaml.safe_load(envsubst(path.read_text(), env))
+
+
+@dataclass
+class Function:
+    name: str
+    spec: dict
+    port: int
+    upstream_port: int
+    proc: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        running = self.proc is not None and self.proc.poll() is None
+        return {"name": self.name, "image": self.spec.get("image", ""), "namespace": "openfaas-fn",
+                "replicas": 1, "availableReplicas": 1 if running else 0, "invocationCount": 0,
+                "envProcess": self.env.get("fprocess", ""), "labels": self.spec.get("labels") or {},
+                "annotations": self.spec.get("annotations") or {}}
+
+
+def watchdog_command() -> list[str]:
+    real = CACHE / "bin" / "of-watchdog"
+    return [str(real)] if real.exists() else [sys.executable, str(ROOT / "dev" / "watchdog.py")]
+
+
+def start_function(fn: Function, stack_dir: Path, logs: Path) -> None:
+    lang = fn.spec["lang"]
+    template_dir = stack_dir / "template" / lang
+    template = yaml.safe_load((template_dir / "template.yml").read_text())
+    handler_dir = (stack_dir / fn.spec["handler"]).resolve()
+    module = ".".join(handler_dir.relative_to(stack_dir).parts) + ".handler"
+    tmp = CACHE / "run" / "functions" / fn.name
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in (fn.spec.get("environment") or {}).items()})
+    # Locally S3/Kafka are on loopback: the caller's environment wins over the in-cluster defaults.
+    for key in ("S3_ENDPOINT", "KAFKA_BOOTSTRAP", "S3_BUCKET"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    env.update({
+        "fprocess": fn.spec.get("fprocess") or template["fprocess"],
+        "mode": "http",
+        "upstream_url": f"http://127.0.0.1:{fn.upstream_port}",
+        "port": str(fn.port),
+        "prefix_logs": "false",
+        "TMPDIR": str(tmp),  # of-watchdog's lock file lives in os.TempDir(): one per function
+        "OPENFAAS_NAME": fn.name,
+        "AFTERDARK_HANDLER": module,
+        "AFTERDARK_PORT": str(fn.upstream_port),
+        "PYTHONPATH": os.pathsep.join([str(stack_dir), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    })
+    fn.env = env
+    log = open(logs / f"fn-{fn.name}.log", "ab")
+    fn.proc = subprocess.Popen(watchdog_command(), cwd=template_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def healthy(fn: Function) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{fn.port}/_/health", timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def make_handler(functions: dict[str, Function]):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):
+            sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+
+        def route(self):
+            path = self.path
+            if path in ("/healthz", "/healthz/"):
+                ok = all(healthy(f) for f in functions.values())
+                return reply(self, 200 if ok else 503, "OK" if ok else "functions not ready")
+            if path.split("?")[0] == "/system/functions":
+                if self.command != "GET":
+                    return reply(self, 405, "method not allowed")
+                body = json.dumps([f.describe() for f in functions.values()])
+                return reply(self, 200, body, "application/json")
+            m = re.match(r"^/function/([a-z0-9-]+)(/.*)?$", path.split("?")[0])
+            if not m:
+                return reply(self, 404, "Not Found")
+            fn = functions.get(m.group(1))
+            if fn is None:
+                return reply(self, 404, f"error finding function {m.group(1)}: not found")
+            rest = (m.group(2) or "/") + (("?" + path.split("?", 1)[1]) if "?" in path else "")
+            call_id = self.headers.get("X-Call-Id") or str(uuid.uuid4())
+            extra = {"X-Call-Id": call_id, "X-Start-Time": str(time.time_ns())}
+            try:
+                answer = fetch(self, "127.0.0.1", fn.port, rest, timeout=GATEWAY_TIMEOUT_S, extra_headers=extra)
+            except UpstreamTimeout:
+                return reply(self, 504, "gateway timeout")
+            except UpstreamError as err:
+                return reply(self, 502, f"function {fn.name} unreachable: {err}")
+            out = {"X-Served-By": SERVED_BY}
+            if "X-Call-Id" not in self.headers:
+                out["X-Call-Id"] = call_id
+            relay(self, *answer, extra_headers=out)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = route
+
+    return Handler
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default=str(ROOT / "stack.yml"))
+    parser.add_argument("--root", help="folder holding template/ and the handler paths (default: the stack's folder)")
+    parser.add_argument("--bind", default=os.environ.get("GATEWAY_BIND", "127.0.0.1:8080"))
+    parser.add_argument("--first-port", type=int, default=int(os.environ.get("FUNCTION_FIRST_PORT", "8100")))
+    args = parser.parse_args()
+    stack_path = Path(args.stack).resolve()
+    stack = load_stack(stack_path, dict(os.environ))
+    logs = CACHE / "run" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    functions: dict[str, Function] = {}
+    for i, (name, spec) in enumerate(sorted((stack.get("functions") or {}).items())):
+        functions[name] = Function(name, spec, port=args.first_port + 2 * i, upstream_port=args.first_port + 2 * i + 1)
+        start_function(functions[name], Path(args.root).resolve() if args.root else stack_path.parent, logs)
+        print(f"{name}: watchdog on 127.0.0.1:{functions[name].port} ({watchdog_command()[-1]})", file=sys.stderr, flush=True)
+
+    host, port = args.bind.rsplit(":", 1)
+    server = Server((host, int(port)), make_handler(functions))
+
+    def shutdown(*_):
+        for fn in functions.values():
+            if fn.proc and fn.proc.poll() is None:
+                fn.proc.terminate()
+        for fn in functions.values():
+            if fn.proc:
+                try:
+                    fn.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    fn.proc.kill()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    print(f"gateway on http://{args.bind}", file=sys.stderr, flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

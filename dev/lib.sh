@@ -1,0 +1,48 @@
+# Shared shell helpers for dev/*.sh. Source it; it sets paths and pins, and defines log/fail/wait helpers.
+# Everything that is installed or started lives under $AFTERDARK_CACHE (default ~/.cache/afterdark), never in the repo.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=../versions.env
+set -a; . "$ROOT/versions.env"; set +a
+export AFTERDARK_CACHE="${AFTERDARK_CACHE:-$HOME/.cache/afterdark}"
+BIN="$AFTERDARK_CACHE/bin"
+VENV="$AFTERDARK_CACHE/venv"
+KAFKA_LIBS="$AFTERDARK_CACHE/kafka-$KAFKA_VERSION/libs"
+RUN="$AFTERDARK_CACHE/run"          # pids, logs, service data
+PIDS="$RUN/pids"
+LOGS="$RUN/logs"
+mkdir -p "$BIN" "$PIDS" "$LOGS"
+export PATH="$BIN:$VENV/bin:$PATH"
+
+# Dev credentials and endpoints; override from the environment.
+export S3_ENDPOINT="${S3_ENDPOINT:-http://127.0.0.1:9000}"
+export S3_ACCESS_KEY="${S3_ACCESS_KEY:-afterdark}"
+export S3_SECRET_KEY="${S3_SECRET_KEY:-afterdark-dev-secret}"
+export S3_BUCKET="${S3_BUCKET:-afterdark}"
+export KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
+export OPENFAAS_URL="${OPENFAAS_URL:-http://127.0.0.1:8080}"
+export KAFKA_TOPICS="${KAFKA_TOPICS:-fixes predict-decoy predictions model-events dead-letter}"
+
+log()  { printf '\033[1m[afterdark]\033[0m %s\n' "$*" >&2; }
+fail() { printf '\033[31m[afterdark] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# alive NAME: true when the recorded pid of NAME is a running process.
+alive() { local f="$PIDS/$1.pid"; [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
+
+# wait_for NAME SECONDS CMD...: retry CMD until it succeeds; on timeout print the log tail and fail.
+wait_for() {
+  local name=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if ! alive "$name"; then tail -n 40 "$LOGS/$name.log" >&2 || true; fail "$name exited during start-up (log above: $LOGS/$name.log)"; fi
+    if (( SECONDS >= deadline )); then tail -n 40 "$LOGS/$name.log" >&2 || true; fail "$name not healthy after ${secs}s (log above: $LOGS/$name.log)"; fi
+    sleep 0.3
+  done
+}
+
+# spawn NAME CMD...: start CMD detached in its own session, log to $LOGS/NAME.log, record its pid.
+spawn() {
+  local name=$1; shift
+  setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! >"$PIDS/$name.pid"
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Stops what dev/start.sh started, by the pids it recorded (TERM, then KILL after 10 s).
+#   dev/stop.sh [gateway] [kafka] [minio]      (default: all)
+. "$(dirname "$0")/lib.sh"
+parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(gateway kafka minio)
+for name in "${parts[@]}"; do
+  f="$PIDS/$name.pid"
+  [[ -f $f ]] || continue
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { log "$name did not stop, killing"; kill -KILL -- "-$pid" 2>/dev/null || true; }
+  fi
+  rm -f "$f"
+done

@@ -1,0 +1,78 @@
+"""The one exception tree of Slack After Dark. Handlers map it to HTTP statuses in one place (`http_status`).
+
+    AfterDarkError
+    ├── BadInput            400  the caller sent something we cannot use
+    │   ├── NotAnImage      415
+    │   ├── TooLarge        413
+    │   └── UnsafeURL       400  (SSRF guard)
+    ├── NotFound            404  no such object (S3 key)
+    ├── RegistryError       500
+    │   ├── VersionNotFound 404
+    │   ├── ArtifactCorrupt 500  (sha256 mismatch, unloadable model)
+    │   └── Conflict        409  (a conditional write lost: key taken, ETag moved)
+    └── Unavailable         503  S3 or Kafka is down; nothing was acknowledged
+
+Foreign errors (botocore, kafka-python) are translated at the seams (layers.store, layers.events), so no
+other module catches them.
+"""
+from __future__ import annotations
+
+
+class AfterDarkError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict:
+        body = {"error": self.code, "message": self.message}
+        body.update({k: v for k, v in self.details.items() if v is not None})
+        return body
+
+
+class BadInput(AfterDarkError):
+    status, code = 400, "bad_input"
+
+
+class NotAnImage(BadInput):
+    status, code = 415, "not_an_image"
+
+
+class TooLarge(BadInput):
+    status, code = 413, "too_large"
+
+
+class UnsafeURL(BadInput):
+    status, code = 400, "unsafe_url"
+
+
+class NotFound(AfterDarkError):
+    status, code = 404, "not_found"
+
+
+class RegistryError(AfterDarkError):
+    status, code = 500, "registry_error"
+
+
+class VersionNotFound(RegistryError):
+    status, code = 404, "version_not_found"
+
+
+class ArtifactCorrupt(RegistryError):
+    status, code = 500, "artifact_corrupt"
+
+
+class Conflict(RegistryError):
+    status, code = 409, "conflict"
+
+
+class Unavailable(AfterDarkError):
+    status, code = 503, "unavailable"
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status for any exception: ours carry it, anything else is a 500."""
+    return exc.status if isinstance(exc, AfterDarkError) else 500

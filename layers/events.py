@@ -1,0 +1,258 @@
+"""Kafka records and the Kafka seam. Every record is UTF-8 JSON of one dataclass below (docs/formats.md).
+
+Example:
+    sink = EventSink(Settings.from_env().kafka)
+    sink.send(Topic.FIXES, FixEvent.new(image_sha256=..., image_key=..., label="engineer", user="U1"))
+    consumer = make_consumer(settings.kafka, Topic.FIXES, group="trainer")   # manual commit
+
+IMPORTANT:
+  * `EventSink.send` returns only after the broker acknowledged the write (acks=all); when Kafka cannot be
+    reached it raises `Unavailable` instead of pretending. kafka-python errors are translated here only.
+  * `decode` never raises on a malformed payload: it returns a `Malformed` with the reason, so consumers can
+    route it to the dead-letter topic and keep going.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+from layers.config import KafkaSettings, Settings
+from layers.errors import BadInput, Unavailable
+
+
+class Topic:
+    FIXES = "fixes"
+    PREDICT_DECOY = "predict-decoy"
+    PREDICTIONS = "predictions"
+    MODEL_EVENTS = "model-events"
+    DEAD_LETTER = "dead-letter"
+    ALL = (FIXES, PREDICT_DECOY, PREDICTIONS, MODEL_EVENTS, DEAD_LETTER)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Record:
+    """Base of every record: `kind` names the type on the wire, `schema` its version."""
+    KIND: ClassVar[str] = "record"
+    SCHEMA: ClassVar[int] = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.KIND, "schema": self.SCHEMA, **asdict(self)}
+
+    def encode(self) -> bytes:
+        return json.dumps(self.to_json(), separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]):
+        """Build from a decoded dict; unknown keys are ignored, a missing field raises TypeError."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class FixEvent(Record):
+    """A human correction: this image (stored at images/<sha256>) has this label."""
+    KIND: ClassVar[str] = "fix"
+    fix_id: str
+    image_sha256: str
+    image_key: str
+    label: str
+    user: str
+    created_at_ms: int
+    source: str = "api"  # api | slack
+
+    @staticmethod
+    def fix_id_for(image_sha256: str, label: str, user: str) -> str:
+        """Deterministic, so the same image, label and user twice is one fix."""
+        return hashlib.sha256(f"{image_sha256}|{label}|{user}".encode()).hexdigest()[:24]
+
+    @classmethod
+    def new(cls, *, image_sha256: str, image_key: str, label: str, user: str, source: str = "api") -> "FixEvent":
+        return cls(fix_id=cls.fix_id_for(image_sha256, label, user), image_sha256=image_sha256,
+                   image_key=image_key, label=label, user=user, created_at_ms=now_ms(), source=source)
+
+    def validate(self, labels: tuple[str, ...] | list[str]) -> None:
+        if len(self.image_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.image_sha256):
+            raise BadInput("image_sha256 must be 64 lowercase hex characters")
+        if self.label not in labels:
+            raise BadInput(f"unknown label {self.label!r}", valid_labels=list(labels))
+        if not self.user:
+            raise BadInput("user is required")
+
+
+@dataclass(frozen=True)
+class DecoyRecord(Record):
+    """A mirrored /predict request: the stored input and the answer given, for exact replay."""
+    KIND: ClassVar[str] = "predict-decoy"
+    request_id: str
+    image_sha256: str
+    image_key: str
+    user: str | None
+    created_at_ms: int
+    model: str
+    version: int
+    label: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class PredictionRecord(Record):
+    """A shadow (mirror-set) version's answer to a live request, for comparison later."""
+    KIND: ClassVar[str] = "prediction"
+    request_id: str
+    model: str
+    version: int
+    label: str
+    confidence: float
+    latency_ms: float
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
+class ModelEvent(Record):
+    """Something happened to a model version: published, registered, refused (gates failed)."""
+    KIND: ClassVar[str] = "model-event"
+    event: str            # published | registered | refused
+    model: str
+    version: int | None
+    created_at_ms: int
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeadLetter(Record):
+    """A record that could not be processed, with why, and where it came from."""
+    KIND: ClassVar[str] = "dead-letter"
+    source_topic: str
+    partition: int
+    offset: int
+    reason: str
+    payload: str          # the original bytes, decoded as UTF-8 with replacement
+    created_at_ms: int
+
+
+RECORD_TYPES: dict[str, type[Record]] = {t.KIND: t for t in (FixEvent, DecoyRecord, PredictionRecord, ModelEvent, DeadLetter)}
+
+
+@dataclass(frozen=True)
+class Malformed:
+    reason: str
+
+
+def decode(raw: bytes | None, expect: type[Record]) -> Record | Malformed:
+    """Parse one record of type `expect`; never raises."""
+    try:
+        data = json.loads((raw or b"").decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return Malformed(f"not UTF-8 JSON: {err}")
+    if not isinstance(data, dict):
+        return Malformed("not a JSON object")
+    if data.get("kind") != expect.KIND:
+        return Malformed(f"kind {data.get('kind')!r}, expected {expect.KIND!r}")
+    try:
+        record = expect.from_json(data)
+    except TypeError as err:
+        return Malformed(f"missing or unexpected fields: {err}")
+    return record
+
+
+# -- the Kafka seam ------------------------------------------------------------------------------------
+
+class EventSink:
+    """Producer seam. `send` blocks until the broker acknowledged (acks=all) and raises Unavailable otherwise."""
+
+    def __init__(self, settings: KafkaSettings, client_id: str = "afterdark") -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self._producer = None
+
+    def _get(self):
+        if self._producer is None:
+            from kafka import KafkaProducer
+            from kafka.errors import KafkaError
+            try:
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self.settings.bootstrap, client_id=self.client_id, acks="all",
+                    bootstrap_timeout_ms=self.settings.bootstrap_timeout_ms,
+                    request_timeout_ms=self.settings.request_timeout_ms,
+                    max_block_ms=self.settings.request_timeout_ms,
+                    delivery_timeout_ms=self.settings.request_timeout_ms + 1000,
+                    linger_ms=0,
+                )
+            except KafkaError as err:
+                raise Unavailable(f"Kafka unreachable at {self.settings.bootstrap}: {err}") from err
+        return self._producer
+
+    def send(self, topic: str, record: Record, key: str | None = None, timeout_s: float | None = None) -> tuple[int, int]:
+        """Write and wait for the acknowledgement. Returns (partition, offset)."""
+        from kafka.errors import KafkaError
+        producer = self._get()
+        try:
+            future = producer.send(topic, value=record.encode(), key=key.encode() if key else None)
+            meta = future.get(timeout=timeout_s or self.settings.request_timeout_ms / 1000 + 2)
+        except KafkaError as err:
+            raise Unavailable(f"Kafka did not acknowledge the write to {topic}: {err}") from err
+        return meta.partition, meta.offset
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=2)
+            self._producer = None
+
+
+def make_consumer(settings: KafkaSettings, topic: str, group: str, **overrides):
+    """A consumer in `group` with manual commits, starting at the earliest uncommitted offset."""
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+    config = dict(bootstrap_servers=settings.bootstrap, group_id=group, enable_auto_commit=False,
+                  auto_offset_reset="earliest", bootstrap_timeout_ms=settings.bootstrap_timeout_ms,
+                  session_timeout_ms=10000, heartbeat_interval_ms=3000)
+    config.update(overrides)
+    try:
+        return KafkaConsumer(topic, **config)
+    except KafkaError as err:
+        raise Unavailable(f"Kafka unreachable at {settings.bootstrap}: {err}") from err
+
+
+def ensure_topics(settings: KafkaSettings, topics: tuple[str, ...] = Topic.ALL) -> list[str]:
+    """Create the missing topics (idempotent). Returns the ones it created."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, bootstrap_timeout_ms=settings.bootstrap_timeout_ms)
+    except KafkaError as err:
+        raise Unavailable(f"Kafka unreachable at {settings.bootstrap}: {err}") from err
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            try:
+                admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1) for t in missing])
+            except TopicAlreadyExistsError:
+                pass
+        return missing
+    finally:
+        admin.close()
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["ensure-topics"]:
+        created = ensure_topics(Settings.from_env().kafka)
+        if created:
+            print("created topics:", ", ".join(created), file=sys.stderr)
+        return 0
+    print("usage: python -m layers.events ensure-topics", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

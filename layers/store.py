@@ -1,0 +1,151 @@
+"""The S3 seam: a small BlobStore over boto3, with conditional reads and writes.
+
+Example:
+    store = BlobStore(Settings.from_env().s3)
+    etag = store.put("control/routing.json", body, if_none_match="*")   # create-only
+    blob = store.get("control/routing.json", if_none_match=etag)       # None: unchanged (304)
+    store.put("control/routing.json", new_body, if_match=etag)          # Conflict if someone wrote first
+
+IMPORTANT:
+  * botocore errors never leave this module: a lost conditional write is `Conflict`, a missing key is
+    `NotFound`, and a store that cannot be reached is `Unavailable`.
+  * ETags are returned without quotes.
+  * A BlobStore is thread-safe (boto3 clients are).
+
+Run `python -m layers.store ensure-bucket` to create the bucket (dev/start.sh does).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Iterator
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from layers.config import S3Settings, Settings
+from layers.errors import Conflict, NotFound, Unavailable
+
+
+@dataclass(frozen=True)
+class Blob:
+    key: str
+    body: bytes
+    etag: str
+
+
+def _status(err: botocore.exceptions.ClientError) -> int:
+    return int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+class BlobStore:
+    def __init__(self, settings: S3Settings) -> None:
+        self.settings = settings
+        self.bucket = settings.bucket
+        self._s3 = boto3.client(
+            "s3",
+            endpoint_url=settings.endpoint,
+            aws_access_key_id=settings.access_key,
+            aws_secret_access_key=settings.secret_key,
+            region_name=settings.region,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                connect_timeout=settings.connect_timeout_s,
+                read_timeout=settings.read_timeout_s,
+                retries={"max_attempts": 2, "mode": "standard"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+
+    # -- translation of foreign errors, in one place -------------------------------------------------
+    def _call(self, what: str, key: str, fn, **kwargs):
+        try:
+            return fn(**kwargs)
+        except botocore.exceptions.ClientError as err:
+            status = _status(err)
+            if status == 304:
+                return None
+            if status == 412:
+                raise Conflict(f"conditional {what} on {key} lost (precondition failed)", key=key) from err
+            if status == 409:
+                raise Conflict(f"{what} on {key} conflicted with a concurrent write", key=key) from err
+            if status == 404:
+                raise NotFound(f"no object {key}", key=key) from err
+            if status >= 500:
+                raise Unavailable(f"object store error on {what} {key}: {status}") from err
+            raise
+        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError,
+                botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError) as err:
+            raise Unavailable(f"object store unreachable at {self.settings.endpoint}: {err}") from err
+
+    # -- the seam -------------------------------------------------------------------------------------
+    def get(self, key: str, if_none_match: str | None = None) -> Blob | None:
+        """The object, or None when `if_none_match` matches its current ETag (HTTP 304)."""
+        kwargs = {"Bucket": self.bucket, "Key": key}
+        if if_none_match:
+            kwargs["IfNoneMatch"] = f'"{if_none_match}"'
+        resp = self._call("get", key, self._s3.get_object, **kwargs)
+        if resp is None:
+            return None
+        return Blob(key=key, body=resp["Body"].read(), etag=resp["ETag"].strip('"'))
+
+    def put(self, key: str, body: bytes, *, if_none_match: str | None = None, if_match: str | None = None,
+            content_type: str = "application/octet-stream") -> str:
+        """Write `body`; `if_none_match="*"` makes it create-only, `if_match=etag` a compare-and-swap.
+        Returns the new ETag. Raises Conflict when the condition fails."""
+        kwargs = {"Bucket": self.bucket, "Key": key, "Body": body, "ContentType": content_type}
+        if if_none_match:
+            kwargs["IfNoneMatch"] = if_none_match
+        if if_match:
+            kwargs["IfMatch"] = f'"{if_match}"'
+        resp = self._call("put", key, self._s3.put_object, **kwargs)
+        return resp["ETag"].strip('"')
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._call("head", key, self._s3.head_object, Bucket=self.bucket, Key=key)
+            return True
+        except NotFound:
+            return False
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield obj["Key"]
+        except botocore.exceptions.EndpointConnectionError as err:
+            raise Unavailable(f"object store unreachable at {self.settings.endpoint}") from err
+
+    def delete(self, key: str) -> None:
+        self._call("delete", key, self._s3.delete_object, Bucket=self.bucket, Key=key)
+
+    def ensure_bucket(self) -> None:
+        try:
+            self._s3.head_bucket(Bucket=self.bucket)
+        except botocore.exceptions.ClientError as err:
+            if _status(err) != 404:
+                raise
+            self._s3.create_bucket(Bucket=self.bucket)
+
+    def ping(self) -> bool:
+        try:
+            self._s3.head_bucket(Bucket=self.bucket)
+            return True
+        except Exception:
+            return False
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["ensure-bucket"]:
+        BlobStore(Settings.from_env().s3).ensure_bucket()
+        return 0
+    print("usage: python -m layers.store ensure-bucket", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,61 @@
+"""The template's server: a Flask WSGI app, served by waitress on 127.0.0.1:5000, behind of-watchdog (mode=http).
+
+Same contract as OpenFaaS python3-http: the function module exposes `handle(event, context)`;
+`event.body` is the raw body (bytes), `event.headers`, `event.method`, `event.query`, `event.path`.
+`handle` returns a dict {"statusCode", "body", "headers"} (a dict body is sent as JSON, bytes raw), or None.
+
+Users never edit this file. In the image the handler is `function.handler`; a local run may point
+AFTERDARK_HANDLER at another module (dev/gateway.py sets `functions.<name>.handler`).
+"""
+import importlib
+import os
+
+from flask import Flask, Response, jsonify, request
+from waitress import serve
+
+handler = importlib.import_module(os.environ.get("AFTERDARK_HANDLER", "function.handler"))
+app = Flask(__name__)
+
+
+class Event:
+    def __init__(self):
+        self.body = request.get_data()
+        self.headers = request.headers
+        self.method = request.method
+        self.query = request.args
+        self.path = request.path
+
+
+class Context:
+    def __init__(self):
+        self.hostname = os.environ.get("HOSTNAME", "localhost")
+
+
+def format_response(res):
+    if res is None:
+        return ("", 200)
+    if not isinstance(res, dict):
+        return res
+    status = res.get("statusCode", 200)
+    headers = res.get("headers") or {}
+    body = res.get("body", "")
+    if isinstance(body, (dict, list)):
+        resp = jsonify(body)
+        resp.status_code = status
+        for k, v in (headers.items() if isinstance(headers, dict) else headers):
+            resp.headers[k] = v
+        return resp
+    if isinstance(body, bytes):
+        return Response(body, status=status, headers=headers)
+    return Response(str(body), status=status, headers=headers)
+
+
+@app.route("/", defaults={"path": ""}, methods=["GET", "PUT", "POST", "PATCH", "DELETE"])
+@app.route("/<path:path>", methods=["GET", "PUT", "POST", "PATCH", "DELETE"])
+def call_handler(path):
+    return format_response(handler.handle(Event(), Context()))
+
+
+if __name__ == "__main__":
+    serve(app, host=os.environ.get("AFTERDARK_BIND", "127.0.0.1"), port=int(os.environ.get("AFTERDARK_PORT", "5000")),
+          threads=int(os.environ.get("AFTERDARK_THREADS", "8")))

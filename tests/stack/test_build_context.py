@@ -1,0 +1,53 @@
+"""faas-cli (the real one, built by dev/install.sh) accepts stack.yml: shrinkwrapped build contexts hold the
+handler, the template and the shared layer; `generate` yields valid Function resources."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import BIN, ROOT
+
+
+def faas_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    exe = BIN / "faas-cli"
+    if not exe.exists():
+        pytest.fail("faas-cli is not installed: dev/install.sh builds it")
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict:
+    return yaml.safe_load((ROOT / "stack.yml").read_text())
+
+
+def test_shrinkwrap_puts_handler_template_and_layer_in_every_context(tmp_path, stack):
+    # build in a copy so the test never touches the working tree's build/
+    for item in ("stack.yml", "template", "functions", "layers"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    result = faas_cli("build", "--shrinkwrap", "-f", "stack.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name, fn in stack["functions"].items():
+        ctx = tmp_path / "build" / name
+        assert (ctx / "Dockerfile").read_text() == (ROOT / "template" / fn["lang"] / "Dockerfile").read_text()
+        assert (ctx / "index.py").exists() and (ctx / "template.yml").exists()
+        assert (ctx / "function" / "handler.py").read_text() == (ROOT / fn["handler"] / "handler.py").read_text()
+        assert (ctx / "function" / "layers" / "__init__.py").exists()
+        assert (ctx / "function" / "layers" / "requirements.txt").exists()
+
+
+def test_generate_gives_function_resources(stack):
+    result = faas_cli("generate", "-f", "stack.yml")
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert {d["metadata"]["name"] for d in docs} == set(stack["functions"])
+    for d in docs:
+        assert d["apiVersion"] == "openfaas.com/v1" and d["kind"] == "Function"
+        fn = stack["functions"][d["metadata"]["name"]]
+        assert d["spec"]["name"] == d["metadata"]["name"]
+        assert d["spec"]["image"]
+        assert sorted(d["spec"].get("secrets", [])) == sorted(fn.get("secrets", []))
+        assert set(fn.get("environment", {})) <= set(d["spec"]["environment"])

@@ -1,0 +1,95 @@
+"""gateway -> watchdog -> template -> handler, over real HTTP: statuses, headers, bodies and timeouts are kept."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import ROOT
+
+PORT = 8090
+
+
+def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+@pytest.fixture(scope="module")
+def echo_gateway():
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "dev" / "gateway.py"), "--stack", str(ROOT / "tests/fixtures/stack.yml"),
+                             "--root", str(ROOT), "--bind", f"127.0.0.1:{PORT}", "--first-port", "8190"], env=env)
+    base = f"http://127.0.0.1:{PORT}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if call(base + "/healthz")[0] == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("test gateway did not become healthy")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=15)
+
+
+def test_round_trip_keeps_status_headers_body_path_and_query(echo_gateway):
+    payload = bytes(range(256))
+    status, headers, body = call(f"{echo_gateway}/function/echo/sub/path?status=201&tag=x1", "POST", payload,
+                                 {"Content-Type": "application/octet-stream", "X-Custom": "abc"})
+    assert status == 201
+    assert headers["X-Echo"] == "x1"
+    assert headers["Content-Type"] == "application/json"
+    seen = json.loads(body)
+    assert base64.b64decode(seen["body_b64"]) == payload
+    assert seen["method"] == "POST"
+    assert seen["path"] == "/sub/path"
+    assert seen["query"] == {"status": "201", "tag": "x1"}
+    assert seen["headers"]["x-custom"] == "abc"
+    assert seen["headers"]["x-call-id"] == headers["X-Call-Id"]      # the gateway's call id reaches the function
+    assert float(headers["X-Duration-Seconds"]) >= 0                   # added by the watchdog
+
+
+def test_error_statuses_pass_through(echo_gateway):
+    for code in (400, 404, 413, 503):
+        assert call(f"{echo_gateway}/function/echo?status={code}")[0] == code
+
+
+def test_client_call_id_is_kept(echo_gateway):
+    _, _, body = call(f"{echo_gateway}/function/echo", headers={"X-Call-Id": "my-call"})
+    assert json.loads(body)["headers"]["x-call-id"] == "my-call"
+
+
+def test_exec_timeout_gives_504(echo_gateway):
+    assert call(f"{echo_gateway}/function/echo?sleep=3")[0] == 504
+
+
+def test_unknown_function_is_404_and_system_functions_lists_the_stack(echo_gateway):
+    assert call(f"{echo_gateway}/function/nope")[0] == 404
+    status, _, body = call(f"{echo_gateway}/system/functions")
+    assert status == 200
+    assert [f["name"] for f in json.loads(body)] == ["echo"]
+
+
+def test_production_healthz_function_reaches_s3_and_kafka(gateway):
+    status, headers, body = call(f"{gateway}/function/healthz")
+    report = json.loads(body)
+    assert status == 200, report
+    assert report["s3"]["ok"] and report["kafka"]["ok"]
+    assert report["versions"]["ai-edge-litert"] == "2.3.0"
+    assert "tensorflow" not in report["versions"]
