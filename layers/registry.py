@@ -1,0 +1,249 @@
+"""The model registry in S3: immutable versions, their metadata, and the routing control document.
+
+Layout (docs/formats.md is the reference):
+    models/<model>/<n>/.claim           create-only marker that allocates version n (If-None-Match: *)
+    models/<model>/<n>/model.tflite     the serving artifact (LiteRT)
+    models/<model>/<n>/head.npz         the Dense head (kernel, bias) for retraining and shared-backbone serving
+    models/<model>/<n>/data.json        the data manifest (items with sha256 and label, fixes, quarantine)
+    models/<model>/<n>/report.png       learning curve and confusion matrix
+    models/<model>/<n>/metadata.json    written LAST: a version exists for readers only once this exists
+    backbones/<fingerprint>/backbone.weights.h5   frozen base weights (training only)
+    control/routing.json                which versions are live, with what weights (If-Match writes only)
+    control/audit/<ts>-<n>.json         one object per control change (append-only log)
+
+Example:
+    reg = Registry(store)
+    v = reg.allocate("engineer")                               # 1, 2, ... never the same twice
+    reg.put_artifact("engineer", v, "model.tflite", tflite_bytes)
+    reg.commit(ModelMetadata(...))                             # sha256s of the artifacts are recorded
+    data = reg.fetch_artifact("engineer", v, "model.tflite")   # verified: ArtifactCorrupt on mismatch
+    reg.register("engineer", v, Policy())                      # deployed at 0%, in the rendezvous set
+
+IMPORTANT: versions are immutable: every artifact key is written with a create-only PUT. Only the control
+document changes, always by compare-and-swap on its ETag, and every change is appended to the audit log.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from layers.errors import ArtifactCorrupt, Conflict, NotFound, VersionNotFound
+from layers.images import sha256_hex
+from layers.store import BlobStore
+
+CONTROL_KEY = "control/routing.json"
+AUDIT_PREFIX = "control/audit/"
+METADATA = "metadata.json"
+CLAIM = ".claim"
+
+
+def version_prefix(model: str, version: int) -> str:
+    return f"models/{model}/{version}/"
+
+
+def artifact_key(model: str, version: int, name: str) -> str:
+    return f"{version_prefix(model, version)}{name}"
+
+
+def backbone_key(fingerprint: str) -> str:
+    return f"backbones/{fingerprint}/backbone.weights.h5"
+
+
+def embedding_key(fingerprint: str, image_sha256: str) -> str:
+    return f"cache/embeddings/{fingerprint}/{image_sha256}.npy"
+
+
+def image_key(image_sha256: str) -> str:
+    return f"images/{image_sha256}"
+
+
+@dataclass
+class ModelMetadata:
+    """Everything needed to trust, reproduce and compare one version (docs/formats.md, "metadata.json")."""
+    model: str
+    version: int
+    parent: int | None
+    created_at: str
+    labels: list[str]
+    input_size: int
+    preprocessing: str
+    architecture: dict[str, Any]
+    backbone: dict[str, Any]
+    data: dict[str, Any]
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    conversion: dict[str, Any]
+    sizes: dict[str, int] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "ModelMetadata":
+        return cls(**json.loads(raw))
+
+
+@dataclass
+class ModelRoute:
+    """Routing for one model: traffic weights (percent, summing to 100 when any), mirror and rendezvous sets."""
+    weights: dict[int, int] = field(default_factory=dict)
+    mirror: list[int] = field(default_factory=list)
+    rendezvous: list[int] = field(default_factory=list)
+
+    @property
+    def deployed(self) -> list[int]:
+        return sorted(set(self.weights) | set(self.mirror) | set(self.rendezvous))
+
+    def to_json(self) -> dict:
+        return {"weights": {str(k): v for k, v in sorted(self.weights.items())}, "mirror": sorted(self.mirror),
+                "rendezvous": sorted(self.rendezvous)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModelRoute":
+        return cls(weights={int(k): int(v) for k, v in (data.get("weights") or {}).items()},
+                   mirror=[int(v) for v in data.get("mirror") or []],
+                   rendezvous=[int(v) for v in data.get("rendezvous") or []])
+
+
+@dataclass
+class ControlDoc:
+    models: dict[str, ModelRoute] = field(default_factory=dict)
+    updated_at: str = ""
+    updated_by: str = ""
+    revision: int = 0
+
+    def to_json(self) -> bytes:
+        return json.dumps({"models": {m: r.to_json() for m, r in sorted(self.models.items())},
+                           "updated_at": self.updated_at, "updated_by": self.updated_by,
+                           "revision": self.revision}, indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "ControlDoc":
+        data = json.loads(raw)
+        return cls(models={m: ModelRoute.from_json(r) for m, r in (data.get("models") or {}).items()},
+                   updated_at=data.get("updated_at", ""), updated_by=data.get("updated_by", ""),
+                   revision=int(data.get("revision", 0)))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a newly published version is registered. Default: deployed, 0% of traffic, in the rendezvous set.
+    The very first version of a model takes 100% (there is nothing else to serve)."""
+    weight: int = 0
+    rendezvous: bool = True
+    mirror: bool = False
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Registry:
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+
+    # -- versions ---------------------------------------------------------------------------------------
+    def _numbers(self, model: str) -> set[int]:
+        out = set()
+        for key in self.store.keys(f"models/{model}/"):
+            part = key[len(f"models/{model}/"):].split("/", 1)[0]
+            if part.isdigit():
+                out.add(int(part))
+        return out
+
+    def allocate(self, model: str, owner: str = "") -> int:
+        """A fresh version number, claimed with a create-only PUT: two writers never get the same one."""
+        n = max(self._numbers(model), default=0) + 1
+        while True:
+            try:
+                self.store.put(artifact_key(model, n, CLAIM), json.dumps({"owner": owner, "at": utc_now()}).encode(),
+                               if_none_match="*")
+                return n
+            except Conflict:
+                n += 1
+
+    def put_artifact(self, model: str, version: int, name: str, data: bytes) -> dict[str, Any]:
+        self.store.put(artifact_key(model, version, name), data, if_none_match="*")
+        return {"sha256": sha256_hex(data), "bytes": len(data)}
+
+    def commit(self, meta: ModelMetadata) -> None:
+        """Write metadata.json last (create-only): from now on the version exists for readers."""
+        self.store.put(artifact_key(meta.model, meta.version, METADATA), meta.to_json(), if_none_match="*",
+                       content_type="application/json")
+
+    def versions(self, model: str) -> list[int]:
+        """Committed versions (metadata.json present), ascending."""
+        return sorted(n for n in self._numbers(model) if self.store.exists(artifact_key(model, n, METADATA)))
+
+    def metadata(self, model: str, version: int) -> ModelMetadata:
+        try:
+            return ModelMetadata.from_json(self.store.get(artifact_key(model, version, METADATA)).body)
+        except NotFound as err:
+            raise VersionNotFound(f"{model} v{version} does not exist (no metadata.json)", model=model, version=version) from err
+
+    def fetch_artifact(self, model: str, version: int, name: str, meta: ModelMetadata | None = None) -> bytes:
+        """The artifact's bytes, verified against the sha256 in metadata.json."""
+        meta = meta or self.metadata(model, version)
+        expected = meta.artifacts.get(name)
+        if expected is None:
+            raise ArtifactCorrupt(f"{model} v{version} has no artifact {name} in its metadata")
+        try:
+            data = self.store.get(artifact_key(model, version, name)).body
+        except NotFound as err:
+            raise ArtifactCorrupt(f"{model} v{version}: {name} is missing") from err
+        if sha256_hex(data) != expected["sha256"]:
+            raise ArtifactCorrupt(f"{model} v{version}: {name} sha256 mismatch", expected=expected["sha256"],
+                                  actual=sha256_hex(data))
+        return data
+
+    # -- the control document ---------------------------------------------------------------------------
+    def control(self) -> tuple[ControlDoc, str | None]:
+        """The control document and its ETag (None when it does not exist yet)."""
+        try:
+            blob = self.store.get(CONTROL_KEY)
+        except NotFound:
+            return ControlDoc(), None
+        return ControlDoc.from_json(blob.body), blob.etag
+
+    def update_control(self, change: Callable[[ControlDoc], str], actor: str, retries: int = 20) -> ControlDoc:
+        """Apply `change` (which edits the doc in place and returns a one-line description) with a
+        compare-and-swap on the ETag, retrying on a lost race; append the change to the audit log."""
+        for _ in range(retries):
+            doc, etag = self.control()
+            before = doc.to_json()
+            what = change(doc)
+            doc.revision += 1
+            doc.updated_at, doc.updated_by = utc_now(), actor
+            try:
+                if etag is None:
+                    self.store.put(CONTROL_KEY, doc.to_json(), if_none_match="*", content_type="application/json")
+                else:
+                    self.store.put(CONTROL_KEY, doc.to_json(), if_match=etag, content_type="application/json")
+            except Conflict:
+                continue
+            entry = {"at": doc.updated_at, "actor": actor, "change": what, "revision": doc.revision,
+                     "before": json.loads(before), "after": json.loads(doc.to_json())}
+            self.store.put(f"{AUDIT_PREFIX}{doc.revision:08d}-{uuid.uuid4().hex[:8]}.json",
+                           json.dumps(entry, sort_keys=True).encode(), if_none_match="*",
+                           content_type="application/json")
+            return doc
+        raise Conflict(f"control document kept changing; gave up after {retries} tries")
+
+    def register(self, model: str, version: int, policy: Policy = Policy(), actor: str = "training-job") -> ControlDoc:
+        def change(doc: ControlDoc) -> str:
+            route = doc.models.setdefault(model, ModelRoute())
+            first = not route.weights
+            route.weights.setdefault(version, 100 if first else policy.weight)
+            if policy.rendezvous and version not in route.rendezvous:
+                route.rendezvous.append(version)
+            if policy.mirror and version not in route.mirror:
+                route.mirror.append(version)
+            return f"register {model} v{version} ({'100%, first version' if first else f'{policy.weight}%'})"
+        return self.update_control(change, actor)
+
+    def audit(self) -> list[dict]:
+        return [json.loads(self.store.get(k).body) for k in sorted(self.store.keys(AUDIT_PREFIX))]

@@ -1,0 +1,71 @@
+"""`bootstrap` publishes v1 and v2: complete metadata, verified artifacts, TFLite parity with Keras."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import numpy as np
+import pytest
+
+from layers.images import preprocess
+from layers.litert import LiteModel
+from layers.registry import Registry, artifact_key
+from tests.training_job.conftest import Topic, read_topic
+
+REQUIRED = ("model", "version", "created_at", "labels", "input_size", "preprocessing", "architecture", "backbone",
+            "data", "params", "metrics", "conversion", "sizes", "artifacts")
+
+
+def test_v1_and_v2_with_complete_metadata(bootstrapped, store, settings):
+    reg = Registry(store)
+    assert reg.versions(bootstrapped) == [1, 2]
+    m1, m2 = reg.metadata(bootstrapped, 1), reg.metadata(bootstrapped, 2)
+    for m in (m1, m2):
+        for f in REQUIRED:
+            assert getattr(m, f) not in (None, "", {}, []), f
+        assert m.labels == ["engineer", "non_engineer"]
+        assert m.architecture["name"] == "MobileNetV2"
+        assert m.data["data_sha256"] and m.data["counts"]["holdout"] > 0
+        assert m.metrics["holdout"]["accuracy"] >= m.params["min_accuracy"]
+        assert set(m.metrics["holdout"]["per_class"]) == {"engineer", "non_engineer"}
+        for name, art in m.artifacts.items():    # the recorded sha256 is the stored object's
+            body = store.get(artifact_key(bootstrapped, m.version, name)).body
+            assert hashlib.sha256(body).hexdigest() == art["sha256"] and len(body) == art["bytes"]
+        assert store.get(artifact_key(bootstrapped, m.version, "report.png")).body[:8] == b"\x89PNG\r\n\x1a\n"
+    assert m1.backbone["fingerprint"] == m2.backbone["fingerprint"]      # one shared, frozen backbone
+    assert m1.data["data_sha256"] != m2.data["data_sha256"]             # ...but different models
+    assert m1.params["seed"] != m2.params["seed"]
+    doc, _ = reg.control()
+    route = doc.models[bootstrapped]
+    assert route.weights == {1: 100, 2: 0} and sorted(route.rendezvous) == [1, 2]
+    events = read_topic(settings, Topic.MODEL_EVENTS, lambda e: e["model"] == bootstrapped and e["event"] == "published", want=2)
+    assert sorted(e["version"] for e in events) == [1, 2]
+
+
+def test_tflite_agrees_with_keras_on_held_out_images(bootstrapped, store):
+    """Rebuild the Keras model from the stored backbone weights and head, and compare with the stored
+    TFLite artifact on the LiteRT runtime, on hold-out images."""
+    from training_job.config import TrainConfig
+    from training_job.convert import parity
+    from training_job.pipeline import Trainer
+    import keras
+
+    reg = Registry(store)
+    meta = reg.metadata(bootstrapped, 1)
+    trainer = Trainer(store, None, TrainConfig(model=bootstrapped))
+    backbone, _ = trainer.backbone_for(meta)
+    head = np.load(io.BytesIO(reg.fetch_artifact(bootstrapped, 1, "head.npz", meta)))
+    dense = keras.layers.Dense(2, activation="softmax")
+    full = keras.Model(backbone.input, dense(backbone.output))
+    dense.set_weights([head["kernel"], head["bias"]])
+    data = json.loads(reg.fetch_artifact(bootstrapped, 1, "data.json", meta))
+    hold = [e for e in data["examples"] if e["split"] == "holdout"][:48]
+    x = np.stack([preprocess(store.get(e["key"]).body, meta.input_size) for e in hold])
+    result = parity(full, reg.fetch_artifact(bootstrapped, 1, "model.tflite", meta), x)
+    assert result["ok"], result
+    assert result["max_abs_diff"] <= 1e-4 and result["top1_agreement"] == 1.0
+    # and the served model is actually right on most hold-out images
+    lite = LiteModel(reg.fetch_artifact(bootstrapped, 1, "model.tflite", meta)).predict(x)
+    y = np.array([meta.labels.index(e["label"]) for e in hold])
+    assert (lite.argmax(1) == y).mean() >= 0.75

@@ -1,0 +1,58 @@
+"""CLI of the training job.
+
+    python -m training_job bootstrap [--base imagenet|none|s3://bucket/key] [--force] [options]
+    python -m training_job consume   [--max-batches N] [--exit-when-idle S] [options]
+    python -m training_job dataset   [--dataset NAME] [--dataset-size N] [--seed S]   # publish synthetic data
+
+Every TrainConfig field is an option (--input-size, --alpha, --min-fixes, ...); TRAIN_<FIELD> environment
+variables set the defaults (for the container). S3 and Kafka come from the environment / OpenFaaS-style
+secrets (layers.config).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import fields
+
+from layers.config import Settings
+from training_job.config import TrainConfig
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training_job", description=__doc__.splitlines()[0])
+    p.add_argument("command", choices=["bootstrap", "consume", "dataset"])
+    p.add_argument("--force", action="store_true", help="bootstrap even when versions exist")
+    p.add_argument("--max-batches", type=int, default=None, help="consume: stop after N batches")
+    p.add_argument("--exit-when-idle", type=float, default=None, help="consume: stop after S idle seconds")
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        default = os.environ.get(f"TRAIN_{f.name.upper()}", getattr(defaults, f.name))
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)), default=default)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    cfg = TrainConfig(**{f.name: type(getattr(TrainConfig(), f.name))(getattr(args, f.name)) for f in fields(TrainConfig)})
+    settings = Settings.from_env()
+    if args.command == "dataset":
+        from layers.datasets import publish_synthetic
+        from layers.store import BlobStore
+        items = publish_synthetic(BlobStore(settings.s3), cfg.dataset, cfg.dataset_size, cfg.seed)
+        print(f"published {len(items)} images to datasets/{cfg.dataset}/")
+        return 0
+    if args.command == "bootstrap":
+        from training_job.bootstrap import bootstrap
+        outcomes = bootstrap(settings, cfg, force=args.force)
+        bad = [o for o in outcomes if o.status == "refused"]
+        for o in outcomes:
+            print(f"[bootstrap] {o.status} v{o.version} {o.reason}".rstrip())
+        return 1 if bad else 0
+    from training_job.consumer import FixConsumer
+    FixConsumer(settings, cfg).run(max_batches=args.max_batches, exit_when_idle_s=args.exit_when_idle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""`python -m training_job bootstrap`: the first two versions, from the dataset prefix.
+
+v1: the backbone (imagenet, trained here on the dataset, or loaded from S3), then a head on all training data.
+v2: the same frozen backbone, another seed and 75% of the training data: a second, different model, so
+    ensembles and rendezvous have two versions from the start (and share one backbone pass).
+Nothing happens when the model already has versions (use --force to add two more).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import replace
+
+from layers.config import Settings
+from layers.datasets import exists as dataset_exists, publish_synthetic
+from layers.events import EventSink
+from layers.registry import Policy, Registry
+from layers.store import BlobStore
+from training_job import model as M
+from training_job.config import TrainConfig
+from training_job.data import Consensus, examples
+from training_job.pipeline import Outcome, Trainer
+
+
+def load_base(cfg: TrainConfig, settings: Settings, trainer: Trainer, train_images_fn):
+    if cfg.base == "imagenet":
+        return M.build_backbone(cfg), "imagenet"
+    if cfg.base.startswith("s3://"):
+        bucket, _, key = cfg.base[len("s3://"):].partition("/")
+        src = BlobStore(replace(settings.s3, bucket=bucket)) if bucket != settings.s3.bucket else trainer.store
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "base.weights.h5")
+            with open(path, "wb") as f:
+                f.write(src.get(key).body)
+            return M.build_backbone(TrainConfig(**{**cfg.params(), "base": "none"}), weights_path=path), cfg.base
+    if cfg.base != "none":
+        raise SystemExit(f"--base must be imagenet, none or s3://bucket/key, not {cfg.base!r}")
+    backbone = M.build_backbone(cfg)
+    x, y = train_images_fn()
+    M.train_backbone(backbone, x, y, len(trainer.labels), cfg)
+    return backbone, "bootstrap: trained on the dataset (offline, no imagenet)"
+
+
+def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list[Outcome]:
+    store = BlobStore(settings.s3)
+    if Registry(store).versions(cfg.model) and not force:
+        print(f"[bootstrap] {cfg.model} already has versions; nothing to do (use --force)", flush=True)
+        return []
+    if not dataset_exists(store, cfg.dataset):
+        print(f"[bootstrap] generating the synthetic dataset '{cfg.dataset}' ({cfg.dataset_size} portraits)", flush=True)
+        publish_synthetic(store, cfg.dataset, cfg.dataset_size, seed=cfg.seed)
+    sink = EventSink(settings.kafka, client_id="training-job")
+    trainer = Trainer(store, sink, cfg)
+    items, _ = trainer.dataset()
+    exs = examples(items, Consensus())
+    train = [e for e in exs if e.split == "train"]
+    print(f"[bootstrap] {len(exs)} images: {len(train)} train, {len(exs) - len(train)} hold-out", flush=True)
+
+    def train_images():
+        import numpy as np
+        idx = {l: i for i, l in enumerate(trainer.labels)}
+        return trainer.images(train), np.array([idx[e.label] for e in train])
+
+    backbone, source = load_base(cfg, settings, trainer, train_images)
+    backbone.trainable = False
+    info = trainer.save_backbone(backbone, source)
+    print(f"[bootstrap] backbone {info['fingerprint']} ({source})", flush=True)
+    outcomes = [trainer.train_and_publish(exs, Consensus(), [], backbone, info, parent=None, seed=cfg.seed,
+                                          policy=Policy(), note="bootstrap v1: all training data")]
+    subset = [e for e in exs if e.split == "holdout" or int(e.sha256[8:16], 16) % 4 != 0]
+    outcomes.append(trainer.train_and_publish(subset, Consensus(), [], backbone, info, parent=None, seed=cfg.seed + 1,
+                                              policy=Policy(), note="bootstrap v2: another seed, 75% of the training data"))
+    sink.close()
+    return outcomes

@@ -1,0 +1,38 @@
+"""Training configuration: one value type with documented defaults, read from the CLI/environment once."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+DEFAULT_ALPHA = 0.35          # MobileNetV2 width multiplier
+DEFAULT_INPUT_SIZE = 96       # valid for weights="imagenet" too (96/128/160/192/224)
+DEFAULT_DATASET = "synthetic"
+DEFAULT_DATASET_SIZE = 1200
+PARITY_TOLERANCE_FP32 = 1e-4  # max |p_keras - p_tflite| allowed for fp32 (measured: ~1e-6)
+PARITY_TOLERANCE_INT8 = 0.15  # int8 is allowed more drift, but must agree on >= 95% of top classes
+MIN_TOP1_AGREEMENT_INT8 = 0.95
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "engineer"
+    dataset: str = DEFAULT_DATASET
+    dataset_size: int = DEFAULT_DATASET_SIZE
+    alpha: float = DEFAULT_ALPHA
+    input_size: int = DEFAULT_INPUT_SIZE
+    base: str = "none"              # imagenet | none | s3://<bucket>/<key of a .weights.h5>
+    backbone_epochs: int = 24       # bootstrap only, when base=none: train the backbone on the dataset
+    head_epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 1
+    quantize: str = "fp32"          # fp32 | int8
+    min_accuracy: float = 0.75      # absolute gate on hold-out accuracy
+    max_regression: float = 0.05    # a retrain may lose at most this much hold-out accuracy vs its parent
+    # online learning
+    topic: str = "fixes"
+    group: str = "trainer"
+    min_fixes: int = 8              # train as soon as this many valid fixes are waiting...
+    max_wait_s: float = 30.0        # ...or this long after the first one arrived
+
+    def params(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,107 @@
+"""Keras side of the model: a frozen MobileNetV2 backbone, global pooling, and a Dense softmax head.
+
+    backbone = build_backbone(cfg)                 # weights: imagenet | trained here (bootstrap) | from S3
+    emb = embed(backbone, x)                       # (N, D) float32: what the head is trained on
+    head, history = train_head(emb, y, ...)        # Dense(len(labels), softmax) on the embeddings
+    full = assemble(backbone, head)                # input image -> probabilities, what gets converted
+
+The backbone's fingerprint (sha256 of its architecture and weights) keys the embedding cache and tells
+which versions share a backbone.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from training_job.config import TrainConfig  # noqa: E402
+
+
+def build_backbone(cfg: TrainConfig, weights_path: str | None = None) -> keras.Model:
+    weights = "imagenet" if cfg.base == "imagenet" else None
+    base = keras.applications.MobileNetV2(input_shape=(cfg.input_size, cfg.input_size, 3), alpha=cfg.alpha,
+                                          include_top=False, weights=weights, pooling="avg")
+    if weights_path:
+        base.load_weights(weights_path)
+    return base
+
+
+def fingerprint(backbone: keras.Model) -> str:
+    """sha256 over every weight's shape and values, in layer order (layer names are left out: Keras
+    renames layers when a model is built twice in one process)."""
+    h = hashlib.sha256(f"MobileNetV2 {backbone.input_shape} -> {backbone.output_shape}".encode())
+    for w in backbone.get_weights():
+        h.update(str(w.shape).encode())
+        h.update(np.ascontiguousarray(w, dtype=np.float32).tobytes())
+    return h.hexdigest()[:32]
+
+
+def train_backbone(backbone: keras.Model, x: np.ndarray, y: np.ndarray, n_labels: int, cfg: TrainConfig) -> dict:
+    """Offline bootstrap: train the whole network on the dataset, so the embeddings mean something.
+    BatchNorm momentum is lowered so the moving statistics converge within a short run (with MobileNetV2's
+    0.999 they would stay near their (0, 1) start and inference would collapse; see ML-NOTES)."""
+    keras.utils.set_random_seed(cfg.seed)
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9
+    backbone.trainable = True
+    # augmentation lives only in this training graph, never in the backbone that gets converted
+    augment = keras.Sequential([keras.layers.RandomFlip("horizontal"),
+                                keras.layers.RandomTranslation(0.06, 0.06, fill_mode="nearest"),
+                                keras.layers.RandomZoom(0.1, fill_mode="nearest")], name="augment")
+    inp = keras.Input(backbone.input_shape[1:])
+    out = keras.layers.Dense(n_labels, activation="softmax")(keras.layers.Dropout(0.3)(backbone(augment(inp))))
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    print(f"[train] backbone: {len(x)} images, {cfg.backbone_epochs} epochs", flush=True)
+    hist = model.fit(x, y, epochs=cfg.backbone_epochs, batch_size=cfg.batch_size, shuffle=True, verbose=2)
+    backbone.trainable = False
+    return hist.history
+
+
+def embed(backbone: keras.Model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    if len(x) == 0:
+        return np.zeros((0, backbone.output_shape[-1]), np.float32)
+    return np.asarray(backbone.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def train_head(emb: np.ndarray, y: np.ndarray, n_labels: int, cfg: TrainConfig,
+               val: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[keras.Model, dict]:
+    keras.utils.set_random_seed(cfg.seed)
+    head = keras.Sequential([keras.Input((emb.shape[1],)), keras.layers.Dense(n_labels, activation="softmax")])
+    head.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate * 10), loss="sparse_categorical_crossentropy",
+                 metrics=["accuracy"])
+    print(f"[train] head: {len(emb)} embeddings, {cfg.head_epochs} epochs", flush=True)
+    hist = head.fit(emb, y, epochs=cfg.head_epochs, batch_size=cfg.batch_size, shuffle=True,
+                    validation_data=val if val is not None and len(val[0]) else None,
+                    verbose=0, callbacks=[_EpochPrinter(every=max(1, cfg.head_epochs // 6))])
+    return head, hist.history
+
+
+class _EpochPrinter(keras.callbacks.Callback):
+    def __init__(self, every: int) -> None:
+        super().__init__()
+        self.every = every
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0:
+            shown = " ".join(f"{k}={v:.3f}" for k, v in sorted((logs or {}).items()))
+            print(f"[train]   epoch {epoch + 1}: {shown}", flush=True)
+
+
+def head_arrays(head: keras.Model) -> dict[str, np.ndarray]:
+    kernel, bias = head.layers[-1].get_weights()
+    return {"kernel": kernel, "bias": bias}
+
+
+def assemble(backbone: keras.Model, head: keras.Model) -> keras.Model:
+    """One model from image to probabilities, sharing the backbone's layers."""
+    dense = keras.layers.Dense(head.layers[-1].units, activation="softmax", name="head")
+    out = dense(backbone.output)
+    dense.set_weights(head.layers[-1].get_weights())
+    return keras.Model(backbone.input, out)
