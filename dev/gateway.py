@@ -85,10 +85,6 @@ def start_function(fn: Function, stack_dir: Path, logs: Path) -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update({k: str(v) for k, v in (fn.spec.get("environment") or {}).items()})
-    # Locally S3/Kafka are on loopback: the caller's environment wins over the in-cluster defaults.
-    for key in ("S3_ENDPOINT", "KAFKA_BOOTSTRAP", "S3_BUCKET"):
-        if key in os.environ:
-            env[key] = os.environ[key]
     env.update({
         "fprocess": fn.spec.get("fprocess") or template["fprocess"],
         "mode": "http",

@@ -33,12 +33,15 @@ alive() { local f="$PIDS/$1.pid"; [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/nu
 wait_for() {
   local name=$1 secs=$2; shift 2
   local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
+  until "$@" >/dev/null 2>&1 && sleep 0.5 && alive "$name"; do
     if ! alive "$name"; then tail -n 40 "$LOGS/$name.log" >&2 || true; fail "$name exited during start-up (log above: $LOGS/$name.log)"; fi
     if (( SECONDS >= deadline )); then tail -n 40 "$LOGS/$name.log" >&2 || true; fail "$name not healthy after ${secs}s (log above: $LOGS/$name.log)"; fi
     sleep 0.3
   done
 }
+
+# port_free HOST:PORT: true when nothing listens there (a stray server would answer our health checks).
+port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
 # spawn NAME CMD...: start CMD detached in its own session, log to $LOGS/NAME.log, record its pid.
 spawn() {

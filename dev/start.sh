@@ -9,6 +9,7 @@ s3_ready() { curl -fsS "$S3_ENDPOINT/minio/health/ready"; }
 start_minio() {
   if ! alive minio; then
     [[ -x "$BIN/minio" ]] || fail "minio not installed: run dev/install.sh"
+    port_free "${S3_ENDPOINT#http://}" || fail "something else listens on ${S3_ENDPOINT#http://}; stop it first"
     mkdir -p "$RUN/minio-data"
     log "starting MinIO on ${S3_ENDPOINT#http://}"
     MINIO_ROOT_USER="$S3_ACCESS_KEY" MINIO_ROOT_PASSWORD="$S3_SECRET_KEY" MINIO_BROWSER=off \
@@ -22,6 +23,7 @@ start_minio() {
 start_kafka() {
   if ! alive kafka; then
     [[ -f "$KAFKA_LIBS/.stamp" ]] || fail "kafka jars not installed: run dev/install.sh"
+    port_free "$KAFKA_BOOTSTRAP" || fail "something else listens on $KAFKA_BOOTSTRAP; stop it first"
     local dir="$RUN/kafka" cp="$KAFKA_LIBS/*"
     mkdir -p "$dir/data"
     { cat "$ROOT/dev/kafka/server.properties"; echo "log.dirs=$dir/data"; } >"$dir/server.properties"
@@ -39,11 +41,13 @@ start_kafka() {
 }
 
 start_gateway() {
-  if ! alive gateway; then
+  local name="${GATEWAY_NAME:-gateway}"
+  if ! alive "$name"; then
+    port_free "${OPENFAAS_URL#http://}" || fail "something else listens on ${OPENFAAS_URL#http://}; stop it first"
     log "starting the gateway on ${OPENFAAS_URL#http://} (each function under the watchdog)"
-    spawn gateway "$VENV/bin/python" "$ROOT/dev/gateway.py" --stack "$ROOT/stack.yml"
+    spawn "$name" "$VENV/bin/python" "$ROOT/dev/gateway.py" --stack "$ROOT/stack.yml" --bind "${OPENFAAS_URL#http://}"
   fi
-  wait_for gateway 90 curl -fsS "$OPENFAAS_URL/healthz"
+  wait_for "$name" 90 curl -fsS "$OPENFAAS_URL/healthz"
   log "gateway ready: $(curl -fsS "$OPENFAAS_URL/system/functions" | "$VENV/bin/python" -c 'import json,sys; print(", ".join(f["name"] for f in json.load(sys.stdin)))')"
 }
 

@@ -22,6 +22,8 @@ DEFAULT_S3_SECRET_KEY = "afterdark-dev-secret"
 DEFAULT_S3_BUCKET = "afterdark"
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_MODEL = "engineer"
+DEFAULT_LABELS = ("engineer", "non_engineer")
+DEFAULT_CACHE_DIR = "/tmp/afterdark-models"
 
 
 def read_secret(name: str, env_var: str, env: Mapping[str, str], default: str | None = None,
@@ -50,13 +52,42 @@ class KafkaSettings:
     # How long a client waits for the broker at construction/send before it reports Unavailable.
     bootstrap_timeout_ms: int = 5000
     request_timeout_ms: int = 5000
+    topic_prefix: str = ""
+
+    @property
+    def topics(self):
+        from layers.events import Topics
+        return Topics(self.topic_prefix)
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Limits for fetching an image URL (see layers.intake)."""
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 3
+    connect_timeout_s: float = 3.0
+    read_timeout_s: float = 10.0
+    allow: tuple[str, ...] = ()          # "host", "host:port" or a CIDR exempt from the SSRF address check
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    poll_s: float = 1.0                  # how often the control document is polled (a 304 costs ~1 ms)
+    retry_s: float = 5.0                 # how soon a version that failed to load is tried again
+    interpreters: int = 2                # LiteRT interpreters per loaded version (one per core)
+    unconfident_below: float = 0.8
+    cache_dir: str = DEFAULT_CACHE_DIR   # verified .tflite files, by model/version/sha256
+    offpath_queue: int = 256             # decoy/shadow jobs waiting; beyond this they are dropped and counted
 
 
 @dataclass(frozen=True)
 class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    serving: ServingSettings = field(default_factory=ServingSettings)
     model: str = DEFAULT_MODEL
+    labels: tuple[str, ...] = DEFAULT_LABELS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -68,5 +99,16 @@ class Settings:
             bucket=env.get("S3_BUCKET", DEFAULT_S3_BUCKET),
             region=env.get("S3_REGION", "us-east-1"),
         )
-        kafka = KafkaSettings(bootstrap=env.get("KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP))
-        return cls(s3=s3, kafka=kafka, model=env.get("MODEL_NAME", DEFAULT_MODEL))
+        kafka = KafkaSettings(bootstrap=env.get("KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP),
+                              topic_prefix=env.get("KAFKA_TOPIC_PREFIX", ""))
+        fetch = FetchSettings(
+            max_bytes=int(env.get("FETCH_MAX_BYTES", FetchSettings.max_bytes)),
+            allow=tuple(a.strip() for a in env.get("FETCH_ALLOW", "").split(",") if a.strip()),
+        )
+        serving = ServingSettings(
+            poll_s=float(env.get("CONTROL_POLL_S", ServingSettings.poll_s)),
+            interpreters=int(env.get("INTERPRETERS", ServingSettings.interpreters)),
+            unconfident_below=float(env.get("UNCONFIDENT_BELOW", ServingSettings.unconfident_below)),
+            cache_dir=env.get("MODEL_CACHE_DIR", DEFAULT_CACHE_DIR),
+        )
+        return cls(s3=s3, kafka=kafka, fetch=fetch, serving=serving, model=env.get("MODEL_NAME", DEFAULT_MODEL))

@@ -4,13 +4,16 @@
     ├── BadInput            400  the caller sent something we cannot use
     │   ├── NotAnImage      415
     │   ├── TooLarge        413
+    │   ├── MethodNotAllowed 405
     │   └── UnsafeURL       400  (SSRF guard)
     ├── NotFound            404  no such object (S3 key)
     ├── RegistryError       500
     │   ├── VersionNotFound 404
     │   ├── ArtifactCorrupt 500  (sha256 mismatch, unloadable model)
     │   └── Conflict        409  (a conditional write lost: key taken, ETag moved)
-    └── Unavailable         503  S3 or Kafka is down; nothing was acknowledged
+    ├── FetchFailed         502  the image URL answered with an error, or not at all
+    │   └── FetchTimeout    504
+    └── Unavailable         503  S3 or Kafka is down, or no model is ready; nothing was acknowledged
 
 Foreign errors (botocore, kafka-python) are translated at the seams (layers.store, layers.events), so no
 other module catches them.
@@ -45,6 +48,10 @@ class TooLarge(BadInput):
     status, code = 413, "too_large"
 
 
+class MethodNotAllowed(BadInput):
+    status, code = 405, "method_not_allowed"
+
+
 class UnsafeURL(BadInput):
     status, code = 400, "unsafe_url"
 
@@ -67,6 +74,14 @@ class ArtifactCorrupt(RegistryError):
 
 class Conflict(RegistryError):
     status, code = 409, "conflict"
+
+
+class FetchFailed(AfterDarkError):
+    status, code = 502, "fetch_failed"
+
+
+class FetchTimeout(FetchFailed):
+    status, code = 504, "fetch_timeout"
 
 
 class Unavailable(AfterDarkError):

@@ -2,7 +2,7 @@
 
 Example:
     sink = EventSink(Settings.from_env().kafka)
-    sink.send(Topic.FIXES, FixEvent.new(image_sha256=..., image_key=..., label="engineer", user="U1"))
+    sink.send(settings.kafka.topics.fixes, FixEvent.new(image_sha256=..., image_key=..., label="engineer", user="U1"))
     consumer = make_consumer(settings.kafka, Topic.FIXES, group="trainer")   # manual commit
 
 IMPORTANT:
@@ -25,13 +25,34 @@ from layers.config import KafkaSettings, Settings
 from layers.errors import BadInput, Unavailable
 
 
-class Topic:
-    FIXES = "fixes"
-    PREDICT_DECOY = "predict-decoy"
-    PREDICTIONS = "predictions"
-    MODEL_EVENTS = "model-events"
-    DEAD_LETTER = "dead-letter"
-    ALL = (FIXES, PREDICT_DECOY, PREDICTIONS, MODEL_EVENTS, DEAD_LETTER)
+@dataclass(frozen=True)
+class Topics:
+    """The system's topics. A prefix (KAFKA_TOPIC_PREFIX) lets a test run share a broker without touching
+    the real topics: `make test` uses "test-"."""
+    prefix: str = ""
+
+    @property
+    def fixes(self) -> str:
+        return self.prefix + "fixes"
+
+    @property
+    def predict_decoy(self) -> str:
+        return self.prefix + "predict-decoy"
+
+    @property
+    def predictions(self) -> str:
+        return self.prefix + "predictions"
+
+    @property
+    def model_events(self) -> str:
+        return self.prefix + "model-events"
+
+    @property
+    def dead_letter(self) -> str:
+        return self.prefix + "dead-letter"
+
+    def all(self) -> tuple[str, ...]:
+        return (self.fixes, self.predict_decoy, self.predictions, self.model_events, self.dead_letter)
 
 
 def now_ms() -> int:
@@ -223,8 +244,9 @@ def make_consumer(settings: KafkaSettings, topic: str, group: str, **overrides):
         raise Unavailable(f"Kafka unreachable at {settings.bootstrap}: {err}") from err
 
 
-def ensure_topics(settings: KafkaSettings, topics: tuple[str, ...] = Topic.ALL) -> list[str]:
+def ensure_topics(settings: KafkaSettings, topics: tuple[str, ...] | None = None) -> list[str]:
     """Create the missing topics (idempotent). Returns the ones it created."""
+    topics = topics or Topics(settings.topic_prefix).all()
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
     try:

@@ -20,7 +20,9 @@ from typing import Iterable
 
 from PIL import Image, ImageDraw, ImageFilter
 
-LABELS = ("engineer", "non_engineer")
+from layers.config import DEFAULT_LABELS
+
+LABELS = DEFAULT_LABELS
 ENGINEER_CUES = ("glasses", "hoodie", "laptop", "headphones", "stickers")
 OTHER_CUES = ("suit", "tie", "microphone", "brush", "flower")
 SKIN = [(255, 224, 189), (234, 192, 134), (198, 134, 66), (141, 85, 36), (94, 56, 30), (241, 194, 125)]

@@ -45,3 +45,56 @@ def gateway() -> str:
 def run_script(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([str(ROOT / "dev" / args[0]), *args[1:]], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def model_name() -> str:
+    """The model the test gateway's functions serve (dev/test.sh sets MODEL_NAME fresh for every run)."""
+    return os.environ.get("MODEL_NAME") or f"test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def bootstrapped(model_name, store):
+    """`python -m training_job bootstrap` with the default configuration, once per session, via the real CLI."""
+    from tests.training_job.conftest import training_job
+    result = training_job("bootstrap", "--model", model_name)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return model_name
+
+
+@pytest.fixture(scope="session")
+def image_server() -> str:
+    """The local image host (tests/imageserver.py) on the address dev/test.sh allow-lists for the functions."""
+    from tests.imageserver import serve
+    host, port = os.environ.get("TEST_IMAGE_SERVER", "127.0.0.1:8765").split(":")
+    server = serve(host, int(port))
+    yield f"http://{host}:{port}"
+    server.shutdown()
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 30):
+    """(status, headers, parsed JSON or raw bytes) for one request; never raises on HTTP errors."""
+    import json
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, hdrs, raw = resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        status, hdrs, raw = err.code, dict(err.headers), err.read()
+    try:
+        return status, hdrs, json.loads(raw)
+    except ValueError:
+        return status, hdrs, raw
+
+
+def wait_until(predicate, timeout_s: float = 30, interval_s: float = 0.2):
+    import time
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    return predicate()

@@ -29,7 +29,7 @@ class TrainConfig:
     min_accuracy: float = 0.75      # absolute gate on hold-out accuracy
     max_regression: float = 0.05    # a retrain may lose at most this much hold-out accuracy vs its parent
     # online learning
-    topic: str = "fixes"
+    topic: str = ""                # default: the fixes topic of the settings (KAFKA_TOPIC_PREFIX + "fixes")
     group: str = "trainer"
     min_fixes: int = 8              # train as soon as this many valid fixes are waiting...
     max_wait_s: float = 30.0        # ...or this long after the first one arrived

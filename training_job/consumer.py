@@ -17,7 +17,7 @@ from dataclasses import asdict
 
 from layers.config import Settings
 from layers.errors import BadInput
-from layers.events import DeadLetter, EventSink, FixEvent, Malformed, Topic, decode, make_consumer, now_ms
+from layers.events import DeadLetter, EventSink, FixEvent, Malformed, decode, make_consumer, now_ms
 from layers.registry import Registry, image_key
 from layers.store import BlobStore
 from training_job.config import TrainConfig
@@ -32,6 +32,7 @@ class FixConsumer:
         self.sink = EventSink(settings.kafka, client_id="training-job")
         self.trainer = Trainer(self.store, self.sink, cfg)
         self.registry = Registry(self.store)
+        self.topic = cfg.topic or settings.kafka.topics.fixes
         self._stop = False
 
     def stop(self, *_):
@@ -53,7 +54,7 @@ class FixConsumer:
     def dead_letter(self, record, reason: str) -> None:
         payload = (record.value or b"").decode("utf-8", "replace")
         print(f"[consume] dead-letter offset {record.offset}: {reason}", flush=True)
-        self.sink.send(Topic.DEAD_LETTER, DeadLetter(source_topic=record.topic, partition=record.partition,
+        self.sink.send(self.settings.kafka.topics.dead_letter, DeadLetter(source_topic=record.topic, partition=record.partition,
                                                      offset=record.offset, reason=reason, payload=payload,
                                                      created_at_ms=now_ms()))
 
@@ -81,8 +82,8 @@ class FixConsumer:
 
     def run(self, max_batches: int | None = None, exit_when_idle_s: float | None = None) -> list[Outcome]:
         signal.signal(signal.SIGTERM, self.stop)
-        consumer = make_consumer(self.settings.kafka, self.cfg.topic, self.cfg.group, max_poll_records=500)
-        print(f"[consume] consuming '{self.cfg.topic}' as group '{self.cfg.group}' "
+        consumer = make_consumer(self.settings.kafka, self.topic, self.cfg.group, max_poll_records=500)
+        print(f"[consume] consuming '{self.topic}' as group '{self.cfg.group}' "
               f"(batch: {self.cfg.min_fixes} fixes or {self.cfg.max_wait_s}s)", flush=True)
         outcomes: list[Outcome] = []
         batch: list[dict] = []

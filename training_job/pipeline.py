@@ -22,7 +22,7 @@ import numpy as np
 
 from layers.datasets import load_manifest, manifest_key
 from layers.errors import NotFound
-from layers.events import EventSink, ModelEvent, Topic, now_ms
+from layers.events import EventSink, ModelEvent, now_ms
 from layers.images import preprocess, sha256_hex
 from layers.registry import ModelMetadata, Policy, Registry, backbone_key, embedding_key, utc_now
 from layers.store import BlobStore
@@ -59,7 +59,7 @@ class Trainer:
                             reason=reason, details=details)
         print(f"[event] {event} {self.cfg.model} v{version} {reason or ''}".rstrip(), flush=True)
         if self.sink is not None:
-            self.sink.send(Topic.MODEL_EVENTS, record, key=self.cfg.model)
+            self.sink.send(self.sink.settings.topics.model_events, record, key=self.cfg.model)
 
     # -- data ----------------------------------------------------------------------------------------
     def dataset(self) -> tuple[list, str]:

@@ -5,7 +5,7 @@ import re
 
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from layers.events import EventSink, FixEvent, Malformed, Topic, decode, make_consumer
+from layers.events import EventSink, FixEvent, Malformed, decode, make_consumer
 from tests.conftest import LOGS
 
 
@@ -75,7 +75,7 @@ def test_records_are_utf8_json_and_malformed_ones_are_reported():
 def test_system_topics_exist(settings):
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
     try:
-        assert set(Topic.ALL) <= set(admin.list_topics())
+        assert set(settings.kafka.topics.all()) <= set(admin.list_topics())
     finally:
         admin.close()
 

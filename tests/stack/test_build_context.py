@@ -51,3 +51,17 @@ def test_generate_gives_function_resources(stack):
         assert d["spec"]["image"]
         assert sorted(d["spec"].get("secrets", [])) == sorted(fn.get("secrets", []))
         assert set(fn.get("environment", {})) <= set(d["spec"]["environment"])
+
+
+def test_training_job_manifests_and_dockerfile():
+    docs = [d for d in yaml.safe_load_all((ROOT / "training_job/deploy/training-job.yaml").read_text()) if d]
+    kinds = {d["kind"]: d for d in docs}
+    assert set(kinds) == {"Deployment", "Job"}
+    assert kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["consume"]
+    assert kinds["Job"]["spec"]["template"]["spec"]["containers"][0]["args"][0] == "bootstrap"
+    dockerfile = (ROOT / "training_job/Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m", "training_job"]' in dockerfile
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            src = line.split()[1]
+            assert (ROOT / src).exists(), src

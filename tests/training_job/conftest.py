@@ -5,16 +5,11 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 from kafka import KafkaConsumer
 
-from layers.events import Topic
 from tests.conftest import ROOT
-
-SESSION = uuid.uuid4().hex[:8]
-
 
 def training_job(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
@@ -40,17 +35,4 @@ def read_topic(settings, topic: str, match, want: int = 1, timeout_s: float = 20
     return out
 
 
-@pytest.fixture(scope="session")
-def model_name() -> str:
-    return f"test-{SESSION}"
-
-
-@pytest.fixture(scope="session")
-def bootstrapped(model_name, store):
-    """`python -m training_job bootstrap` with the default configuration, on the default synthetic dataset."""
-    result = training_job("bootstrap", "--model", model_name)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return model_name
-
-
-__all__ = ["training_job", "read_topic", "Topic"]
+__all__ = ["training_job", "read_topic"]

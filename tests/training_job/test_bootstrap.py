@@ -11,7 +11,7 @@ import pytest
 from layers.images import preprocess
 from layers.litert import LiteModel
 from layers.registry import Registry, artifact_key
-from tests.training_job.conftest import Topic, read_topic
+from tests.training_job.conftest import read_topic
 
 REQUIRED = ("model", "version", "created_at", "labels", "input_size", "preprocessing", "architecture", "backbone",
             "data", "params", "metrics", "conversion", "sizes", "artifacts")
@@ -19,7 +19,7 @@ REQUIRED = ("model", "version", "created_at", "labels", "input_size", "preproces
 
 def test_v1_and_v2_with_complete_metadata(bootstrapped, store, settings):
     reg = Registry(store)
-    assert reg.versions(bootstrapped) == [1, 2]
+    assert reg.versions(bootstrapped)[:2] == [1, 2]     # other tests may have published more since
     m1, m2 = reg.metadata(bootstrapped, 1), reg.metadata(bootstrapped, 2)
     for m in (m1, m2):
         for f in REQUIRED:
@@ -38,8 +38,8 @@ def test_v1_and_v2_with_complete_metadata(bootstrapped, store, settings):
     assert m1.params["seed"] != m2.params["seed"]
     doc, _ = reg.control()
     route = doc.models[bootstrapped]
-    assert route.weights == {1: 100, 2: 0} and sorted(route.rendezvous) == [1, 2]
-    events = read_topic(settings, Topic.MODEL_EVENTS, lambda e: e["model"] == bootstrapped and e["event"] == "published", want=2)
+    assert route.weights[1] == 100 and route.weights[2] == 0 and {1, 2} <= set(route.rendezvous)
+    events = read_topic(settings, settings.kafka.topics.model_events, lambda e: e["model"] == bootstrapped and e["event"] == "published", want=2)
     assert sorted(e["version"] for e in events) == [1, 2]
 
 

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make run: after dev/start.sh, publish the first model versions if there are none, start the online trainer,
+# and print how to try everything.
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+export PYTHONPATH="$ROOT"
+MODEL="${MODEL_NAME:-engineer}"
+
+versions() { "$VENV/bin/python" -c "
+from layers.config import Settings; from layers.store import BlobStore; from layers.registry import Registry
+print(' '.join(map(str, Registry(BlobStore(Settings.from_env().s3)).versions('$MODEL'))))"; }
+
+if [[ -z "$(versions)" ]]; then
+  log "no versions of '$MODEL' yet: bootstrapping v1 and v2 (synthetic portraits, backbone trained here; ~3 min on 2 cores)"
+  "$VENV/bin/python" -m training_job bootstrap --model "$MODEL" 2>&1 | grep --line-buffered -E '^\[|Epoch|step' >&2 \
+    || fail "bootstrap failed (run: PYTHONPATH=. $VENV/bin/python -m training_job bootstrap)"
+fi
+if ! alive trainer; then
+  log "starting the online trainer (consumes 'fixes', group 'trainer')"
+  spawn trainer "$VENV/bin/python" -m training_job consume --model "$MODEL"
+fi
+
+cat <<MSG
+
+  Slack After Dark is running (all on loopback):
+    MinIO (S3)        $S3_ENDPOINT   bucket '$S3_BUCKET'   user $S3_ACCESS_KEY
+    Kafka (KRaft)     $KAFKA_BOOTSTRAP   topics: $KAFKA_TOPICS
+    gateway           $OPENFAAS_URL   functions: $(curl -fsS "$OPENFAAS_URL/system/functions" | "$VENV/bin/python" -c 'import json,sys; print(", ".join(f["name"] for f in json.load(sys.stdin)))')
+    trainer           pid $(cat "$PIDS/trainer.pid"), log $LOGS/trainer.log
+    model '$MODEL'    versions: $(versions)
+
+  Try it:
+    curl -s $OPENFAAS_URL/function/healthz | python3 -m json.tool
+    curl -s $OPENFAAS_URL/system/functions | python3 -m json.tool
+
+  Logs: $LOGS      Stop everything: make down
+MSG

@@ -1,0 +1,40 @@
+"""predict: an image (bytes, JSON image_url/image_b64, or a URL) -> label, confidence and the version that answered.
+
+    POST /function/predict            the prediction (JSON)
+    GET  /function/predict?url=...    the same, for a URL
+    GET  /function/predict/status     the runtime: ready versions, route, failures, off-path counters
+"""
+import logging
+import os
+
+from layers.config import Settings
+from layers.events import EventSink
+from layers.http import allow_methods, ok, request_id, respond, user_of
+from layers.intake import fetch_image, parse_image_input
+from layers.predict import Predictor
+from layers.registry import Registry
+from layers.runtime import ModelRuntime
+from layers.store import BlobStore
+
+logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+SETTINGS = Settings.from_env()
+STORE = BlobStore(SETTINGS.s3)
+RUNTIME = ModelRuntime(Registry(STORE), SETTINGS.model, SETTINGS.serving).start()
+PREDICTOR = Predictor(RUNTIME, STORE, EventSink(SETTINGS.kafka, client_id="predict"), SETTINGS)
+
+
+def status() -> dict:
+    return ok({**RUNTIME.status(), "offpath": PREDICTOR.offpath.stats()})
+
+
+def predict(event) -> dict:
+    allow_methods(event, "POST", "GET")
+    inp = parse_image_input(event.body, event.headers, event.query, SETTINGS.fetch.max_bytes)
+    data = inp.data if inp.data is not None else fetch_image(inp.url, SETTINGS.fetch)
+    return ok(PREDICTOR.predict(data, user=user_of(event, inp.fields), request_id=request_id(event)).to_json())
+
+
+def handle(event, context):
+    if event.path.rstrip("/") == "/status":
+        return respond(status)
+    return respond(lambda: predict(event))

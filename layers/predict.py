@@ -1,0 +1,102 @@
+"""The /predict service: validated image bytes in, a Prediction out; decoy and shadow work off the hot path.
+
+Example:
+    predictor = Predictor(runtime, store, sink, settings)
+    p = predictor.predict(jpeg_bytes, user="U123", request_id="r-1")
+    p.label, p.confidence, p.version, p.unconfident
+
+Hot path: route (sticky by user) -> preprocess (the shared function) -> invoke -> reply.
+Off the hot path (layers.offpath, bounded; a slow or dead Kafka/S3 only drops and counts):
+  * decoy: the raw input stored content-addressed at images/<sha256>, and a DecoyRecord on predict-decoy;
+  * shadow: every mirror-set version scores the same input; PredictionRecords go to predictions.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from layers.config import Settings
+from layers.errors import Conflict, Unavailable
+from layers.events import DecoyRecord, EventSink, PredictionRecord, now_ms
+from layers.images import decode, sha256_hex, to_input
+from layers.offpath import OffPath
+from layers.registry import image_key
+from layers.routing import choose
+from layers.runtime import Loaded, ModelRuntime, Snapshot
+from layers.store import BlobStore
+
+
+@dataclass(frozen=True)
+class Prediction:
+    request_id: str
+    model: str
+    version: int
+    label: str
+    confidence: float
+    unconfident: bool
+    probabilities: dict[str, float]
+    latency_ms: float
+    user: str | None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def score(loaded: Loaded, x: np.ndarray) -> tuple[str, float, dict[str, float]]:
+    probs = loaded.predict(x[None, ...])[0]
+    i = int(np.argmax(probs))
+    return loaded.labels[i], float(probs[i]), {l: round(float(p), 6) for l, p in zip(loaded.labels, probs)}
+
+
+class Predictor:
+    def __init__(self, runtime: ModelRuntime, store: BlobStore, sink: EventSink, settings: Settings,
+                 offpath: OffPath | None = None) -> None:
+        self.runtime, self.store, self.sink, self.settings = runtime, store, sink, settings
+        self.topics = settings.kafka.topics
+        self.offpath = offpath or OffPath(settings.serving.offpath_queue)
+
+    def predict(self, data: bytes, user: str | None, request_id: str) -> Prediction:
+        t0 = time.perf_counter()
+        snap = self.runtime.snapshot()
+        version = choose(snap.route, user or request_id, snap.ready)
+        if version is None:
+            raise Unavailable(f"no version of model '{self.runtime.model}' is ready to serve yet",
+                              failed=self.runtime.status()["failed"] or None)
+        loaded = snap.versions[version]
+        img = decode(data, draft_size=loaded.input_size)
+        x = to_input(img, loaded.input_size)
+        label, confidence, probs = score(loaded, x)
+        p = Prediction(request_id=request_id, model=loaded.model, version=version, label=label,
+                       confidence=round(confidence, 6),
+                       unconfident=confidence < self.settings.serving.unconfident_below,
+                       probabilities=probs, latency_ms=round((time.perf_counter() - t0) * 1000, 2), user=user)
+        self.offpath.submit("decoy", lambda: self._decoy(data, p))
+        if snap.route.mirror:
+            self.offpath.submit("shadow", lambda: self._shadow(snap, x, p))
+        return p
+
+    # -- off the hot path ----------------------------------------------------------------------------
+    def _decoy(self, data: bytes, p: Prediction) -> None:
+        sha = sha256_hex(data)
+        key = image_key(sha)
+        if not self.store.exists(key):
+            try:
+                self.store.put(key, data, if_none_match="*")
+            except Conflict:
+                pass                                       # stored meanwhile by someone else: same bytes
+        self.sink.send(self.topics.predict_decoy, DecoyRecord(
+            request_id=p.request_id, image_sha256=sha, image_key=key, user=p.user, created_at_ms=now_ms(),
+            model=p.model, version=p.version, label=p.label, confidence=p.confidence), key=p.request_id)
+
+    def _shadow(self, snap: Snapshot, x: np.ndarray, p: Prediction) -> None:
+        for v in sorted(snap.route.mirror):
+            loaded = snap.versions.get(v)
+            if loaded is None or v == p.version:
+                continue
+            t0 = time.perf_counter()
+            label, confidence, _ = score(loaded, x)
+            self.sink.send(self.topics.predictions, PredictionRecord(
+                request_id=p.request_id, model=p.model, version=v, label=label, confidence=round(confidence, 6),
+                latency_ms=round((time.perf_counter() - t0) * 1000, 3), created_at_ms=now_ms()), key=p.request_id)

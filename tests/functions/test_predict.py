@@ -1,0 +1,171 @@
+"""/predict through the gateway with real MinIO, Kafka and a bootstrapped model."""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+
+import numpy as np
+
+from layers.registry import ModelMetadata, Registry, artifact_key
+from layers.synth import portrait, to_jpeg
+from tests.conftest import http, wait_until
+from tests.training_job.conftest import read_topic
+
+
+def predict_bytes(gateway, jpeg: bytes, user: str | None = None, call_id: str | None = None):
+    headers = {"Content-Type": "image/jpeg"}
+    if user:
+        headers["X-User-Id"] = user
+    if call_id:
+        headers["X-Call-Id"] = call_id
+    return http("POST", f"{gateway}/function/predict", jpeg, headers)
+
+
+def set_route(store, gateway, model: str, weights: dict[int, int], wait: bool = True) -> None:
+    """Replace the model's traffic weights (a DataOps edit), and wait until the function serves them."""
+    def change(doc):
+        doc.models[model].weights.clear()
+        doc.models[model].weights.update(weights)
+        return f"test: weights {weights}"
+    Registry(store).update_control(change, "test")
+    want = {str(v): w for v, w in sorted(weights.items())}
+    if wait:
+        assert wait_until(lambda: http("GET", f"{gateway}/function/predict/status")[2]["route"]["weights"] == want, 15)
+
+
+def test_correct_answers_on_held_out_images(served, gateway, store):
+    reg = Registry(store)
+    data = json.loads(reg.fetch_artifact(served, 1, "data.json"))
+    hold = [e for e in data["examples"] if e["split"] == "holdout"][:40]
+    right = 0
+    for e in hold:
+        status, _, body = predict_bytes(gateway, store.get(e["key"]).body, user="U-acc")
+        assert status == 200, body
+        assert body["version"] == 1 and body["model"] == served
+        assert set(body["probabilities"]) == {"engineer", "non_engineer"}
+        assert abs(sum(body["probabilities"].values()) - 1) < 1e-3
+        assert body["unconfident"] == (body["confidence"] < 0.8)
+        assert body["label"] == max(body["probabilities"], key=body["probabilities"].get)
+        right += body["label"] == e["label"]
+    assert right / len(hold) >= 0.75
+
+
+def test_inputs_url_json_url_and_base64(served, gateway, image_server):
+    jpeg = to_jpeg(portrait(11)[0])
+    s1, _, by_b64 = http("POST", f"{gateway}/function/predict",
+                         json.dumps({"image_b64": base64.b64encode(jpeg).decode(), "user": "U1"}).encode(),
+                         {"Content-Type": "application/json"})
+    s2, _, by_url = http("POST", f"{gateway}/function/predict",
+                         json.dumps({"image_url": f"{image_server}/img/11.jpg", "user": "U1"}).encode(),
+                         {"Content-Type": "application/json"})
+    s3, _, by_get = http("GET", f"{gateway}/function/predict?url={image_server}/img/11.jpg&user=U1")
+    assert (s1, s2, s3) == (200, 200, 200)
+    assert by_b64["probabilities"] == by_url["probabilities"] == by_get["probabilities"]
+    assert by_b64["user"] == "U1"
+
+
+def test_routing_split_matches_weights_and_is_sticky(served, gateway, store):
+    set_route(store, gateway, served, {1: 70, 2: 30})
+    try:
+        jpeg = to_jpeg(portrait(5)[0])
+        got = {u: predict_bytes(gateway, jpeg, user=f"user-{u}")[2]["version"] for u in range(300)}
+        share = sum(v == 1 for v in got.values()) / len(got)
+        assert 0.6 <= share <= 0.8, share                       # 70% +- ~4 sigma for n=300
+        for u in (1, 7, 42):                                     # sticky: one user, one version
+            assert {predict_bytes(gateway, jpeg, user=f"user-{u}")[2]["version"] for _ in range(4)} == {got[u]}
+    finally:
+        set_route(store, gateway, served, {1: 100, 2: 0})
+
+
+def _publish_copy(reg: Registry, store, model: str, source: int, tamper: bool = False) -> int:
+    """A new immutable version with the artifacts of `source` (what a trainer would publish); `tamper`
+    then overwrites its model.tflite behind the registry's back, so the recorded sha256 no longer matches."""
+    meta = reg.metadata(model, source)
+    v = reg.allocate(model, owner="test")
+    arts = {name: reg.put_artifact(model, v, name, reg.fetch_artifact(model, source, name, meta)) for name in meta.artifacts}
+    reg.commit(ModelMetadata(**{**meta.__dict__, "version": v, "parent": source, "artifacts": arts}))
+    if tamper:
+        store.put(artifact_key(model, v, "model.tflite"), b"\x00" * 1000)
+    return v
+
+
+def test_hot_reload_under_load_drops_nothing(served, gateway, store):
+    reg = Registry(store)
+    new = _publish_copy(reg, store, served, 2)
+    jpeg = to_jpeg(portrait(8)[0])
+    results, stop = [], threading.Event()
+
+    def client():
+        while not stop.is_set():
+            status, _, body = predict_bytes(gateway, jpeg, user="U-reload")
+            results.append((time.time(), status, body.get("version") if isinstance(body, dict) else None))
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    switched_at = time.time()
+    set_route(store, gateway, served, {new: 100}, wait=False)
+    time.sleep(4.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    try:
+        assert results and all(status == 200 for _, status, _ in results), [r for r in results if r[1] != 200][:3]
+        first_new = min(t for t, _, v in results if v == new)
+        assert first_new - switched_at < 1.0 + 1.5          # poll interval (1 s) + load and warm-up
+        assert all(v == new for t, _, v in results if t > first_new + 0.2)
+        assert any(v != new for t, _, v in results if t < switched_at)
+    finally:
+        set_route(store, gateway, served, {1: 100, 2: 0})
+
+
+def test_a_corrupted_artifact_is_never_served(served, gateway, store):
+    reg = Registry(store)
+    set_route(store, gateway, served, {1: 100, 2: 0})
+    bad = _publish_copy(reg, store, served, 1, tamper=True)
+    set_route(store, gateway, served, {bad: 100, 1: 0}, wait=False)
+    try:
+        def failed():
+            body = http("GET", f"{gateway}/function/predict/status")[2]
+            return str(bad) in body["failed"] and body["failed"][str(bad)]
+        why = wait_until(failed, timeout_s=10)
+        assert why and "sha256" in why
+        jpeg = to_jpeg(portrait(9)[0])
+        versions = {predict_bytes(gateway, jpeg, user=f"u{i}")[2]["version"] for i in range(20)}
+        assert versions == {1}                                   # the previous route keeps serving
+        status = http("GET", f"{gateway}/function/predict/status")[2]
+        assert status["desired_route"]["weights"] == {str(bad): 100, "1": 0} and status["route"]["weights"]["1"] == 100
+    finally:
+        set_route(store, gateway, served, {1: 100, 2: 0})
+
+
+def test_every_request_is_mirrored_to_the_decoy_topic_with_a_replayable_image(served, gateway, store, settings):
+    jpeg = to_jpeg(portrait(12)[0])
+    call_id = f"decoy-{uuid.uuid4().hex}"
+    status, _, body = predict_bytes(gateway, jpeg, user="U-decoy", call_id=call_id)
+    assert status == 200
+    records = read_topic(settings, settings.kafka.topics.predict_decoy, lambda r: r["request_id"] == call_id)
+    assert len(records) == 1
+    rec = records[0]
+    assert rec["user"] == "U-decoy" and rec["version"] == body["version"] and rec["label"] == body["label"]
+    assert store.get(rec["image_key"]).body == jpeg            # stored exactly as seen: replayable
+    replay = predict_bytes(gateway, store.get(rec["image_key"]).body, user="U-decoy")[2]
+    assert replay["probabilities"] == body["probabilities"]
+
+
+def test_shadow_versions_score_off_the_hot_path(served, gateway, store, settings):
+    reg = Registry(store)
+    reg.update_control(lambda doc: (doc.models[served].mirror.append(2), "mirror v2")[-1], "test")
+    try:
+        assert wait_until(lambda: http("GET", f"{gateway}/function/predict/status")[2]["route"]["mirror"] == [2])
+        call_id = f"shadow-{uuid.uuid4().hex}"
+        status, _, body = predict_bytes(gateway, to_jpeg(portrait(13)[0]), user="U-shadow", call_id=call_id)
+        assert status == 200 and body["version"] == 1
+        shadow = read_topic(settings, settings.kafka.topics.predictions, lambda r: r["request_id"] == call_id)
+        assert shadow and shadow[0]["version"] == 2 and 0.5 <= shadow[0]["confidence"] <= 1
+    finally:
+        reg.update_control(lambda doc: (doc.models[served].mirror.clear(), "unmirror")[-1], "test")
