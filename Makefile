@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export AFTERDARK_CACHE ?= $(HOME)/.cache/afterdark
 PY := $(AFTERDARK_CACHE)/venv/bin/python
 
-.PHONY: help install up run test test-fast down status bench
+.PHONY: help install up run test down status bench
 
 help:
 	@echo "make run    install what is missing, start MinIO, Kafka and the functions, publish the first models, print how to try it"
@@ -29,5 +29,5 @@ down:
 status:
 	@dev/status.sh
 
-bench: up
+bench: run
 	@PYTHONPATH=. $(PY) bench/predict_latency.py

@@ -74,7 +74,7 @@ def train_head(emb: np.ndarray, y: np.ndarray, n_labels: int, cfg: TrainConfig,
                val: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[keras.Model, dict]:
     keras.utils.set_random_seed(cfg.seed)
     head = keras.Sequential([keras.Input((emb.shape[1],)), keras.layers.Dense(n_labels, activation="softmax")])
-    head.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate * 10), loss="sparse_categorical_crossentropy",
+    head.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy",
                  metrics=["accuracy"])
     print(f"[train] head: {len(emb)} embeddings, {cfg.head_epochs} epochs", flush=True)
     hist = head.fit(emb, y, epochs=cfg.head_epochs, batch_size=cfg.batch_size, shuffle=True,

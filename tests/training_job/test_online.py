@@ -64,7 +64,7 @@ def test_fixes_become_a_new_version_and_offsets_are_committed_after(bootstrapped
     result = training_job(*consume_args(bootstrapped, topic, "--min-fixes", "6", "--max-batches", "1"))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     after = reg.versions(bootstrapped)
-    assert len(after) == len(before) + 1
+    assert len(after) == len(before) + 1, result.stdout[-2000:]
     new = after[-1]
     meta = reg.metadata(bootstrapped, new)
     assert meta.parent == before[-1]
