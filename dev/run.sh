@@ -20,6 +20,14 @@ if ! alive trainer; then
   spawn trainer "$VENV/bin/python" -m training_job consume --model "$MODEL"
 fi
 
+# sample portraits to try with curl (synthetic, one per class)
+SAMPLES="$AFTERDARK_CACHE/samples"
+mkdir -p "$SAMPLES"
+"$VENV/bin/python" -c "
+from layers.synth import portrait, to_jpeg
+for seed, label in ((424242, 'engineer'), (434343, 'non_engineer')):
+    open('$SAMPLES/' + label + '.jpg', 'wb').write(to_jpeg(portrait(seed, label)[0]))"
+
 cat <<MSG
 
   Slack After Dark is running (all on loopback):
@@ -30,8 +38,12 @@ cat <<MSG
     model '$MODEL'    versions: $(versions)
 
   Try it:
-    curl -s $OPENFAAS_URL/function/healthz | python3 -m json.tool
-    curl -s $OPENFAAS_URL/system/functions | python3 -m json.tool
+    curl -s $OPENFAAS_URL/function/predict -H 'Content-Type: image/jpeg' -H 'X-User-Id: U1' --data-binary @$SAMPLES/engineer.jpg
+    curl -s $OPENFAAS_URL/function/predict -H 'Content-Type: application/json' -d '{"image_b64": "'\$(base64 -w0 $SAMPLES/non_engineer.jpg)'", "user": "U2"}'
+    curl -s "$OPENFAAS_URL/function/fix?label=engineer&user=U1" -H 'Content-Type: image/jpeg' --data-binary @$SAMPLES/engineer.jpg
+    curl -s $OPENFAAS_URL/function/predict/status          # versions ready, route, off-path counters
+    curl -s $OPENFAAS_URL/function/healthz                 # S3 and Kafka reachability, dependency versions
+  URLs work too ({"image_url": "https://..."}); loopback and private addresses are refused unless FETCH_ALLOW names them.
 
   Logs: $LOGS      Stop everything: make down
 MSG
