@@ -21,6 +21,18 @@ export S3_SECRET_KEY="${S3_SECRET_KEY:-afterdark-dev-secret}"
 export S3_BUCKET="${S3_BUCKET:-afterdark}"
 export KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
 export OPENFAAS_URL="${OPENFAAS_URL:-http://127.0.0.1:8080}"
+# Slack: the signing secret the functions verify with. Set SLACK_SIGNING_SECRET to your app's; otherwise one
+# is generated once and kept in the cache, so the local try-out (dev/slack.py) can sign requests.
+if [[ -z "${SLACK_SIGNING_SECRET:-}" ]]; then
+  [[ -s "$AFTERDARK_CACHE/slack-signing-secret" ]] || ( umask 077; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$AFTERDARK_CACHE/slack-signing-secret" )
+  SLACK_SIGNING_SECRET="$(cat "$AFTERDARK_CACHE/slack-signing-secret")"
+fi
+export SLACK_SIGNING_SECRET
+# The local sample-image host that `make run` starts (127.0.0.1:8766) is the only loopback address the
+# functions may fetch from locally; everything else non-public stays refused.
+export SAMPLES_HOST="${SAMPLES_HOST:-127.0.0.1:8766}"
+export FETCH_ALLOW="${FETCH_ALLOW-$SAMPLES_HOST}"
+export SLACK_RESPONSE_URL_ALLOW="${SLACK_RESPONSE_URL_ALLOW:-127.0.0.1:8799}"   # dev/slack.py listen
 export KAFKA_TOPICS="${KAFKA_TOPICS:-fixes predict-decoy predictions model-events dead-letter}"
 
 log()  { printf '\033[1m[afterdark]\033[0m %s\n' "$*" >&2; }

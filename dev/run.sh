@@ -28,6 +28,10 @@ from layers.synth import portrait, to_jpeg
 for seed, label in ((424242, 'engineer'), (434343, 'non_engineer')):
     open('$SAMPLES/' + label + '.jpg', 'wb').write(to_jpeg(portrait(seed, label)[0]))"
 
+if ! alive samples; then
+  spawn samples "$VENV/bin/python" -m http.server --bind "${SAMPLES_HOST%:*}" --directory "$SAMPLES" "${SAMPLES_HOST##*:}"
+fi
+
 cat <<MSG
 
   Slack After Dark is running (all on loopback):
@@ -43,7 +47,14 @@ cat <<MSG
     curl -s "$OPENFAAS_URL/function/fix?label=engineer&user=U1" -H 'Content-Type: image/jpeg' --data-binary @$SAMPLES/engineer.jpg
     curl -s $OPENFAAS_URL/function/predict/status          # versions ready, route, off-path counters
     curl -s $OPENFAAS_URL/function/healthz                 # S3 and Kafka reachability, dependency versions
-  URLs work too ({"image_url": "https://..."}); loopback and private addresses are refused unless FETCH_ALLOW names them.
+    curl -s "$OPENFAAS_URL/function/predict?url=http://$SAMPLES_HOST/non_engineer.jpg&user=U3"
+  URLs work too ({"image_url": "https://..."}); loopback and private addresses are refused unless FETCH_ALLOW
+  names them (here: only the sample host $SAMPLES_HOST).
+
+  Slack without Slack (signed exactly like Slack, with SLACK_SIGNING_SECRET=$SLACK_SIGNING_SECRET):
+    $VENV/bin/python dev/slack.py listen &                       # prints what arrives at response_url
+    $VENV/bin/python dev/slack.py send /predict http://$SAMPLES_HOST/engineer.jpg
+    $VENV/bin/python dev/slack.py send /fix http://$SAMPLES_HOST/engineer.jpg engineer
 
   Logs: $LOGS      Stop everything: make down
 MSG

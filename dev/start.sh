@@ -37,7 +37,7 @@ start_kafka() {
       -Dlog4j2.configurationFile="$ROOT/dev/kafka/log4j2.yaml" -cp "$cp" kafka.Kafka "$dir/server.properties"
   fi
   wait_for kafka 90 "$VENV/bin/python" -m layers.events ensure-topics
-  log "Kafka ready, topics: $KAFKA_TOPICS"
+  log "Kafka ready, topics: $(for t in $KAFKA_TOPICS; do printf '%s ' "${KAFKA_TOPIC_PREFIX:-}$t"; done)"
 }
 
 start_gateway() {

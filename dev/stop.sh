@@ -2,7 +2,7 @@
 # Stops what dev/start.sh started, by the pids it recorded (TERM, then KILL after 10 s).
 #   dev/stop.sh [trainer] [gateway] [kafka] [minio]      (default: all)
 . "$(dirname "$0")/lib.sh"
-parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(trainer gateway-test gateway kafka minio)
+parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(samples trainer gateway-test gateway kafka minio)
 for name in "${parts[@]}"; do
   f="$PIDS/$name.pid"
   [[ -f $f ]] || continue

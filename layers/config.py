@@ -81,11 +81,22 @@ class ServingSettings:
 
 
 @dataclass(frozen=True)
+class SlackSettings:
+    signing_secret: str | None = None    # secret slack-signing-secret, else SLACK_SIGNING_SECRET; None: Slack refused
+    inline_budget_s: float = 0.8         # reply inline if done by then; Slack allows 3 s, the rest is margin
+    response_type: str = "in_channel"    # for results; help and errors are always ephemeral
+    response_url_allow: tuple[str, ...] = ()   # extra response_url hosts (host or host:port), for local try-outs
+    workers: int = 4
+    max_inflight: int = 32
+
+
+@dataclass(frozen=True)
 class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     serving: ServingSettings = field(default_factory=ServingSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
     model: str = DEFAULT_MODEL
     labels: tuple[str, ...] = DEFAULT_LABELS
 
@@ -111,4 +122,11 @@ class Settings:
             unconfident_below=float(env.get("UNCONFIDENT_BELOW", ServingSettings.unconfident_below)),
             cache_dir=env.get("MODEL_CACHE_DIR", DEFAULT_CACHE_DIR),
         )
-        return cls(s3=s3, kafka=kafka, fetch=fetch, serving=serving, model=env.get("MODEL_NAME", DEFAULT_MODEL))
+        slack = SlackSettings(
+            signing_secret=read_secret("slack-signing-secret", "SLACK_SIGNING_SECRET", env) or None,
+            inline_budget_s=float(env.get("SLACK_INLINE_BUDGET_S", SlackSettings.inline_budget_s)),
+            response_type=env.get("SLACK_RESPONSE_TYPE", SlackSettings.response_type),
+            response_url_allow=tuple(a.strip() for a in env.get("SLACK_RESPONSE_URL_ALLOW", "").split(",") if a.strip()),
+        )
+        return cls(s3=s3, kafka=kafka, fetch=fetch, serving=serving, slack=slack,
+                   model=env.get("MODEL_NAME", DEFAULT_MODEL))

@@ -133,6 +133,16 @@ def vet(url: str, policy: FetchSettings) -> Target:
     return Target(parts.scheme, host, port, path, str(ips[0]))
 
 
+def is_public_url(url: str) -> bool:
+    """Whether anyone on the internet could load this URL (e.g. Slack, for an image block): http(s) and
+    every address public. The allow-list does not count."""
+    try:
+        vet(url, FetchSettings())
+        return True
+    except BadInput:
+        return False
+
+
 def fetch_image(url: str, policy: FetchSettings) -> bytes:
     """GET `url` under the SSRF rules; returns the body (at most policy.max_bytes)."""
     for _ in range(policy.max_redirects + 1):

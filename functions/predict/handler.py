@@ -3,6 +3,7 @@
     POST /function/predict            the prediction (JSON)
     GET  /function/predict?url=...    the same, for a URL
     GET  /function/predict/status     the runtime: ready versions, route, failures, off-path counters
+    Slack: /predict IMAGE_URL         (form-encoded slash command, signed)
 """
 import logging
 import os
@@ -14,6 +15,8 @@ from layers.intake import fetch_image, parse_image_input
 from layers.predict import Predictor
 from layers.registry import Registry
 from layers.runtime import ModelRuntime
+from layers.slack import SlackFront, is_slack
+from layers.slack_blocks import predict_message
 from layers.store import BlobStore
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
@@ -21,6 +24,7 @@ SETTINGS = Settings.from_env()
 STORE = BlobStore(SETTINGS.s3)
 RUNTIME = ModelRuntime(Registry(STORE), SETTINGS.model, SETTINGS.serving).start()
 PREDICTOR = Predictor(RUNTIME, STORE, EventSink(SETTINGS.kafka, client_id="predict"), SETTINGS)
+SLACK = SlackFront.from_settings(SETTINGS, "/predict", "/predict IMAGE_URL", nargs=(1, 1))
 
 
 def status() -> dict:
@@ -34,7 +38,15 @@ def predict(event) -> dict:
     return ok(PREDICTOR.predict(data, user=user_of(event, inp.fields), request_id=request_id(event)).to_json())
 
 
+def slash_predict(cmd, call_id: str):
+    url = cmd.args[0]
+    p = PREDICTOR.predict(fetch_image(url, SETTINGS.fetch), user=cmd.user_id or None, request_id=call_id)
+    return predict_message(p, url, SETTINGS.labels)
+
+
 def handle(event, context):
+    if is_slack(event):
+        return SLACK.handle(event, lambda cmd: slash_predict(cmd, request_id(event)))
     if event.path.rstrip("/") == "/status":
         return respond(status)
     return respond(lambda: predict(event))

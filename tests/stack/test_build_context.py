@@ -65,3 +65,19 @@ def test_training_job_manifests_and_dockerfile():
         if line.startswith("COPY "):
             src = line.split()[1]
             assert (ROOT / src).exists(), src
+
+
+def test_slack_manifests_point_at_the_gateway(tmp_path):
+    import subprocess, sys
+    out = subprocess.run([sys.executable, str(ROOT / "dev/slack.py"), "manifest", "--gateway", "https://gw.example.org",
+                          "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    doc = yaml.safe_load((tmp_path / "ai-monkey.manifest.yml").read_text())
+    assert doc["display_information"]["name"] == "AI Monkey"
+    cmds = {c["command"]: c["url"] for c in doc["features"]["slash_commands"]}
+    stack = yaml.safe_load((ROOT / "stack.yml").read_text())
+    assert cmds["/predict"] == "https://gw.example.org/function/predict" and cmds["/fix"] == "https://gw.example.org/function/fix"
+    assert all(url.rsplit("/", 1)[1] in stack["functions"] for url in cmds.values())
+    assert doc["oauth_config"]["scopes"]["bot"] == ["commands"]
+    assert (ROOT / "slack/ai-monkey.manifest.yml").read_text() == yaml.safe_dump(
+        yaml.safe_load((ROOT / "slack/ai-monkey.manifest.yml").read_text()), sort_keys=False)

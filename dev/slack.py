@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Slack without Slack, for local try-outs and for generating the app manifests.
+
+    python dev/slack.py listen [--port 8799]                 # a response_url receiver: prints what arrives
+    python dev/slack.py send /predict IMAGE_URL [--gateway URL] [--response-url URL]
+    python dev/slack.py send /fix IMAGE_URL engineer
+    python dev/slack.py manifest --gateway https://gateway.example.com [--out slack/]
+
+`send` signs the form body exactly as Slack does (v0, HMAC-SHA256 with SLACK_SIGNING_SECRET, via slack-sdk)
+and POSTs it to /function/<name> on the gateway; the inline answer is printed, and a slow answer arrives at
+the receiver. `manifest` writes the two apps' manifests with request URLs made from the gateway URL; a
+command is listed only when its function exists in stack.yml.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlencode
+
+import yaml
+from slack_sdk.signature import SignatureVerifier
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# command -> (function, description, usage hint); the app each belongs to
+APPS = {
+    "ai-monkey": {
+        "name": "AI Monkey",
+        "description": "Engineer or not? Classify photos, correct the model, watch it learn.",
+        "commands": {
+            "/predict": ("predict", "Classify a photo: engineer or non_engineer", "IMAGE_URL"),
+            "/fix": ("fix", "Correct the model: this photo is CLASS", "IMAGE_URL engineer|non_engineer"),
+            "/predict-rendezvous": ("predict-rendezvous", "Every deployed version scores the photo", "IMAGE_URL"),
+            "/models": ("models", "DataOps: versions, traffic split, canary, mirror, promote, rollback", "list|split|canary|mirror|promote|rollback ..."),
+        },
+    },
+    "slack-after-dark": {
+        "name": "Slack After Dark",
+        "description": "Engineers, meet non-engineers. Sign up with a photo and get matched.",
+        "commands": {"/afterdark": ("afterdark", "Sign up with a photo and meet your match", "IMAGE_URL")},
+    },
+}
+
+
+def signed_request(gateway: str, command: str, text: str, response_url: str, secret: str, user: str = "ULOCAL") -> urllib.request.Request:
+    function = command.lstrip("/")
+    body = urlencode({"token": "local", "team_id": "TLOCAL", "team_domain": "local", "channel_id": "CLOCAL",
+                      "channel_name": "general", "user_id": user, "user_name": "you", "command": command,
+                      "text": text, "response_url": response_url, "trigger_id": "0.0.local", "api_app_id": "ALOCAL"})
+    ts = str(int(time.time()))
+    sig = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return urllib.request.Request(f"{gateway}/function/{function}", data=body.encode(), method="POST", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig})
+
+
+def send(args) -> int:
+    secret = os.environ.get("SLACK_SIGNING_SECRET")
+    if not secret:
+        print("SLACK_SIGNING_SECRET is not set (make run prints it)", file=sys.stderr)
+        return 2
+    req = signed_request(args.gateway, args.command, " ".join(args.text), args.response_url, secret)
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            status, body = resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        status, body = err.code, err.read()
+    print(f"HTTP {status} in {(time.perf_counter() - t0) * 1000:.0f} ms")
+    try:
+        print(json.dumps(json.loads(body), indent=2))
+    except ValueError:
+        print(body.decode(errors="replace"))
+    return 0 if status == 200 else 1
+
+
+def listen(args) -> int:
+    class Receiver(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            print(f"--- response_url POST {self.path} at {time.strftime('%H:%M:%S')}")
+            try:
+                print(json.dumps(json.loads(data), indent=2), flush=True)
+            except ValueError:
+                print(data.decode(errors="replace"), flush=True)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Receiver)
+    print(f"listening for response_url POSTs on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def manifests(gateway: str, stack: dict) -> dict[str, dict]:
+    functions = set((stack.get("functions") or {}))
+    out = {}
+    for key, app in APPS.items():
+        commands = [{"command": cmd, "url": f"{gateway.rstrip('/')}/function/{fn}", "description": desc,
+                     "usage_hint": hint, "should_escape": False}
+                    for cmd, (fn, desc, hint) in app["commands"].items() if fn in functions]
+        if not commands:
+            continue
+        out[key] = {"_metadata": {"major_version": 1, "minor_version": 1},
+                    "display_information": {"name": app["name"], "description": app["description"]},
+                    "features": {"bot_user": {"display_name": key, "always_online": False},
+                                 "slash_commands": commands},
+                    "oauth_config": {"scopes": {"bot": ["commands"]}},
+                    "settings": {"org_deploy_enabled": False, "socket_mode_enabled": False,
+                                 "token_rotation_enabled": False}}
+    return out
+
+
+def manifest(args) -> int:
+    stack = yaml.safe_load((ROOT / "stack.yml").read_text())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    made = manifests(args.gateway, stack)
+    for key, doc in made.items():
+        (out / f"{key}.manifest.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        print(f"wrote {out / (key + '.manifest.yml')} ({len(doc['features']['slash_commands'])} commands)")
+    for key in APPS.keys() - made.keys():
+        print(f"skipped {key}: none of its functions is in stack.yml yet")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("send")
+    s.add_argument("command")
+    s.add_argument("text", nargs="*")
+    s.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "http://127.0.0.1:8080"))
+    s.add_argument("--response-url", default="http://127.0.0.1:8799/commands/local")
+    l = sub.add_parser("listen")
+    l.add_argument("--port", type=int, default=8799)
+    m = sub.add_parser("manifest")
+    m.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "https://gateway.example.com"))
+    m.add_argument("--out", default=str(ROOT / "slack"))
+    args = ap.parse_args()
+    return {"send": send, "listen": listen, "manifest": manifest}[args.what](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""The Slack front, shared by every function: verify, parse, acknowledge within 3 s, deliver, format.
+
+Example (a handler):
+    SLACK = SlackFront.from_settings(SETTINGS, command="/predict", usage="/predict IMAGE_URL", nargs=(1, 1))
+    def handle(event, context):
+        if is_slack(event):
+            return SLACK.handle(event, lambda cmd: predict_message(service(cmd.args[0]), cmd.args[0]))
+        ...JSON API...
+
+Flow of a slash command (same path as the JSON API, told apart by its form content type):
+  1. verify_slack_signature: slack-sdk's SignatureVerifier over the RAW body, 5-minute window, and each
+     signature accepted once (replays inside the window are refused). Missing, bad or replayed: 401, and no
+     work is done. No signing secret configured: every Slack request is refused (503), never accepted unsigned.
+  2. parse `text` into arguments; wrong usage -> an ephemeral help message (200), never a stack trace.
+  3. run the work on a bounded worker pool and wait up to `inline_budget_s` (default 0.8 s: a prediction
+     takes milliseconds, so only slow image hosts miss it; Slack's 3000 ms leave a wide margin): done -> the reply inline (200); not done -> an ephemeral "working on it" (200) now, and
+     the same worker delivers the result to `response_url` with slack-sdk's WebhookClient when it finishes
+     (status checked; connection errors, 429 and 5xx retried; at most 4 attempts, inside Slack's 5 uses).
+     response_url must be a Slack hooks URL (or named in SLACK_RESPONSE_URL_ALLOW, for local try-outs).
+
+IMPORTANT: the worker pool lives in the function process. Under OpenFaaS, of-watchdog keeps the process for
+`healthcheck_interval` after SIGTERM, so work in flight finishes and delivers before the instance goes away
+(README, "Slack: the 3-second budget").
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from slack_sdk.http_retry.builtin_handlers import (ConnectionErrorRetryHandler, RateLimitErrorRetryHandler,
+                                                   ServerErrorRetryHandler)
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
+
+from layers.config import SlackSettings
+from layers.errors import AfterDarkError
+
+log = logging.getLogger("afterdark.slack")
+SLACK_HOOK_HOSTS = ("hooks.slack.com", "hooks.slack-gov.com")
+SIGNATURE_HEADERS = ("X-Slack-Signature", "X-Slack-Request-Timestamp")
+
+
+def is_slack(event) -> bool:
+    """A slash command arrives form-encoded (the JSON API never is) or carries Slack's signature headers."""
+    ctype = (event.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    return ctype == "application/x-www-form-urlencoded" or any(event.headers.get(h) for h in SIGNATURE_HEADERS)
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    command: str
+    text: str
+    user_id: str
+    user_name: str
+    channel_id: str
+    team_id: str
+    response_url: str
+    trigger_id: str
+
+    @property
+    def args(self) -> list[str]:
+        return [unwrap(a) for a in self.text.split()]
+
+    @classmethod
+    def from_body(cls, body: bytes) -> "SlashCommand":
+        f = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        return cls(**{name: f.get(name, "") for name in cls.__dataclass_fields__})
+
+
+def unwrap(arg: str) -> str:
+    """Slack escapes links as <https://x|label> or <https://x>: keep the URL."""
+    if arg.startswith("<") and arg.endswith(">"):
+        return arg[1:-1].split("|", 1)[0]
+    return arg
+
+
+@dataclass
+class Reply:
+    """A Slack message: `text` (the notification fallback) and Block Kit `blocks`."""
+    text: str
+    blocks: list[dict] = field(default_factory=list)
+    response_type: str = "ephemeral"      # in_channel | ephemeral
+
+    def to_json(self) -> dict:
+        return {"response_type": self.response_type, "text": self.text, "blocks": self.blocks}
+
+
+def ephemeral(text: str, title: str | None = None) -> Reply:
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": (f"*{title}*\n" if title else "") + text}}]
+    return Reply(text=text, blocks=blocks, response_type="ephemeral")
+
+
+def error_reply(err: AfterDarkError) -> Reply:
+    return ephemeral(f":warning: {err.message}", "That did not work")
+
+
+class ReplayGuard:
+    """Each (timestamp, signature) is accepted once; remembers the last `size` within the 5-minute window."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def first_time(self, key: str) -> bool:
+        now = time.time()
+        with self._lock:
+            while self._seen and (len(self._seen) > self.size or next(iter(self._seen.values())) < now - 360):
+                self._seen.popitem(last=False)
+            if key in self._seen:
+                return False
+            self._seen[key] = now
+            return True
+
+
+def http_reply(status: int, reply: Reply) -> dict:
+    return {"statusCode": status, "body": reply.to_json(), "headers": {"Content-Type": "application/json"}}
+
+
+def response_url_allowed(url: str, allow: tuple[str, ...]) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname in SLACK_HOOK_HOSTS:
+        return True
+    return bool(parts.hostname) and (parts.netloc in allow or parts.hostname in allow)
+
+
+class SlackFront:
+    def __init__(self, settings: SlackSettings, command: str, usage: str, nargs: tuple[int, int],
+                 response_type: str | None = None, executor: ThreadPoolExecutor | None = None) -> None:
+        self.settings, self.command, self.usage, self.nargs = settings, command, usage, nargs
+        self.response_type = response_type or settings.response_type
+        self._verifier = SignatureVerifier(settings.signing_secret) if settings.signing_secret else None
+        self._replays = ReplayGuard()
+        self._pool = executor or ThreadPoolExecutor(settings.workers, thread_name_prefix="slack")
+        self._inflight = threading.BoundedSemaphore(settings.max_inflight)
+        self.deliveries: list[tuple[str, int]] = []          # (kind, HTTP status) of response_url posts
+
+    @classmethod
+    def from_settings(cls, settings, command: str, usage: str, nargs: tuple[int, int], **kw) -> "SlackFront":
+        return cls(settings.slack, command, usage, nargs, **kw)
+
+    # -- verification (a middleware: returns an answer to stop, or None to go on) ---------------------------
+    def verify_slack_signature(self, event) -> dict | None:
+        if self._verifier is None:
+            return http_reply(503, ephemeral("This function has no Slack signing secret configured "
+                                             "(secret slack-signing-secret or SLACK_SIGNING_SECRET), so it refuses Slack requests."))
+        headers = {k: v for k, v in event.headers.items()}
+        if not all(event.headers.get(h) for h in SIGNATURE_HEADERS):
+            return http_reply(401, ephemeral("missing Slack signature headers"))
+        if not self._verifier.is_valid_request(event.body, headers):
+            return http_reply(401, ephemeral("invalid or expired Slack signature"))
+        key = event.headers.get("X-Slack-Request-Timestamp") + ":" + event.headers.get("X-Slack-Signature")
+        if not self._replays.first_time(key):
+            return http_reply(401, ephemeral("this Slack request was already received (replay)"))
+        return None
+
+    # -- the adapter ------------------------------------------------------------------------------------
+    def help(self, why: str = "") -> Reply:
+        return ephemeral((f"{why}\n" if why else "") + f"Usage: `{self.usage}`", f"{self.command}")
+
+    def handle(self, event, work: Callable[[SlashCommand], Reply]) -> dict:
+        stop = self.verify_slack_signature(event)
+        if stop is not None:
+            return stop
+        if event.method != "POST":
+            return http_reply(200, self.help("Slack commands are POSTs."))
+        if b"ssl_check=1" in event.body:
+            return {"statusCode": 200, "body": "", "headers": {}}
+        cmd = SlashCommand.from_body(event.body)
+        lo, hi = self.nargs
+        if not lo <= len(cmd.args) <= hi or (cmd.args and cmd.args[0] in ("help", "-h", "--help")):
+            return http_reply(200, self.help())
+        if not self._inflight.acquire(blocking=False):
+            return http_reply(200, ephemeral("Too busy right now; please try again in a few seconds."))
+        future = self._pool.submit(self._run, work, cmd)
+        future.add_done_callback(lambda _: self._inflight.release())
+        try:
+            return http_reply(200, future.result(timeout=self.settings.inline_budget_s))
+        except FutureTimeout:
+            if not response_url_allowed(cmd.response_url, self.settings.response_url_allow):
+                log.warning("not delivering to response_url %r: not a Slack hooks URL", cmd.response_url)
+                return http_reply(200, ephemeral("Still working, but this request has no valid response_url to answer on."))
+            future.add_done_callback(lambda f: threading.Thread(
+                target=self.deliver, args=(cmd.response_url, f.result()), name="slack-deliver", daemon=True).start())
+            return http_reply(200, ephemeral(f":hourglass_flowing_sand: Working on `{cmd.command} {cmd.text}`…"))
+
+    def _run(self, work: Callable[[SlashCommand], Reply], cmd: SlashCommand) -> Reply:
+        try:
+            reply = work(cmd)
+            if reply.response_type != "ephemeral":
+                reply.response_type = self.response_type
+            return reply
+        except AfterDarkError as err:
+            return error_reply(err)
+        except Exception:
+            log.exception("slash command %s failed", cmd.command)
+            return ephemeral(":warning: Something went wrong on our side; the error is logged.", "That did not work")
+
+    def deliver(self, response_url: str, reply: Reply) -> int:
+        client = WebhookClient(response_url, timeout=10, retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=3), RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=3)])
+        try:
+            resp = client.send_dict(reply.to_json())
+            status = resp.status_code
+        except Exception as err:                      # delivery is best effort; never crash the worker
+            log.warning("response_url delivery failed: %s", err)
+            status = 0
+        if status != 200:
+            log.warning("response_url answered %s", status)
+        self.deliveries.append(("response_url", status))
+        return status

@@ -1,0 +1,44 @@
+"""Block Kit messages for the slash commands (built with slack-sdk's block models, so they validate).
+
+    predict_message(prediction, image_url)   label, confidence bar, version, the image, a /fix hint if unconfident
+    fix_message(receipt)                      what was recorded and when it will be trained on
+"""
+from __future__ import annotations
+
+from slack_sdk.models.blocks import ContextBlock, ImageBlock, MarkdownTextObject, SectionBlock
+
+from layers.fixes import FixReceipt
+from layers.intake import is_public_url
+from layers.predict import Prediction
+from layers.slack import Reply
+
+PRETTY = {"engineer": "an engineer :computer:", "non_engineer": "not an engineer :art:"}
+
+
+def bar(p: float, width: int = 10) -> str:
+    full = round(p * width)
+    return "▰" * full + "▱" * (width - full) + f" {p:.0%}"
+
+
+def predict_message(p: Prediction, image_url: str | None, labels: tuple[str, ...]) -> Reply:
+    blocks = [SectionBlock(text=MarkdownTextObject(
+        text=f"*{PRETTY.get(p.label, p.label)}*\n`{bar(p.confidence)}`  ·  model `{p.model}` v{p.version}"))]
+    if image_url and is_public_url(image_url):
+        blocks.append(ImageBlock(image_url=image_url, alt_text=f"the image classified as {p.label}"))
+    if p.unconfident:
+        other = next((l for l in labels if l != p.label), p.label)
+        target = image_url or "IMAGE_URL"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f":warning: Not sure ({p.confidence:.0%} < threshold). If this is wrong, teach me:\n"
+                 f"`/fix {target} {other}`")]))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"request `{p.request_id}` · {p.latency_ms:.1f} ms")]))
+    return Reply(text=f"{p.label} ({p.confidence:.0%}, v{p.version})", blocks=[b.to_dict() for b in blocks],
+                 response_type="in_channel")
+
+
+def fix_message(r: FixReceipt) -> Reply:
+    head = ":repeat: Already recorded" if r.duplicate else ":white_check_mark: Fix recorded"
+    blocks = [SectionBlock(text=MarkdownTextObject(
+                  text=f"*{head}*: this image is *{r.label}*\nfix `{r.fix_id}` · image `{r.image_sha256[:12]}…`")),
+              ContextBlock(elements=[MarkdownTextObject(text=r.next)])]
+    return Reply(text=f"fix {r.fix_id}: {r.label}", blocks=[b.to_dict() for b in blocks], response_type="in_channel")
