@@ -15,7 +15,6 @@ import io
 import json
 import os
 import platform
-import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor

@@ -38,8 +38,18 @@ export KAFKA_TOPICS="${KAFKA_TOPICS:-fixes predict-decoy predictions model-event
 log()  { printf '\033[1m[afterdark]\033[0m %s\n' "$*" >&2; }
 fail() { printf '\033[31m[afterdark] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# alive NAME: true when the recorded pid of NAME is a running process.
-alive() { local f="$PIDS/$1.pid"; [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
+# Pid files hold "PID STARTTIME" (field 22 of /proc/PID/stat), so a pid reused by another process after a
+# reboot or a killed session is never mistaken for our service.
+starttime() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+pid_of() { local f="$PIDS/$1.pid"; [[ -f $f ]] && cut -d' ' -f1 "$f"; }
+
+# alive NAME: true when the recorded process of NAME is still running.
+alive() {
+  local f="$PIDS/$1.pid" pid st
+  [[ -f $f ]] || return 1
+  read -r pid st <"$f"
+  [[ -n $pid && "$(starttime "$pid")" == "$st" ]]
+}
 
 # wait_for NAME SECONDS CMD...: retry CMD until it succeeds; on timeout print the log tail and fail.
 wait_for() {
@@ -59,5 +69,5 @@ port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 spawn() {
   local name=$1; shift
   setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
-  echo $! >"$PIDS/$name.pid"
+  echo "$! $(starttime $!)" >"$PIDS/$name.pid"
 }

@@ -38,7 +38,7 @@ cat <<MSG
     MinIO (S3)        $S3_ENDPOINT   bucket '$S3_BUCKET'   user $S3_ACCESS_KEY
     Kafka (KRaft)     $KAFKA_BOOTSTRAP   topics: $KAFKA_TOPICS
     gateway           $OPENFAAS_URL   functions: $(curl -fsS "$OPENFAAS_URL/system/functions" | "$VENV/bin/python" -c 'import json,sys; print(", ".join(f["name"] for f in json.load(sys.stdin)))')
-    trainer           pid $(cat "$PIDS/trainer.pid"), log $LOGS/trainer.log
+    trainer           pid $(pid_of trainer), log $LOGS/trainer.log
     model '$MODEL'    versions: $(versions)
 
   Try it:

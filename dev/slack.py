@@ -60,8 +60,15 @@ def signed_request(gateway: str, command: str, text: str, response_url: str, sec
         "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig})
 
 
+def local_secret() -> str | None:
+    """SLACK_SIGNING_SECRET, else the one dev/lib.sh generated for the local stack."""
+    cache = Path(os.environ.get("AFTERDARK_CACHE", Path.home() / ".cache" / "afterdark"))
+    path = cache / "slack-signing-secret"
+    return os.environ.get("SLACK_SIGNING_SECRET") or (path.read_text().strip() if path.exists() else None)
+
+
 def send(args) -> int:
-    secret = os.environ.get("SLACK_SIGNING_SECRET")
+    secret = local_secret()
     if not secret:
         print("SLACK_SIGNING_SECRET is not set (make run prints it)", file=sys.stderr)
         return 2
@@ -74,7 +81,7 @@ def send(args) -> int:
         status, body = err.code, err.read()
     print(f"HTTP {status} in {(time.perf_counter() - t0) * 1000:.0f} ms")
     try:
-        print(json.dumps(json.loads(body), indent=2))
+        print(json.dumps(json.loads(body), indent=2, ensure_ascii=False))
     except ValueError:
         print(body.decode(errors="replace"))
     return 0 if status == 200 else 1
@@ -89,7 +96,7 @@ def listen(args) -> int:
             data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             print(f"--- response_url POST {self.path} at {time.strftime('%H:%M:%S')}")
             try:
-                print(json.dumps(json.loads(data), indent=2), flush=True)
+                print(json.dumps(json.loads(data), indent=2, ensure_ascii=False), flush=True)
             except ValueError:
                 print(data.decode(errors="replace"), flush=True)
             self.send_response(200)

@@ -2,5 +2,5 @@
 # What is running, by recorded pid.
 . "$(dirname "$0")/lib.sh"
 for name in minio kafka gateway trainer; do
-  if alive "$name"; then echo "$name: running (pid $(cat "$PIDS/$name.pid"), log $LOGS/$name.log)"; else echo "$name: stopped"; fi
+  if alive "$name"; then echo "$name: running (pid $(pid_of "$name"), log $LOGS/$name.log)"; else echo "$name: stopped"; fi
 done

@@ -6,8 +6,8 @@ parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(samples trainer gateway-test ga
 for name in "${parts[@]}"; do
   f="$PIDS/$name.pid"
   [[ -f $f ]] || continue
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  pid=$(pid_of "$name")
+  if alive "$name"; then
     log "stopping $name (pid $pid)"
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -57,7 +57,7 @@ class KafkaSettings:
     @property
     def topics(self):
         from layers.events import Topics
-        return Topics(self.topic_prefix)
+        return Topics.with_prefix(self.topic_prefix)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ import hashlib
 import json
 import sys
 import time
-import uuid
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -29,30 +28,18 @@ from layers.errors import BadInput, Unavailable
 class Topics:
     """The system's topics. A prefix (KAFKA_TOPIC_PREFIX) lets a test run share a broker without touching
     the real topics: `make test` uses "test-"."""
-    prefix: str = ""
+    fixes: str = "fixes"
+    predict_decoy: str = "predict-decoy"
+    predictions: str = "predictions"
+    model_events: str = "model-events"
+    dead_letter: str = "dead-letter"
 
-    @property
-    def fixes(self) -> str:
-        return self.prefix + "fixes"
-
-    @property
-    def predict_decoy(self) -> str:
-        return self.prefix + "predict-decoy"
-
-    @property
-    def predictions(self) -> str:
-        return self.prefix + "predictions"
-
-    @property
-    def model_events(self) -> str:
-        return self.prefix + "model-events"
-
-    @property
-    def dead_letter(self) -> str:
-        return self.prefix + "dead-letter"
+    @classmethod
+    def with_prefix(cls, prefix: str) -> "Topics":
+        return cls(**{f.name: prefix + f.default for f in fields(cls)})
 
     def all(self) -> tuple[str, ...]:
-        return (self.fixes, self.predict_decoy, self.predictions, self.model_events, self.dead_letter)
+        return tuple(getattr(self, f.name) for f in fields(self))
 
 
 def now_ms() -> int:
@@ -246,7 +233,7 @@ def make_consumer(settings: KafkaSettings, topic: str, group: str, **overrides):
 
 def ensure_topics(settings: KafkaSettings, topics: tuple[str, ...] | None = None) -> list[str]:
     """Create the missing topics (idempotent). Returns the ones it created."""
-    topics = topics or Topics(settings.topic_prefix).all()
+    topics = topics or settings.topics.all()
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
     try:

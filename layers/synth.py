@@ -13,9 +13,8 @@ JPEG noise vary, so the task is learnable but not trivial. The same seed always 
 from __future__ import annotations
 
 import io
-import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Iterable
 
 from PIL import Image, ImageDraw, ImageFilter
@@ -192,8 +191,4 @@ def demo_profiles() -> list[DemoProfile]:
     return out
 
 
-def manifest_json(items: list[dict]) -> bytes:
-    return json.dumps(items, indent=1, sort_keys=True).encode()
-
-
-__all__ = ["LABELS", "portrait", "to_jpeg", "samples", "Sample", "demo_profiles", "DemoProfile", "asdict"]
+__all__ = ["LABELS", "portrait", "to_jpeg", "samples", "Sample", "demo_profiles", "DemoProfile"]

@@ -12,7 +12,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from layers.datasets import Item
-from layers.events import FixEvent
 
 
 @dataclass(frozen=True)

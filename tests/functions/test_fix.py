@@ -5,7 +5,6 @@ import base64
 import json
 import uuid
 
-from layers.fixes import fix_marker_key
 from layers.images import sha256_hex
 from layers.synth import portrait, to_jpeg
 from tests.conftest import http

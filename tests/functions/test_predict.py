@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 
-import numpy as np
 
 from layers.registry import ModelMetadata, Registry, artifact_key
 from layers.synth import portrait, to_jpeg

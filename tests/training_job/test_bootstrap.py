@@ -6,7 +6,6 @@ import io
 import json
 
 import numpy as np
-import pytest
 
 from layers.images import preprocess
 from layers.litert import LiteModel
