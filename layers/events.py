@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
@@ -182,22 +183,26 @@ class EventSink:
         self.settings = settings
         self.client_id = client_id
         self._producer = None
+        self._lock = threading.Lock()          # handler threads share one producer (it is thread-safe)
 
     def _get(self):
-        if self._producer is None:
-            from kafka import KafkaProducer
-            from kafka.errors import KafkaError
-            try:
-                self._producer = KafkaProducer(
-                    bootstrap_servers=self.settings.bootstrap, client_id=self.client_id, acks="all",
-                    bootstrap_timeout_ms=self.settings.bootstrap_timeout_ms,
-                    request_timeout_ms=self.settings.request_timeout_ms,
-                    max_block_ms=self.settings.request_timeout_ms,
-                    delivery_timeout_ms=self.settings.request_timeout_ms + 1000,
-                    linger_ms=0,
-                )
-            except KafkaError as err:
-                raise Unavailable(f"Kafka unreachable at {self.settings.bootstrap}: {err}") from err
+        with self._lock:
+            return self._producer or self._connect()
+
+    def _connect(self):
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+        try:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.settings.bootstrap, client_id=self.client_id, acks="all",
+                bootstrap_timeout_ms=self.settings.bootstrap_timeout_ms,
+                request_timeout_ms=self.settings.request_timeout_ms,
+                max_block_ms=self.settings.request_timeout_ms,
+                delivery_timeout_ms=self.settings.request_timeout_ms + 1000,
+                linger_ms=0,
+            )
+        except KafkaError as err:
+            raise Unavailable(f"Kafka unreachable at {self.settings.bootstrap}: {err}") from err
         return self._producer
 
     def send(self, topic: str, record: Record, key: str | None = None, timeout_s: float | None = None) -> tuple[int, int]:

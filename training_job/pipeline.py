@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layers.datasets import load_manifest, manifest_key
+from layers.datasets import Item, manifest_key
 from layers.errors import NotFound
 from layers.events import EventSink, ModelEvent, now_ms
 from layers.images import preprocess, sha256_hex
@@ -52,6 +52,7 @@ class Trainer:
         self.labels = list(LABELS)
         self._pool = ThreadPoolExecutor(IO_THREADS)
         self._backbones: dict[str, tuple[object, dict]] = {}
+        self._dataset: tuple[str, list, str] | None = None
 
     # -- events --------------------------------------------------------------------------------------
     def emit(self, event: str, version: int | None, reason: str | None = None, **details) -> None:
@@ -63,8 +64,13 @@ class Trainer:
 
     # -- data ----------------------------------------------------------------------------------------
     def dataset(self) -> tuple[list, str]:
-        items = load_manifest(self.store, self.cfg.dataset)
-        return items, sha256_hex(self.store.get(manifest_key(self.cfg.dataset)).body)
+        """The dataset's items and its manifest's sha256; re-read only when the manifest changed (304)."""
+        etag = self._dataset[0] if self._dataset else None
+        blob = self.store.get(manifest_key(self.cfg.dataset), if_none_match=etag)
+        if blob is not None:
+            items = [Item(**d) for d in json.loads(blob.body)]
+            self._dataset = (blob.etag, items, sha256_hex(blob.body))
+        return self._dataset[1], self._dataset[2]
 
     def images(self, exs: list[Example]) -> np.ndarray:
         size = self.cfg.input_size
@@ -130,61 +136,68 @@ class Trainer:
                           note: str = "") -> Outcome:
         t0 = time.perf_counter()
         cfg = TrainConfig(**{**self.cfg.params(), "seed": seed})
-        dataset_items, dataset_sha = self.dataset()
+        _, dataset_sha = self.dataset()
         data = data_manifest(cfg.dataset, dataset_sha, exs, agreed, fix_records)
-        for v in reversed(self.registry.versions(cfg.model)):
-            meta = self.registry.metadata(cfg.model, v)
-            if meta.data.get("data_sha256") == data["data_sha256"] and meta.params.get("seed") == seed:
-                print(f"[train] v{v} already holds exactly this data; nothing to publish", flush=True)
-                return Outcome("duplicate", v, f"same data as v{v}", meta)
+        same = self._published_with(cfg.model, data["data_sha256"], seed)
+        if same is not None:
+            print(f"[train] v{same.version} already holds exactly this data; nothing to publish", flush=True)
+            return Outcome("duplicate", same.version, f"same data as v{same.version}", same)
+        cand = self._train(exs, backbone, backbone_info["fingerprint"], cfg)
+        reasons = gate_reasons(cand, cfg, parent)
+        if reasons:
+            self.emit("refused", None, "; ".join(reasons), parent=parent.version if parent else None,
+                      data_sha256=data["data_sha256"], holdout_accuracy=cand.accuracy, parity=cand.parity,
+                      quarantined=list(agreed.quarantined))
+            return Outcome("refused", None, "; ".join(reasons))
+        meta = self._publish(cand, cfg, data, agreed, fix_records, backbone_info, parent, note, time.perf_counter() - t0)
+        doc = self.registry.register(cfg.model, meta.version, policy)
+        self.emit("registered", meta.version, None, route=doc.models[cfg.model].to_json())
+        return Outcome("published", meta.version, "", meta)
 
+    def _published_with(self, model: str, data_sha256: str, seed: int) -> ModelMetadata | None:
+        for v in reversed(self.registry.versions(model)):
+            meta = self.registry.metadata(model, v)
+            if meta.data.get("data_sha256") == data_sha256 and meta.params.get("seed") == seed:
+                return meta
+        return None
+
+    def _train(self, exs: list[Example], backbone, fp: str, cfg: TrainConfig) -> "Candidate":
         label_idx = {l: i for i, l in enumerate(self.labels)}
         train = [e for e in exs if e.split == "train"]
         hold = [e for e in exs if e.split == "holdout"]
         fixes = [e for e in exs if e.source == "fix"]
-        fp = backbone_info["fingerprint"]
         emb = self.embeddings(backbone, fp, exs)
         index = {e.sha256: i for i, e in enumerate(exs)}
-        pick = lambda part: (emb[[index[e.sha256] for e in part]], np.array([label_idx[e.label] for e in part], int))
+
+        def pick(part: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+            return emb[[index[e.sha256] for e in part]], np.array([label_idx[e.label] for e in part], int)
+
+        def measure(x: np.ndarray, y: np.ndarray) -> dict:
+            return metrics(y, np.asarray(head.predict(x, verbose=0)) if len(x) else np.zeros((0, len(self.labels))), self.labels)
+
         (xtr, ytr), (xho, yho), (xfx, yfx) = pick(train), pick(hold), pick(fixes)
         head, history = M.train_head(xtr, ytr, len(self.labels), cfg, val=(xho, yho))
-        hold_m = metrics(yho, np.asarray(head.predict(xho, verbose=0)) if len(xho) else np.zeros((0, 2)), self.labels)
-        fix_m = metrics(yfx, np.asarray(head.predict(xfx, verbose=0)) if len(xfx) else np.zeros((0, 2)), self.labels)
         full = M.assemble(backbone, head)
-        hold_images = self.images(hold[:64])
         calib = self.images(train[:200]) if cfg.quantize == "int8" else None
         tflite = to_tflite(full, cfg.quantize, calib)
-        par = parity(full, tflite, hold_images, cfg.quantize)
-        print(f"[train] hold-out accuracy {hold_m['accuracy']}, fixes accuracy {fix_m['accuracy']}, "
-              f"parity max|dp|={par['max_abs_diff']:.2e} top1={par['top1_agreement']:.3f}", flush=True)
+        cand = Candidate(head=head, history=history, holdout=measure(xho, yho), fixes=measure(xfx, yfx),
+                         tflite=tflite, parity=parity(full, tflite, self.images(hold[:64]), cfg.quantize))
+        print(f"[train] hold-out accuracy {cand.accuracy:.3f}, fixes accuracy {cand.fixes['accuracy']}, "
+              f"parity max|dp|={cand.parity['max_abs_diff']:.2e} top1={cand.parity['top1_agreement']:.3f}", flush=True)
+        return cand
 
-        reasons = []
-        if not par["ok"]:
-            reasons.append(f"parity gate failed: max|dp|={par['max_abs_diff']:.3g} (tol {par['tolerance']}), "
-                           f"top1 agreement {par['top1_agreement']:.3f}, finite={par['finite']}")
-        acc = hold_m["accuracy"] or 0.0
-        if acc < cfg.min_accuracy:
-            reasons.append(f"hold-out accuracy {acc:.3f} < minimum {cfg.min_accuracy}")
-        if parent is not None:
-            parent_acc = parent.metrics.get("holdout", {}).get("accuracy") or 0.0
-            if acc < parent_acc - cfg.max_regression:
-                reasons.append(f"hold-out accuracy {acc:.3f} regressed from parent v{parent.version} ({parent_acc:.3f})")
-        if reasons:
-            self.emit("refused", None, "; ".join(reasons), parent=parent.version if parent else None,
-                      data_sha256=data["data_sha256"], holdout_accuracy=acc, parity=par,
-                      quarantined=list(agreed.quarantined))
-            return Outcome("refused", None, "; ".join(reasons))
-
+    def _publish(self, cand: "Candidate", cfg: TrainConfig, data: dict, agreed: Consensus, fix_records: list[dict],
+                 backbone_info: dict, parent: ModelMetadata | None, note: str, seconds: float) -> ModelMetadata:
         version = self.registry.allocate(cfg.model, owner=f"training-job pid {os.getpid()}")
         buf = io.BytesIO()
-        np.savez(buf, **M.head_arrays(head))
+        np.savez(buf, **M.head_arrays(cand.head))
+        put = lambda name, body: self.registry.put_artifact(cfg.model, version, name, body)
         artifacts = {
-            "model.tflite": self.registry.put_artifact(cfg.model, version, "model.tflite", tflite),
-            "head.npz": self.registry.put_artifact(cfg.model, version, "head.npz", buf.getvalue()),
-            "data.json": self.registry.put_artifact(cfg.model, version, "data.json",
-                                                    json.dumps(data, indent=1, sort_keys=True).encode()),
-            "report.png": self.registry.put_artifact(cfg.model, version, "report.png", report_png(
-                history, hold_m["confusion"], self.labels, f"{cfg.model} v{version}: hold-out acc {acc:.3f}")),
+            "model.tflite": put("model.tflite", cand.tflite),
+            "head.npz": put("head.npz", buf.getvalue()),
+            "data.json": put("data.json", json.dumps(data, indent=1, sort_keys=True).encode()),
+            "report.png": put("report.png", report_png(cand.history, cand.holdout["confusion"], self.labels,
+                                                       f"{cfg.model} v{version}: hold-out acc {cand.accuracy:.3f}")),
         }
         meta = ModelMetadata(
             model=cfg.model, version=version, parent=parent.version if parent else None, created_at=utc_now(),
@@ -195,15 +208,44 @@ class Trainer:
                  | {"fix_ids": sorted(f["fix_id"] for f in fix_records), "quarantined": sorted(agreed.quarantined),
                     "note": note},
             params=cfg.params(),
-            metrics={"holdout": hold_m, "fixes": fix_m, "train_seconds": round(time.perf_counter() - t0, 2)},
-            conversion=par,
-            sizes={"model.tflite": len(tflite), "head.npz": artifacts["head.npz"]["bytes"]},
+            metrics={"holdout": cand.holdout, "fixes": cand.fixes, "train_seconds": round(seconds, 2)},
+            conversion=cand.parity,
+            sizes={"model.tflite": len(cand.tflite), "head.npz": artifacts["head.npz"]["bytes"]},
             artifacts=artifacts,
         )
         self.registry.commit(meta)
         self.emit("published", version, None, parent=meta.parent, data_sha256=data["data_sha256"],
-                  holdout_accuracy=acc, fixes=len(agreed.accepted), quarantined=list(agreed.quarantined),
-                  tflite_bytes=len(tflite))
-        doc = self.registry.register(cfg.model, version, policy)
-        self.emit("registered", version, None, route=doc.models[cfg.model].to_json())
-        return Outcome("published", version, "", meta)
+                  holdout_accuracy=cand.accuracy, fixes=len(agreed.accepted), quarantined=list(agreed.quarantined),
+                  tflite_bytes=len(cand.tflite))
+        return meta
+
+
+@dataclass
+class Candidate:
+    """A trained, converted model that has not been judged yet."""
+    head: object
+    history: dict
+    holdout: dict
+    fixes: dict
+    tflite: bytes
+    parity: dict
+
+    @property
+    def accuracy(self) -> float:
+        return self.holdout["accuracy"] or 0.0
+
+
+def gate_reasons(cand: Candidate, cfg: TrainConfig, parent: ModelMetadata | None) -> list[str]:
+    """Why this candidate must not be published (empty: it may). Pure."""
+    reasons = []
+    par = cand.parity
+    if not par["ok"]:
+        reasons.append(f"parity gate failed: max|dp|={par['max_abs_diff']:.3g} (tol {par['tolerance']}), "
+                       f"top1 agreement {par['top1_agreement']:.3f}, finite={par['finite']}")
+    if cand.accuracy < cfg.min_accuracy:
+        reasons.append(f"hold-out accuracy {cand.accuracy:.3f} < minimum {cfg.min_accuracy}")
+    if parent is not None:
+        parent_acc = parent.metrics.get("holdout", {}).get("accuracy") or 0.0
+        if cand.accuracy < parent_acc - cfg.max_regression:
+            reasons.append(f"hold-out accuracy {cand.accuracy:.3f} regressed from parent v{parent.version} ({parent_acc:.3f})")
+    return reasons
