@@ -49,8 +49,8 @@ def report_png(history: dict, confusion: list[list[int]], labels: list[str], tit
     d.text((cx, cy - 24), "confusion (rows: true, cols: predicted)", fill="black")
     peak = max(1, int(cm.max())) if cm.size else 1
     for i in range(len(labels)):
-        d.text((cx - 70 if i == 0 else cx - 70, cy + cell * i + cell // 2 - 6), labels[i][:10], fill="black")
-        d.text((cx + cell * i + 4, cy + cell * len(labels) + 4), labels[i][:10], fill="black")
+        d.text((cx - 80, cy + cell * i + cell // 2 - 6), labels[i][:13], fill="black")
+        d.text((cx + cell * i + 4, cy + cell * len(labels) + 4), labels[i][:13], fill="black")
         for j in range(len(labels)):
             v = int(cm[i, j]) if cm.size else 0
             shade = 255 - int(200 * v / peak)
