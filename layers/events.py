@@ -149,9 +149,6 @@ class DeadLetter(Record):
     created_at_ms: int
 
 
-RECORD_TYPES: dict[str, type[Record]] = {t.KIND: t for t in (FixEvent, DecoyRecord, PredictionRecord, ModelEvent, DeadLetter)}
-
-
 @dataclass(frozen=True)
 class Malformed:
     reason: str

@@ -51,12 +51,6 @@ class OffPath:
             finally:
                 self._q.task_done()
 
-    def drain(self, timeout_s: float = 10.0) -> bool:
-        """Wait until the queue is empty (tests and shutdown)."""
-        done = threading.Event()
-        threading.Thread(target=lambda: (self._q.join(), done.set()), daemon=True).start()
-        return done.wait(timeout_s)
-
     def stats(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
