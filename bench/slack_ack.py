@@ -9,6 +9,7 @@ MinIO and Kafka and the model of `make run`. Appends to bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -18,13 +19,16 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlencode
 
 import numpy as np
-from slack_sdk.signature import SignatureVerifier
 
 from bench.predict_latency import RESULTS
 from tests.imageserver import serve
+
+# dev/slack.py signs exactly as Slack does; loaded by path (the name `slack` belongs to slack-sdk's shim)
+_spec = importlib.util.spec_from_file_location("dev_slack", Path(__file__).resolve().parent.parent / "dev" / "slack.py")
+dev_slack = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dev_slack)
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY, IMAGES, RECEIVER = "127.0.0.1:8089", "127.0.0.1:8767", "127.0.0.1:8798"
@@ -32,13 +36,7 @@ SECRET = os.environ.get("SLACK_SIGNING_SECRET") or "bench-secret"
 
 
 def request(text: str, path: str) -> urllib.request.Request:
-    body = urlencode({"command": "/predict", "text": text, "user_id": "U-bench", "channel_id": "C", "team_id": "T",
-                      "trigger_id": f"{time.time_ns()}.bench",
-                      "response_url": f"http://{RECEIVER}{path}"})
-    ts = str(int(time.time()))
-    return urllib.request.Request(f"http://{GATEWAY}/function/predict", data=body.encode(), method="POST", headers={
-        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)})
+    return dev_slack.signed_request(f"http://{GATEWAY}", "/predict", text, f"http://{RECEIVER}{path}", SECRET, user="U-bench")
 
 
 def main() -> int:

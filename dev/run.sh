@@ -23,7 +23,7 @@ fi
 # sample portraits to try with curl (synthetic, one per class)
 SAMPLES="$AFTERDARK_CACHE/samples"
 mkdir -p "$SAMPLES"
-"$VENV/bin/python" -c "
+[[ -s "$SAMPLES/non_engineer.jpg" ]] || "$VENV/bin/python" -c "
 from layers.synth import portrait, to_jpeg
 for seed, label in ((424242, 'engineer'), (434343, 'non_engineer')):
     open('$SAMPLES/' + label + '.jpg', 'wb').write(to_jpeg(portrait(seed, label)[0]))"

@@ -53,7 +53,7 @@ def signed_request(gateway: str, command: str, text: str, response_url: str, sec
     function = command.lstrip("/")
     body = urlencode({"token": "local", "team_id": "TLOCAL", "team_domain": "local", "channel_id": "CLOCAL",
                       "channel_name": "general", "user_id": user, "user_name": "you", "command": command,
-                      "text": text, "response_url": response_url, "trigger_id": "0.0.local", "api_app_id": "ALOCAL"})
+                      "text": text, "response_url": response_url, "trigger_id": f"{time.time_ns()}.local", "api_app_id": "ALOCAL"})
     ts = str(int(time.time()))
     sig = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
     return urllib.request.Request(f"{gateway}/function/{function}", data=body.encode(), method="POST", headers={

@@ -139,7 +139,6 @@ class SlackFront:
         self._replays = ReplayGuard()
         self._pool = executor or ThreadPoolExecutor(settings.workers, thread_name_prefix="slack")
         self._inflight = threading.BoundedSemaphore(settings.max_inflight)
-        self.deliveries: list[tuple[str, int]] = []          # (kind, HTTP status) of response_url posts
 
     @classmethod
     def from_settings(cls, settings, command: str, usage: str, nargs: tuple[int, int], **kw) -> "SlackFront":
@@ -214,5 +213,4 @@ class SlackFront:
             status = 0
         if status != 200:
             log.warning("response_url answered %s", status)
-        self.deliveries.append(("response_url", status))
         return status
