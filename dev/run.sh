@@ -37,17 +37,25 @@ cat <<MSG
   Slack After Dark is running (all on loopback):
     MinIO (S3)        $S3_ENDPOINT   bucket '$S3_BUCKET'   user $S3_ACCESS_KEY
     Kafka (KRaft)     $KAFKA_BOOTSTRAP   topics: $KAFKA_TOPICS
+    PostgreSQL        127.0.0.1:$PG_PORT/${DATABASE_URL##*/}   (DATABASE_URL is in the environment of make; data in $PG_HOME)
     gateway           $OPENFAAS_URL   functions: $(curl -fsS "$OPENFAAS_URL/system/functions" | "$VENV/bin/python" -c 'import json,sys; print(", ".join(f["name"] for f in json.load(sys.stdin)))')
     trainer           pid $(pid_of trainer), log $LOGS/trainer.log
     model '$MODEL'    versions: $(versions)
 
+  Your API token (client 'local', scope admin; kept in $AFTERDARK_CACHE/api-token, only its sha256 reaches
+  the functions):
+    export TOKEN=$API_TOKEN
+
   Try it:
-    curl -s $OPENFAAS_URL/function/predict -H 'Content-Type: image/jpeg' -H 'X-User-Id: U1' --data-binary @$SAMPLES/engineer.jpg
-    curl -s $OPENFAAS_URL/function/predict -H 'Content-Type: application/json' -d '{"image_b64": "'\$(base64 -w0 $SAMPLES/non_engineer.jpg)'", "user": "U2"}'
-    curl -s "$OPENFAAS_URL/function/fix?label=engineer&user=U1" -H 'Content-Type: image/jpeg' --data-binary @$SAMPLES/engineer.jpg
-    curl -s $OPENFAAS_URL/function/predict/status          # versions ready, route, off-path counters
-    curl -s $OPENFAAS_URL/function/healthz                 # S3 and Kafka reachability, dependency versions
-    curl -s "$OPENFAAS_URL/function/predict?url=http://$SAMPLES_HOST/non_engineer.jpg&user=U3"
+    curl -s $OPENFAAS_URL/function/predict -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: image/jpeg' -H 'X-User-Id: U1' --data-binary @$SAMPLES/engineer.jpg
+    curl -s $OPENFAAS_URL/function/predict -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"image_b64": "'\$(base64 -w0 $SAMPLES/non_engineer.jpg)'", "user": "U2"}'
+    curl -s "$OPENFAAS_URL/function/fix?label=engineer&user=U1" -H "Authorization: Bearer \$TOKEN" -H "Idempotency-Key: \$(uuidgen || date +%s%N)" -H 'Content-Type: image/jpeg' --data-binary @$SAMPLES/engineer.jpg
+    curl -s $OPENFAAS_URL/function/predict/status -H "Authorization: Bearer \$TOKEN"   # versions ready, route, off-path counters
+    curl -s $OPENFAAS_URL/function/healthz -H "Authorization: Bearer \$TOKEN"          # S3, Kafka, PostgreSQL; dependency versions
+    curl -s "$OPENFAAS_URL/function/predict?url=http://$SAMPLES_HOST/non_engineer.jpg&user=U3" -H "Authorization: Bearer \$TOKEN"
+  Without a token, /fix and /predict answer 401, and healthz and /predict/status say only up or down.
+  A vote: /fix stores the image, Kafka acknowledges it, then the trainer adds it to the ledger (PostgreSQL);
+  each person's latest vote per image counts, and ${TRAIN_MIN_VOTES:-8} new votes (or 30 s) start a training run.
   URLs work too ({"image_url": "https://..."}); loopback and private addresses are refused unless FETCH_ALLOW
   names them (here: only the sample host $SAMPLES_HOST).
 

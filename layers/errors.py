@@ -6,6 +6,9 @@
     │   ├── TooLarge        413
     │   ├── MethodNotAllowed 405
     │   └── UnsafeURL       400  (SSRF guard)
+    ├── Unauthorized        401  no or a wrong bearer token (WWW-Authenticate: Bearer)
+    ├── Forbidden           403  authenticated, but not allowed to do this
+    ├── RateLimited         429  too many votes from one principal (Retry-After)
     ├── NotFound            404  no such object (S3 key)
     ├── RegistryError       500
     │   ├── VersionNotFound 404
@@ -13,10 +16,11 @@
     │   └── Conflict        409  (a conditional write lost: key taken, ETag moved)
     ├── FetchFailed         502  the image URL answered with an error, or not at all
     │   └── FetchTimeout    504
-    └── Unavailable         503  S3 or Kafka is down, or no model is ready; nothing was acknowledged
+    └── Unavailable         503  S3, Kafka or PostgreSQL is down, or no model is ready; nothing was acknowledged
 
-Foreign errors (botocore, kafka-python) are translated at the seams (layers.store, layers.events), so no
-other module catches them.
+Foreign errors (botocore, kafka-python, psycopg) are translated at the seams (layers.store, layers.events,
+layers.db), so no other module catches them. An error may carry HTTP headers (`headers`), such as
+Retry-After on a 429.
 """
 from __future__ import annotations
 
@@ -29,6 +33,10 @@ class AfterDarkError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
 
     def to_dict(self) -> dict:
         body = {"error": self.code, "message": self.message}
@@ -54,6 +62,30 @@ class MethodNotAllowed(BadInput):
 
 class UnsafeURL(BadInput):
     status, code = 400, "unsafe_url"
+
+
+class Unauthorized(AfterDarkError):
+    status, code = 401, "unauthorized"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="slack-after-dark"'}
+
+
+class Forbidden(AfterDarkError):
+    status, code = 403, "forbidden"
+
+
+class RateLimited(AfterDarkError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int, **details: object) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, **details)
+        self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class NotFound(AfterDarkError):

@@ -2,7 +2,7 @@
 
 Example:
     sink = EventSink(Settings.from_env().kafka)
-    sink.send(settings.kafka.topics.fixes, FixEvent.new(image_sha256=..., image_key=..., label="engineer", user="U1"))
+    sink.send(settings.kafka.topics.fixes, FixEvent(vote_id=..., model="engineer", image_sha256=..., ...), key=sha)
     consumer = make_consumer(settings.kafka, Topic.FIXES, group="trainer")   # manual commit
 
 IMPORTANT:
@@ -13,7 +13,6 @@ IMPORTANT:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import threading
@@ -66,35 +65,36 @@ class Record:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+VOTE_SOURCES = ("slack", "api", "button")
+
+
 @dataclass(frozen=True)
 class FixEvent(Record):
-    """A human correction: this image (stored at images/<sha256>) has this label."""
+    """A vote: `principal` says the image stored at images/<sha256> is `label`, for `model`.
+    `vote_id` is the request's idempotency key (layers.auth.vote_id), so a retried request is one vote and a
+    changed vote is a new one. Schema 2: schema 1 (content-derived fix ids) is gone."""
     KIND: ClassVar[str] = "fix"
-    fix_id: str
+    SCHEMA: ClassVar[int] = 2
+    vote_id: str
+    model: str
     image_sha256: str
     image_key: str
     label: str
-    user: str
+    principal: str
+    source: str           # slack | api | button
     created_at_ms: int
-    source: str = "api"  # api | slack
-
-    @staticmethod
-    def fix_id_for(image_sha256: str, label: str, user: str) -> str:
-        """Deterministic, so the same image, label and user twice is one fix."""
-        return hashlib.sha256(f"{image_sha256}|{label}|{user}".encode()).hexdigest()[:24]
-
-    @classmethod
-    def new(cls, *, image_sha256: str, image_key: str, label: str, user: str, source: str = "api") -> "FixEvent":
-        return cls(fix_id=cls.fix_id_for(image_sha256, label, user), image_sha256=image_sha256,
-                   image_key=image_key, label=label, user=user, created_at_ms=now_ms(), source=source)
 
     def validate(self, labels: tuple[str, ...] | list[str]) -> None:
         if len(self.image_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.image_sha256):
             raise BadInput("image_sha256 must be 64 lowercase hex characters")
         if self.label not in labels:
             raise BadInput(f"unknown label {self.label!r}", valid_labels=list(labels))
-        if not self.user:
-            raise BadInput("user is required")
+        if not self.principal.startswith(("slack:", "api:")):
+            raise BadInput(f"principal {self.principal!r} is not namespaced (slack:… or api:…)")
+        if self.source not in VOTE_SOURCES:
+            raise BadInput(f"unknown source {self.source!r}")
+        if not (8 <= len(self.vote_id) <= 64) or not self.model:
+            raise BadInput("vote_id and model are required")
 
 
 @dataclass(frozen=True)

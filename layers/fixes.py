@@ -1,37 +1,43 @@
-"""The /fix service: a human correction becomes durable before it is acknowledged.
+"""The /fix service: a vote becomes durable before it is acknowledged.
 
 Example:
-    receipt = FixRecorder(store, sink, settings).record(jpeg_bytes, label="engineer", user="U123")
+    recorder = VoteRecorder(store, sink, ledger, limiter, settings)
+    label = recorder.admit("api:ci:alice", "engineer")          # valid class, and under the rate limit
+    receipt = recorder.record(jpeg_bytes, label, "api:ci:alice", source="api", key=request_key(header))
 
-Order (ARCHITECTURE "Fix"): validate the label -> verify the bytes are an image -> store them at
-images/<sha256> -> send the FixEvent to `fixes` and wait for the broker's acknowledgement (acks=all) ->
-write the marker fixes/<fix_id>.json -> acknowledge. If S3 or Kafka fails, Unavailable (503) is raised and
-nothing is acknowledged. The fix id is derived from (image, label, user), and the marker makes a repeat a
-no-op: the same image, label and user twice is one fix.
+Order (ARCHITECTURE, flow 2): the caller is authenticated (the handler) -> the class is validated and the
+principal's rate limit counted (PostgreSQL) -> the bytes are checked to be an image -> stored at
+images/<sha256> -> the vote id is looked up in the ledger (a retried request answers "already recorded") ->
+the FixEvent goes to `fixes` and the broker acknowledges it (acks=all) -> acknowledge. If S3, Kafka or
+PostgreSQL fails, Unavailable (503) is raised and nothing is acknowledged. The trainer moves the vote from
+Kafka into the ledger (idempotent on the vote id).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from layers.auth import vote_id
 from layers.config import Settings
 from layers.errors import BadInput, Conflict
-from layers.events import EventSink, FixEvent
+from layers.events import EventSink, FixEvent, now_ms
+from layers.guards import RateLimiter
 from layers.images import decode, sha256_hex
+from layers.ledger import Ledger
 from layers.registry import image_key
 from layers.store import BlobStore
 
-
-def fix_marker_key(fix_id: str) -> str:
-    return f"fixes/{fix_id}.json"
+VALIDATION_DRAFT = 256          # decode at most this size to check the bytes are an image (JPEG draft mode)
 
 
 @dataclass(frozen=True)
-class FixReceipt:
-    fix_id: str
+class VoteReceipt:
+    vote_id: str
+    model: str
     image_sha256: str
     image_key: str
     label: str
-    user: str
+    principal: str
+    source: str
     duplicate: bool
     next: str
 
@@ -39,12 +45,12 @@ class FixReceipt:
         return asdict(self)
 
 
-class FixRecorder:
-    def __init__(self, store: BlobStore, sink: EventSink, settings: Settings,
-                 batch_hint: str = "the trainer retrains after a batch of fixes (8 by default, or 30 s after the first)") -> None:
-        self.store, self.sink, self.settings = store, sink, settings
+class VoteRecorder:
+    def __init__(self, store: BlobStore, sink: EventSink, ledger: Ledger, limiter: RateLimiter,
+                 settings: Settings) -> None:
+        self.store, self.sink, self.ledger, self.limiter, self.settings = store, sink, ledger, limiter, settings
         self.labels = settings.labels
-        self.batch_hint = batch_hint
+        self.topic = settings.kafka.topics.fixes
 
     def validate_label(self, label: object) -> str:
         if not isinstance(label, str) or label not in self.labels:
@@ -52,31 +58,32 @@ class FixRecorder:
                            valid_labels=list(self.labels))
         return label
 
-    def record(self, data: bytes, label: object, user: object, source: str = "api") -> FixReceipt:
+    def admit(self, principal: str, label: object) -> str:
+        """Validate the class and count the vote against the principal's rate limit, before any work."""
         label = self.validate_label(label)
-        if not isinstance(user, str) or not user.strip():
-            raise BadInput("a user is required (JSON field 'user', ?user= or X-User-Id)")
-        decode(data)                                              # an image, by content; else 4xx, nothing stored
-        sha = sha256_hex(data)
-        key = image_key(sha)
-        if not self.store.exists(key):
-            try:
-                self.store.put(key, data, if_none_match="*", content_type="application/octet-stream")
-            except Conflict:
-                pass                                              # same bytes, stored concurrently
-        fix = FixEvent.new(image_sha256=sha, image_key=key, label=label, user=user.strip(), source=source)
-        marker = fix_marker_key(fix.fix_id)
-        if self.store.exists(marker):
-            return self._receipt(fix, duplicate=True)
-        self.sink.send(self.settings.kafka.topics.fixes, fix, key=sha)        # acks=all, or Unavailable
-        try:
-            self.store.put(marker, fix.encode(), if_none_match="*", content_type="application/json")
-        except Conflict:
-            pass
-        return self._receipt(fix, duplicate=False)
+        self.limiter.hit(principal, "vote")
+        return label
 
-    def _receipt(self, fix: FixEvent, duplicate: bool) -> FixReceipt:
-        note = ("this exact fix was already recorded; nothing new was sent" if duplicate
-                else f"recorded durably (image stored, Kafka acknowledged); {self.batch_hint}, then publishes a new version")
-        return FixReceipt(fix_id=fix.fix_id, image_sha256=fix.image_sha256, image_key=fix.image_key, label=fix.label,
-                          user=fix.user, duplicate=duplicate, next=note)
+    def record(self, data: bytes, label: str, principal: str, source: str, key: str) -> VoteReceipt:
+        decode(data, draft_size=VALIDATION_DRAFT)                 # an image, by content; else 4xx, nothing stored
+        sha = sha256_hex(data)
+        vote = FixEvent(vote_id=vote_id(principal, key), model=self.settings.model, image_sha256=sha,
+                        image_key=image_key(sha), label=label, principal=principal, source=source,
+                        created_at_ms=now_ms())
+        known = self.ledger.get(vote.vote_id)
+        if known is not None:
+            if (known.image_sha256, known.label) != (vote.image_sha256, vote.label):
+                raise Conflict("this Idempotency-Key was already used for a different vote; use a new key",
+                               vote_id=vote.vote_id)
+            return self._receipt(vote, duplicate=True)
+        self.store.put_if_absent(vote.image_key, data)
+        self.sink.send(self.topic, vote, key=sha)                 # acks=all, or Unavailable
+        return self._receipt(vote, duplicate=False)
+
+    def _receipt(self, vote: FixEvent, duplicate: bool) -> VoteReceipt:
+        note = ("this request was already recorded; nothing new was sent" if duplicate
+                else "recorded durably (image stored, Kafka acknowledged); the trainer adds it to the ledger and "
+                     "retrains on the consensus of everyone's latest votes")
+        return VoteReceipt(vote_id=vote.vote_id, model=vote.model, image_sha256=vote.image_sha256,
+                           image_key=vote.image_key, label=vote.label, principal=vote.principal, source=vote.source,
+                           duplicate=duplicate, next=note)

@@ -1,7 +1,7 @@
-"""What a function reports about itself: dependency versions and whether S3 and Kafka answer.
+"""What a function reports about itself: dependency versions and whether S3, Kafka and PostgreSQL answer.
 
 Example:
-    report = health_report(Settings.from_env())   # {"ok": True, "s3": {...}, "kafka": {...}, "versions": {...}}
+    report = health_report(settings, db)   # {"ok": True, "s3": {...}, "kafka": {...}, "postgres": {...}, "versions": {...}}
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from importlib import metadata
 
 from layers.config import Settings
 
-PACKAGES = ("ai-edge-litert", "numpy", "pillow", "boto3", "kafka-python", "slack-sdk", "flask", "waitress")
+PACKAGES = ("ai-edge-litert", "numpy", "pillow", "boto3", "kafka-python", "slack-sdk", "psycopg", "psycopg-pool",
+            "flask", "waitress")
 
 
 def package_versions() -> dict[str, str | None]:
@@ -55,6 +56,16 @@ def check_kafka(settings: Settings) -> dict:
     return {"bootstrap": settings.kafka.bootstrap, **_timed(probe)}
 
 
-def health_report(settings: Settings) -> dict:
-    s3, kafka = check_s3(settings), check_kafka(settings)
-    return {"ok": s3["ok"] and kafka["ok"], "s3": s3, "kafka": kafka, "versions": package_versions()}
+def check_postgres(db) -> dict:
+    from layers.db import describe
+
+    def probe():
+        if not db.ping():
+            raise ConnectionError("PostgreSQL did not answer")
+    return {"database": describe(db.settings.url) if db.settings.url else None, **_timed(probe)}
+
+
+def health_report(settings: Settings, db) -> dict:
+    s3, kafka, pg = check_s3(settings), check_kafka(settings), check_postgres(db)
+    return {"ok": s3["ok"] and kafka["ok"] and pg["ok"], "s3": s3, "kafka": kafka, "postgres": pg,
+            "versions": package_versions()}

@@ -23,8 +23,13 @@ def ok(body: dict, status: int = 200) -> dict:
     return {"statusCode": status, "body": body, "headers": dict(JSON)}
 
 
+def up_or_down(up: bool) -> dict:
+    """What an open health endpoint tells anyone: up (200) or down (503), nothing more."""
+    return {"statusCode": 200 if up else 503, "body": {"status": "up" if up else "down"}, "headers": dict(JSON)}
+
+
 def error(exc: AfterDarkError) -> dict:
-    return {"statusCode": exc.status, "body": exc.to_dict(), "headers": dict(JSON)}
+    return {"statusCode": exc.status, "body": exc.to_dict(), "headers": {**JSON, **exc.headers}}
 
 
 def respond(work: Callable[[], dict]) -> dict:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from layers.config import Settings
-from layers.errors import Conflict, Unavailable
+from layers.errors import Unavailable
 from layers.events import DecoyRecord, EventSink, PredictionRecord, now_ms
 from layers.images import decode, sha256_hex, to_input
 from layers.offpath import OffPath
@@ -81,11 +81,7 @@ class Predictor:
     def _decoy(self, data: bytes, p: Prediction) -> None:
         sha = sha256_hex(data)
         key = image_key(sha)
-        if not self.store.exists(key):
-            try:
-                self.store.put(key, data, if_none_match="*")
-            except Conflict:
-                pass                                       # stored meanwhile by someone else: same bytes
+        self.store.put_if_absent(key, data)
         self.sink.send(self.topics.predict_decoy, DecoyRecord(
             request_id=p.request_id, image_sha256=sha, image_key=key, user=p.user, created_at_ms=now_ms(),
             model=p.model, version=p.version, label=p.label, confidence=p.confidence), key=p.request_id)

@@ -17,7 +17,7 @@ Example:
     reg.put_artifact("engineer", v, "model.tflite", tflite_bytes)
     reg.commit(ModelMetadata(...))                             # sha256s of the artifacts are recorded
     data = reg.fetch_artifact("engineer", v, "model.tflite")   # verified: ArtifactCorrupt on mismatch
-    reg.register("engineer", v, Policy())                      # deployed at 0%, in the rendezvous set
+    reg.register("engineer", v, Policy())                      # the canary candidate: 0%, mirrored, retained
 
 IMPORTANT: versions are immutable: every artifact key is written with a create-only PUT. Only the control
 document changes, always by compare-and-swap on its ETag, and every change is appended to the audit log.
@@ -89,24 +89,46 @@ class ModelMetadata:
 
 @dataclass
 class ModelRoute:
-    """Routing for one model: traffic weights (percent, summing to 100 when any), mirror and rendezvous sets."""
+    """Routing for one model: traffic weights (percent, summing to 100 when any), mirror and rendezvous sets.
+    `registered_through` is the highest version ever registered: a committed version above it is an orphan
+    that the reconciler registers; one at or below it that the route no longer names was retired."""
     weights: dict[int, int] = field(default_factory=dict)
     mirror: list[int] = field(default_factory=list)
     rendezvous: list[int] = field(default_factory=list)
+    registered_through: int = 0
 
     @property
     def deployed(self) -> list[int]:
         return sorted(set(self.weights) | set(self.mirror) | set(self.rendezvous))
 
+    @property
+    def live(self) -> int | None:
+        """The version with the most traffic (the newest among equals); None when nothing has traffic."""
+        serving = [(w, v) for v, w in self.weights.items() if w > 0]
+        return max(serving)[1] if serving else None
+
     def to_json(self) -> dict:
         return {"weights": {str(k): v for k, v in sorted(self.weights.items())}, "mirror": sorted(self.mirror),
-                "rendezvous": sorted(self.rendezvous)}
+                "rendezvous": sorted(self.rendezvous), "registered_through": self.registered_through}
 
     @classmethod
     def from_json(cls, data: dict) -> "ModelRoute":
-        return cls(weights={int(k): int(v) for k, v in (data.get("weights") or {}).items()},
-                   mirror=[int(v) for v in data.get("mirror") or []],
-                   rendezvous=[int(v) for v in data.get("rendezvous") or []])
+        route = cls(weights={int(k): int(v) for k, v in (data.get("weights") or {}).items()},
+                    mirror=[int(v) for v in data.get("mirror") or []],
+                    rendezvous=[int(v) for v in data.get("rendezvous") or []])
+        route.registered_through = int(data.get("registered_through") or max(route.deployed, default=0))
+        return route
+
+
+def retain(route: ModelRoute, keep_recent: int) -> ModelRoute:
+    """The retention rule (pure): the versions with traffic, plus at most `keep_recent` of the newest other
+    versions the route names, stay deployed; the rest are retired (still in S3, never loaded)."""
+    live = {v for v, w in route.weights.items() if w > 0}
+    others = sorted(set(route.deployed) - live, reverse=True)[:max(0, keep_recent)]
+    kept = live | set(others)
+    return ModelRoute(weights={v: w for v, w in route.weights.items() if v in kept},
+                      mirror=sorted(v for v in route.mirror if v in kept),
+                      rendezvous=sorted(kept), registered_through=route.registered_through)
 
 
 @dataclass
@@ -129,13 +151,19 @@ class ControlDoc:
                    revision=int(data.get("revision", 0)))
 
 
+DEFAULT_KEEP_RECENT = 3
+
+
 @dataclass(frozen=True)
 class Policy:
-    """How a newly published version is registered. Default: deployed, 0% of traffic, in the rendezvous set.
-    The very first version of a model takes 100% (there is nothing else to serve)."""
+    """How a newly published version is registered. Default: the canary candidate: 0% of traffic, mirrored
+    (shadow-scored on live requests; it replaces the previous candidate in the mirror set), in the rendezvous
+    set. The very first version of a model takes 100% (there is nothing else to serve). Then `retain` keeps
+    the live versions plus `keep_recent` others."""
     weight: int = 0
     rendezvous: bool = True
-    mirror: bool = False
+    mirror: bool = True
+    keep_recent: int = DEFAULT_KEEP_RECENT
 
 
 def utc_now() -> str:
@@ -209,13 +237,16 @@ class Registry:
             return ControlDoc(), None
         return ControlDoc.from_json(blob.body), blob.etag
 
-    def update_control(self, change: Callable[[ControlDoc], str], actor: str, retries: int = 20) -> ControlDoc:
-        """Apply `change` (which edits the doc in place and returns a one-line description) with a
-        compare-and-swap on the ETag, retrying on a lost race; append the change to the audit log."""
+    def update_control(self, change: Callable[[ControlDoc], str | None], actor: str, retries: int = 20) -> ControlDoc:
+        """Apply `change` (which edits the doc in place and returns a one-line description, or None when there
+        is nothing to change) with a compare-and-swap on the ETag, retrying on a lost race; append the change
+        to the audit log."""
         for _ in range(retries):
             doc, etag = self.control()
             before = doc.to_json()
             what = change(doc)
+            if what is None:
+                return doc
             doc.revision += 1
             doc.updated_at, doc.updated_by = utc_now(), actor
             try:
@@ -234,16 +265,26 @@ class Registry:
         raise Conflict(f"control document kept changing; gave up after {retries} tries")
 
     def register(self, model: str, version: int, policy: Policy = Policy(), actor: str = "training-job") -> ControlDoc:
-        def change(doc: ControlDoc) -> str:
+        """Name a committed version in the control document by `policy`; idempotent (a version already
+        registered, even one retired since, is left alone)."""
+        def change(doc: ControlDoc) -> str | None:
             route = doc.models.setdefault(model, ModelRoute())
-            first = not route.weights
-            route.weights.setdefault(version, 100 if first else policy.weight)
+            if version <= route.registered_through:
+                return None
+            first = route.live is None
+            route.weights[version] = 100 if first else policy.weight
             if policy.rendezvous and version not in route.rendezvous:
                 route.rendezvous.append(version)
-            if policy.mirror and version not in route.mirror:
-                route.mirror.append(version)
-            return f"register {model} v{version} ({'100%, first version' if first else f'{policy.weight}%'})"
+            if policy.mirror and not first:
+                route.mirror = [version]
+            route.registered_through = max(route.registered_through, version)
+            doc.models[model] = retain(route, policy.keep_recent)
+            return f"register {model} v{version} ({'100%, first version' if first else f'{policy.weight}%, canary candidate'})"
         return self.update_control(change, actor)
+
+    def live_version(self, model: str) -> int | None:
+        route = self.control()[0].models.get(model)
+        return route.live if route else None
 
     def audit(self) -> list[dict]:
         return [json.loads(self.store.get(k).body) for k in sorted(self.store.keys(AUDIT_PREFIX))]

@@ -9,8 +9,10 @@ Example (a handler):
 
 Flow of a slash command (same path as the JSON API, told apart by its form content type):
   1. verify_slack_signature: slack-sdk's SignatureVerifier over the RAW body, 5-minute window, and each
-     signature accepted once (replays inside the window are refused). Missing, bad or replayed: 401, and no
-     work is done. No signing secret configured: every Slack request is refused (503), never accepted unsigned.
+     signature accepted once (replays inside the window are refused, on every replica: the guard is a table
+     in PostgreSQL, layers.guards.ReplayGuard; while the database is down, an in-process guard stands in).
+     Missing, bad or replayed: 401, and no work is done. No signing secret configured: every Slack request is
+     refused (503), never accepted unsigned.
   2. parse `text` into arguments; wrong usage -> an ephemeral help message (200), never a stack trace.
   3. run the work on a bounded worker pool and wait up to `inline_budget_s` (default 0.8 s: a prediction
      takes milliseconds, so only slow image hosts miss it; Slack's 3000 ms leave a wide margin): done -> the reply inline (200); not done -> an ephemeral "working on it" (200) now, and
@@ -24,6 +26,7 @@ IMPORTANT: the worker pool lives in the function process. Under OpenFaaS, of-wat
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -39,7 +42,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from layers.config import SlackSettings
-from layers.errors import AfterDarkError
+from layers.errors import AfterDarkError, Unavailable
 
 log = logging.getLogger("afterdark.slack")
 SLACK_HOOK_HOSTS = ("hooks.slack.com", "hooks.slack-gov.com")
@@ -52,6 +55,9 @@ def is_slack(event) -> bool:
     return ctype == "application/x-www-form-urlencoded" or any(event.headers.get(h) for h in SIGNATURE_HEADERS)
 
 
+FORM_FIELDS = ("command", "text", "user_id", "user_name", "channel_id", "team_id", "response_url", "trigger_id")
+
+
 @dataclass(frozen=True)
 class SlashCommand:
     command: str
@@ -62,15 +68,21 @@ class SlashCommand:
     team_id: str
     response_url: str
     trigger_id: str
+    body_sha256: str = ""
 
     @property
     def args(self) -> list[str]:
         return [unwrap(a) for a in self.text.split()]
 
+    @property
+    def request_key(self) -> str:
+        """This invocation's idempotency key: Slack's trigger id (one per invocation), else the body's hash."""
+        return f"trigger:{self.trigger_id}" if self.trigger_id else f"body:{self.body_sha256}"
+
     @classmethod
     def from_body(cls, body: bytes) -> "SlashCommand":
         f = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
-        return cls(**{name: f.get(name, "") for name in cls.__dataclass_fields__})
+        return cls(**{name: f.get(name, "") for name in FORM_FIELDS}, body_sha256=hashlib.sha256(body).hexdigest())
 
 
 def unwrap(arg: str) -> str:
@@ -100,8 +112,9 @@ def error_reply(err: AfterDarkError) -> Reply:
     return ephemeral(f":warning: {err.message}", "That did not work")
 
 
-class ReplayGuard:
-    """Each (timestamp, signature) is accepted once; remembers the last `size` within the 5-minute window."""
+class LocalReplayGuard:
+    """Each (timestamp, signature) is accepted once by this process; remembers the last `size` within the
+    5-minute window. The stand-in while the shared guard (PostgreSQL) is unavailable."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._seen: OrderedDict[str, float] = OrderedDict()
@@ -132,11 +145,13 @@ def response_url_allowed(url: str, allow: tuple[str, ...]) -> bool:
 
 class SlackFront:
     def __init__(self, settings: SlackSettings, command: str, usage: str, nargs: tuple[int, int],
-                 response_type: str | None = None, executor: ThreadPoolExecutor | None = None) -> None:
+                 response_type: str | None = None, executor: ThreadPoolExecutor | None = None,
+                 replay_guard=None) -> None:
         self.settings, self.command, self.usage, self.nargs = settings, command, usage, nargs
         self.response_type = response_type or settings.response_type
         self._verifier = SignatureVerifier(settings.signing_secret) if settings.signing_secret else None
-        self._replays = ReplayGuard()
+        self._local_replays = LocalReplayGuard()
+        self._replays = replay_guard or self._local_replays
         self._pool = executor or ThreadPoolExecutor(settings.workers, thread_name_prefix="slack")
         self._inflight = threading.BoundedSemaphore(settings.max_inflight)
 
@@ -155,9 +170,16 @@ class SlackFront:
         if not self._verifier.is_valid_request(event.body, headers):
             return http_reply(401, ephemeral("invalid or expired Slack signature"))
         key = event.headers.get("X-Slack-Request-Timestamp") + ":" + event.headers.get("X-Slack-Signature")
-        if not self._replays.first_time(key):
+        if not self._first_time(key):
             return http_reply(401, ephemeral("this Slack request was already received (replay)"))
         return None
+
+    def _first_time(self, key: str) -> bool:
+        try:
+            return self._replays.first_time(key)
+        except Unavailable as err:
+            log.warning("shared replay guard unavailable, using this process's: %s", err.message)
+            return self._local_replays.first_time(key)
 
     # -- the adapter ------------------------------------------------------------------------------------
     def help(self, why: str = "") -> Reply:

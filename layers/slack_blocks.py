@@ -1,13 +1,13 @@
 """Block Kit messages for the slash commands (built with slack-sdk's block models, so they validate).
 
     predict_message(prediction, image_url)   label, confidence bar, version, the image, a /fix hint if unconfident
-    fix_message(receipt)                      what was recorded and when it will be trained on
+    fix_message(receipt)                      the vote that was recorded, and what happens to it
 """
 from __future__ import annotations
 
 from slack_sdk.models.blocks import ContextBlock, ImageBlock, MarkdownTextObject, SectionBlock
 
-from layers.fixes import FixReceipt
+from layers.fixes import VoteReceipt
 from layers.intake import is_public_url
 from layers.predict import Prediction
 from layers.slack import Reply
@@ -36,9 +36,9 @@ def predict_message(p: Prediction, image_url: str | None, labels: tuple[str, ...
                  response_type="in_channel")
 
 
-def fix_message(r: FixReceipt) -> Reply:
-    head = ":repeat: Already recorded" if r.duplicate else ":white_check_mark: Fix recorded"
+def fix_message(r: VoteReceipt) -> Reply:
+    head = ":repeat: Already recorded" if r.duplicate else ":white_check_mark: Vote recorded"
     blocks = [SectionBlock(text=MarkdownTextObject(
-                  text=f"*{head}*: this image is *{r.label}*\nfix `{r.fix_id}` · image `{r.image_sha256[:12]}…`")),
+                  text=f"*{head}*: this image is *{r.label}*\nvote `{r.vote_id[:12]}` · image `{r.image_sha256[:12]}…`")),
               ContextBlock(elements=[MarkdownTextObject(text=r.next)])]
-    return Reply(text=f"fix {r.fix_id}: {r.label}", blocks=[b.to_dict() for b in blocks], response_type="in_channel")
+    return Reply(text=f"vote {r.vote_id[:12]}: {r.label}", blocks=[b.to_dict() for b in blocks], response_type="in_channel")

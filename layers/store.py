@@ -104,6 +104,17 @@ class BlobStore:
         resp = self._call("put", key, self._s3.put_object, **kwargs)
         return resp["ETag"].strip('"')
 
+    def put_if_absent(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> bool:
+        """Create-only write for content-addressed keys, where "already there" means "the same bytes are
+        there": True when this call wrote it."""
+        if self.exists(key):
+            return False
+        try:
+            self.put(key, body, if_none_match="*", content_type=content_type)
+            return True
+        except Conflict:
+            return False
+
     def exists(self, key: str) -> bool:
         try:
             self._call("head", key, self._s3.head_object, Bucket=self.bucket, Key=key)

@@ -17,6 +17,7 @@ CACHE = Path(os.environ.get("AFTERDARK_CACHE", Path.home() / ".cache" / "afterda
 BIN = CACHE / "bin"
 LOGS = CACHE / "run" / "logs"
 GATEWAY = os.environ.get("OPENFAAS_URL", "http://127.0.0.1:8080")
+API_TOKEN = os.environ.get("API_TOKEN", "")        # dev/lib.sh: the local client's token (its hash is in API_TOKENS)
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +49,15 @@ def run_script(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
+def db(settings):
+    from layers.db import Database
+    database = Database(settings.db)
+    assert database.ping(), f"PostgreSQL is not answering at {settings.db.url!r}: run `make test`, which starts it"
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
 def model_name() -> str:
     """The model the test gateway's functions serve (dev/test.sh sets MODEL_NAME fresh for every run)."""
     return os.environ.get("MODEL_NAME") or f"test-{uuid.uuid4().hex[:8]}"
@@ -72,12 +82,17 @@ def image_server() -> str:
     server.shutdown()
 
 
-def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 30):
-    """(status, headers, parsed JSON or raw bytes) for one request; never raises on HTTP errors."""
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 30,
+         auth: bool = True):
+    """(status, headers, parsed JSON or raw bytes) for one request; never raises on HTTP errors.
+    Sends the local API token (Authorization: Bearer) unless `auth=False` or the caller set Authorization."""
     import json
     import urllib.error
     import urllib.request
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    headers = dict(headers or {})
+    if auth and API_TOKEN and "Authorization" not in headers:
+        headers["Authorization"] = f"Bearer {API_TOKEN}"
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             status, hdrs, raw = resp.status, dict(resp.headers), resp.read()

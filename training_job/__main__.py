@@ -1,12 +1,12 @@
 """CLI of the training job.
 
     python -m training_job bootstrap [--base imagenet|none|s3://bucket/key] [--force] [options]
-    python -m training_job consume   [--max-batches N] [--exit-when-idle S] [options]
+    python -m training_job consume   [--max-runs N] [--exit-when-idle S] [options]
     python -m training_job dataset   [--dataset NAME] [--dataset-size N] [--seed S]   # publish synthetic data
 
 Every TrainConfig field is an option (--input-size, --alpha, --min-fixes, ...); TRAIN_<FIELD> environment
 variables set the defaults (for the container). S3 and Kafka come from the environment / OpenFaaS-style
-secrets (layers.config).
+secrets (layers.config); PostgreSQL from DATABASE_URL (secret database-url).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training_job", description=__doc__.splitlines()[0])
     p.add_argument("command", choices=["bootstrap", "consume", "dataset"])
     p.add_argument("--force", action="store_true", help="bootstrap even when versions exist")
-    p.add_argument("--max-batches", type=int, default=None, help="consume: stop after N batches")
+    p.add_argument("--max-runs", type=int, default=None, help="consume: stop after N training runs")
     p.add_argument("--exit-when-idle", type=float, default=None, help="consume: stop after S idle seconds")
     defaults = TrainConfig()
     for f in fields(TrainConfig):
@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         for o in outcomes:
             print(f"[bootstrap] {o.status} v{o.version} {o.reason}".rstrip())
         return 1 if bad else 0
-    from training_job.consumer import FixConsumer
-    FixConsumer(settings, cfg).run(max_batches=args.max_batches, exit_when_idle_s=args.exit_when_idle)
+    from training_job.consumer import Learner
+    Learner(settings, cfg).run(max_runs=args.max_runs, exit_when_idle_s=args.exit_when_idle)
     return 0
 
 

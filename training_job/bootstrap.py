@@ -3,7 +3,9 @@
 v1: the backbone (imagenet, trained here on the dataset, or loaded from S3), then a head on all training data.
 v2: the same frozen backbone, another seed and 75% of the training data: a second, different model, so
     ensembles and rendezvous have two versions from the start (and share one backbone pass).
-Nothing happens when the model already has versions (use --force to add two more).
+Both train on the dataset plus the ledger's consensus: `--force` replaces the base model, never the votes.
+Nothing happens when the model already has versions (use --force to add two more: they are registered as
+canary candidates beside the live version).
 """
 from __future__ import annotations
 
@@ -13,12 +15,14 @@ from dataclasses import replace
 
 from layers.config import Settings
 from layers.datasets import exists as dataset_exists, publish_synthetic
+from layers.db import Database
 from layers.events import EventSink
+from layers.ledger import Ledger, decide
 from layers.registry import Policy, Registry
 from layers.store import BlobStore
 from training_job import model as M
 from training_job.config import TrainConfig
-from training_job.data import Consensus, examples
+from training_job.data import examples
 from training_job.pipeline import Outcome, Trainer
 
 
@@ -51,10 +55,16 @@ def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list
         publish_synthetic(store, cfg.dataset, cfg.dataset_size, seed=cfg.seed)
     sink = EventSink(settings.kafka, client_id="training-job")
     trainer = Trainer(store, sink, cfg)
+    db = Database(settings.db)
+    snap = Ledger(db).snapshot(cfg.model)
+    db.close()
+    agreed = decide(snap.latest, cfg.min_votes_per_image)
+    ledger = {"watermark": snap.watermark, "votes": snap.votes, "run_id": None}
     items, _ = trainer.dataset()
-    exs = examples(items, Consensus())
+    exs = examples(items, agreed)
     train = [e for e in exs if e.split == "train"]
-    print(f"[bootstrap] {len(exs)} images: {len(train)} train, {len(exs) - len(train)} hold-out", flush=True)
+    print(f"[bootstrap] {len(exs)} images: {len(train)} train, {len(exs) - len(train)} hold-out; "
+          f"{len(agreed.accepted)} relabelled by the ledger's consensus ({snap.votes} votes)", flush=True)
 
     def train_images():
         import numpy as np
@@ -65,10 +75,10 @@ def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list
     backbone.trainable = False
     info = trainer.save_backbone(backbone, source)
     print(f"[bootstrap] backbone {info['fingerprint']} ({source})", flush=True)
-    outcomes = [trainer.train_and_publish(exs, Consensus(), [], backbone, info, parent=None, seed=cfg.seed,
+    outcomes = [trainer.train_and_publish(exs, agreed, ledger, backbone, info, parent=None, seed=cfg.seed,
                                           policy=Policy(), note="bootstrap v1: all training data")]
-    subset = [e for e in exs if e.split == "holdout" or int(e.sha256[8:16], 16) % 4 != 0]
-    outcomes.append(trainer.train_and_publish(subset, Consensus(), [], backbone, info, parent=None, seed=cfg.seed + 1,
+    subset = [e for e in exs if e.split == "holdout" or e.source == "fix" or int(e.sha256[8:16], 16) % 4 != 0]
+    outcomes.append(trainer.train_and_publish(subset, agreed, ledger, backbone, info, parent=None, seed=cfg.seed + 1,
                                               policy=Policy(), note="bootstrap v2: another seed, 75% of the training data"))
     sink.close()
     return outcomes

@@ -31,8 +31,12 @@ class TrainConfig:
     # online learning
     topic: str = ""                # default: the fixes topic of the settings (KAFKA_TOPIC_PREFIX + "fixes")
     group: str = "trainer"
-    min_fixes: int = 8              # train as soon as this many valid fixes are waiting...
-    max_wait_s: float = 30.0        # ...or this long after the first one arrived
+    min_votes: int = 8              # train as soon as this many new votes are in the ledger...
+    max_wait_s: float = 30.0        # ...or this long after the oldest untrained one arrived
+    min_votes_per_image: int = 1    # an image needs this many principals' votes before its consensus counts
+    retry_backoff_s: float = 30.0   # a refused or failed run is retried after this, doubling...
+    retry_backoff_max_s: float = 600.0   # ...up to this
+    reconcile_every_s: float = 60.0  # how often the reconciler looks for unregistered versions
 
     def params(self) -> dict:
         return asdict(self)

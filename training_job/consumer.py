@@ -1,45 +1,61 @@
-"""`python -m training_job consume`: the long-running learner. Consumes `fixes` in the consumer group
-`trainer`, and for each batch (at least `min_fixes` valid fixes, or `max_wait_s` after the first):
+"""`python -m training_job consume`: the long-running learner. Two loops in one, decoupled by the ledger:
 
-    consensus over every fix so far -> retrain the head on cached embeddings -> convert -> parity and
-    accuracy gates -> publish the version -> model-events -> ONLY THEN commit the Kafka offsets.
+    ingest:  poll `fixes` (group `trainer`) -> valid votes into the ledger, one transaction, idempotent on the
+             vote id -> malformed records to `dead-letter` -> ONLY THEN commit the Kafka offsets.
+    train:   when the ledger has changed since the last trained watermark (`min_votes` new votes, or
+             `max_wait_s` after the oldest of them) -> a training run (a row in `training_runs`) on the
+             complete consensus, compared with the LIVE version (the most traffic) -> publish -> register
+             as the canary candidate -> model-events.
 
-A crash anywhere before the commit replays the batch on restart; publishing is idempotent on the data
-(data_sha256), so a replay never publishes the same data twice and never loses a fix. A malformed fix
-(bad JSON, unknown label, image not stored) goes to the dead-letter topic with the reason.
+Nothing is lost between them: a vote is in the ledger before its offset is committed, so a crash replays it
+(and the insert skips it); a refused or failed run leaves the watermark where it was, so the next trigger
+(after a doubling backoff) trains on the same votes and more; the reconciler (training_job.reconcile)
+finishes a run that died between publishing, registering and announcing. A malformed vote (bad JSON,
+unknown label, image not stored) goes to the dead-letter topic with the reason.
 """
 from __future__ import annotations
 
-import json
 import signal
 import time
-from dataclasses import asdict
 
 from layers.config import Settings
-from layers.errors import BadInput
+from layers.db import Database
+from layers.errors import AfterDarkError, BadInput, Unavailable
 from layers.events import DeadLetter, EventSink, FixEvent, Malformed, decode, make_consumer, now_ms
+from layers.ledger import Ledger, TrainingRuns, Vote, decide
 from layers.registry import Registry, image_key
 from layers.store import BlobStore
 from training_job.config import TrainConfig
-from training_job.data import consensus, examples
+from training_job.data import examples
+from training_job.failpoints import failpoint
 from training_job.pipeline import Outcome, Trainer
+from training_job.reconcile import reconcile
+
+INGEST_RETRY_S = 2.0
 
 
-class FixConsumer:
+class Learner:
     def __init__(self, settings: Settings, cfg: TrainConfig) -> None:
         self.settings, self.cfg = settings, cfg
         self.store = BlobStore(settings.s3)
         self.sink = EventSink(settings.kafka, client_id="training-job")
         self.trainer = Trainer(self.store, self.sink, cfg)
         self.registry = Registry(self.store)
+        self.db = Database(settings.db)
+        self.ledger = Ledger(self.db)
+        self.runs = TrainingRuns(self.db)
         self.topic = cfg.topic or settings.kafka.topics.fixes
+        self.trained: int | None = None          # the last trained watermark (read from training_runs once)
+        self.failures = 0
+        self.next_attempt = 0.0
         self._stop = False
 
     def stop(self, *_):
         self._stop = True
 
+    # -- ingest ------------------------------------------------------------------------------------------
     def validate(self, raw: bytes | None) -> FixEvent | str:
-        """The fix, or the reason it is malformed."""
+        """The vote, or the reason it is malformed."""
         rec = decode(raw, FixEvent)
         if isinstance(rec, Malformed):
             return rec.reason
@@ -47,77 +63,144 @@ class FixConsumer:
             rec.validate(self.trainer.labels)
         except BadInput as err:
             return err.message
-        if not self.store.exists(rec.image_key) or rec.image_key != image_key(rec.image_sha256):
-            return f"image {rec.image_key} is not stored (fixes must reference images/<sha256>)"
+        if rec.image_key != image_key(rec.image_sha256) or not self.store.exists(rec.image_key):
+            return f"image {rec.image_key} is not stored (votes must reference images/<sha256>)"
         return rec
 
-    def dead_letter(self, record, reason: str) -> None:
-        payload = (record.value or b"").decode("utf-8", "replace")
-        print(f"[consume] dead-letter offset {record.offset}: {reason}", flush=True)
-        self.sink.send(self.settings.kafka.topics.dead_letter, DeadLetter(source_topic=record.topic, partition=record.partition,
-                                                     offset=record.offset, reason=reason, payload=payload,
-                                                     created_at_ms=now_ms()))
+    def ingest(self, records: list) -> int:
+        """Votes into the ledger, then dead letters. Raises (AfterDarkError) when either cannot be written."""
+        votes, dead = [], []
+        for r in records:
+            v = self.validate(r.value)
+            if isinstance(v, str):
+                dead.append((r, v))
+            else:
+                votes.append(Vote(vote_id=v.vote_id, model=v.model, image_sha256=v.image_sha256, image_key=v.image_key,
+                                  label=v.label, principal=v.principal, source=v.source, created_at_ms=v.created_at_ms,
+                                  kafka_topic=r.topic, kafka_partition=r.partition, kafka_offset=r.offset))
+        inserted = self.ledger.record(votes)
+        for r, reason in dead:
+            print(f"[consume] dead-letter offset {r.offset}: {reason}", flush=True)
+            self.sink.send(self.settings.kafka.topics.dead_letter, DeadLetter(
+                source_topic=r.topic, partition=r.partition, offset=r.offset, reason=reason,
+                payload=(r.value or b"").decode("utf-8", "replace"), created_at_ms=now_ms()))
+        failpoint("after-ledger-insert")
+        if votes:
+            print(f"[consume] ledger: {inserted} new votes ({len(votes) - inserted} already there)", flush=True)
+        return inserted
 
-    def process(self, batch: list[dict]) -> Outcome:
+    # -- train -------------------------------------------------------------------------------------------
+    def due(self) -> str | None:
+        """Why a training run should start now, or None."""
+        if time.time() < self.next_attempt:
+            return None
+        model = self.cfg.model
+        if self.trained is None:
+            self.trained = self.runs.trained_watermark(model)
+        pending, age = self.ledger.pending(model, self.trained)
+        if not pending:
+            return None
+        if self.failures:
+            return "retry"
+        if pending >= self.cfg.min_votes:
+            return "votes"
+        if age is not None and age >= self.cfg.max_wait_s:
+            return "timer"
+        return None
+
+    def train_once(self, trigger: str) -> Outcome | None:
         model = self.cfg.model
         versions = self.registry.versions(model)
         if not versions:
             raise RuntimeError(f"{model} has no version to retrain: run `python -m training_job bootstrap` first")
-        parent = self.registry.metadata(model, versions[-1])
-        parent_data = json.loads(self.registry.fetch_artifact(model, parent.version, "data.json", parent))
-        fix_records = {f["fix_id"]: f for f in parent_data.get("fix_records", [])}
-        new = [f for f in batch if f["fix_id"] not in fix_records]
-        fix_records.update({f["fix_id"]: f for f in batch})
-        agreed = consensus(list(fix_records.values()))
-        if agreed.quarantined:
-            print(f"[consume] quarantined (tie): {sorted(agreed.quarantined)}", flush=True)
-        items, _ = self.trainer.dataset()
-        exs = examples(items, agreed)
-        backbone, info = self.trainer.backbone_for(parent)
-        print(f"[consume] training on {len(batch)} fixes ({len(new)} new, {len(fix_records)} in all) "
-              f"from parent v{parent.version}", flush=True)
-        return self.trainer.train_and_publish(exs, agreed, list(fix_records.values()), backbone, info, parent=parent,
-                                              seed=parent.params.get("seed", self.cfg.seed),
-                                              note=f"online: {len(new)} new fixes")
+        snap = self.ledger.snapshot(model)
+        agreed = decide(snap.latest, self.cfg.min_votes_per_image)
+        parent = self.registry.metadata(model, self.registry.live_version(model) or versions[-1])
+        run_id = self.runs.start(model, trigger, snap.watermark, snap.votes, parent.version)
+        print(f"[consume] run {run_id} ({trigger}): training on the ledger through {snap.watermark} "
+              f"({snap.votes} votes, {len(agreed.accepted)} images agreed, {len(agreed.quarantined)} quarantined) "
+              f"against live v{parent.version}", flush=True)
+        try:
+            items, _ = self.trainer.dataset()
+            backbone, info = self.trainer.backbone_for(parent)
+            outcome = self.trainer.train_and_publish(
+                examples(items, agreed), agreed, {"watermark": snap.watermark, "votes": snap.votes, "run_id": run_id},
+                backbone, info, parent=parent, seed=parent.params.get("seed", self.cfg.seed),
+                note=f"run {run_id}: ledger through {snap.watermark}",
+                progress=lambda stage, version: self.runs.advance(run_id, stage, version))
+        except Exception as err:
+            reason = err.message if isinstance(err, AfterDarkError) else f"{type(err).__name__}: {err}"
+            self._failed(run_id, "failed", reason)
+            return None
+        if outcome.status == "refused":
+            self._failed(run_id, "refused", outcome.reason)
+        else:
+            self.runs.finish(run_id, outcome.status, outcome.reason or None, version=outcome.version)
+            self.trained, self.failures, self.next_attempt = snap.watermark, 0, 0.0
+        print(f"[consume] run {run_id}: {outcome.status} v{outcome.version} {outcome.reason}".rstrip(), flush=True)
+        return outcome
 
-    def run(self, max_batches: int | None = None, exit_when_idle_s: float | None = None) -> list[Outcome]:
+    def _failed(self, run_id: int, outcome: str, reason: str) -> None:
+        self.runs.finish(run_id, outcome, reason)
+        self.failures += 1
+        delay = min(self.cfg.retry_backoff_s * 2 ** (self.failures - 1), self.cfg.retry_backoff_max_s)
+        self.next_attempt = time.time() + delay
+        print(f"[consume] run {run_id} {outcome}: {reason}; the votes stay in the ledger, retry in {delay:.0f} s",
+              flush=True)
+        if outcome == "failed":            # a refusal was announced by the gates already
+            try:
+                self.trainer.emit("failed", None, reason, run_id=run_id)
+            except Unavailable:
+                pass
+
+    def reconcile(self) -> None:
+        for action in reconcile(self.registry, self.runs, self.cfg.model, self.trainer.emit):
+            print(f"[reconcile] {action}", flush=True)
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def run(self, max_runs: int | None = None, exit_when_idle_s: float | None = None) -> list[Outcome]:
         signal.signal(signal.SIGTERM, self.stop)
+        self.reconcile()
         consumer = make_consumer(self.settings.kafka, self.topic, self.cfg.group, max_poll_records=500)
-        print(f"[consume] consuming '{self.topic}' as group '{self.cfg.group}' "
-              f"(batch: {self.cfg.min_fixes} fixes or {self.cfg.max_wait_s}s)", flush=True)
+        print(f"[consume] consuming '{self.topic}' as group '{self.cfg.group}' into the ledger "
+              f"(train: {self.cfg.min_votes} new votes or {self.cfg.max_wait_s}s)", flush=True)
         outcomes: list[Outcome] = []
-        batch: list[dict] = []
-        first_at = None
-        uncommitted = False
-        last_activity = time.time()
+        last_activity = last_reconcile = time.time()
         try:
             while not self._stop:
                 polled = consumer.poll(timeout_ms=500)
-                for records in polled.values():
-                    for record in records:
-                        uncommitted = True
-                        last_activity = time.time()
-                        fix = self.validate(record.value)
-                        if isinstance(fix, str):
-                            self.dead_letter(record, fix)
-                            continue
-                        batch.append(asdict(fix))
-                        first_at = first_at or time.time()
-                if batch and (len(batch) >= self.cfg.min_fixes or time.time() - first_at >= self.cfg.max_wait_s):
-                    print(f"[consume] batch of {len(batch)} fixes ready", flush=True)
-                    outcomes.append(self.process(batch))
-                    consumer.commit()
-                    print(f"[consume] committed offsets after {outcomes[-1].status} v{outcomes[-1].version}", flush=True)
-                    batch, first_at, uncommitted = [], None, False
+                records = [r for batch in polled.values() for r in batch]
+                if records:
                     last_activity = time.time()
-                    if max_batches and len(outcomes) >= max_batches:
-                        break
-                elif uncommitted and not batch:
-                    consumer.commit()       # only dead-lettered records since the last commit
-                    uncommitted = False
-                if exit_when_idle_s and not batch and time.time() - last_activity > exit_when_idle_s:
+                    try:
+                        self.ingest(records)
+                        consumer.commit()
+                    except AfterDarkError as err:
+                        print(f"[consume] could not ingest {len(records)} records ({err.message}); "
+                              f"retrying from the last committed offset", flush=True)
+                        for tp, batch in polled.items():
+                            consumer.seek(tp, batch[0].offset)
+                        time.sleep(INGEST_RETRY_S)
+                        continue
+                try:
+                    trigger = self.due()
+                    if trigger:
+                        outcome = self.train_once(trigger)
+                        last_activity = time.time()
+                        if outcome is not None:
+                            outcomes.append(outcome)
+                        if max_runs and len(outcomes) >= max_runs:
+                            break
+                    if time.time() - last_reconcile > self.cfg.reconcile_every_s:
+                        self.reconcile()
+                        last_reconcile = time.time()
+                except Unavailable as err:
+                    print(f"[consume] {err.message}; trying again shortly", flush=True)
+                    time.sleep(INGEST_RETRY_S)
+                if exit_when_idle_s and time.time() - last_activity > exit_when_idle_s:
                     break
         finally:
             consumer.close(autocommit=False)
             self.sink.close()
+            self.db.close()
         return outcomes

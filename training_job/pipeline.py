@@ -2,11 +2,16 @@
 
 Example:
     trainer = Trainer(store, sink, cfg)
-    backbone = trainer.backbone_for(parent_meta)        # loaded once, kept warm by the consumer
-    outcome = trainer.train_and_publish(exs, agreed, fix_records, backbone_info, parent=meta)
+    backbone, info = trainer.backbone_for(parent_meta)  # loaded once, kept warm by the learner
+    outcome = trainer.train_and_publish(exs, agreed, {"watermark": 42, "votes": 17, "run_id": 7}, backbone, info,
+                                        parent=live_meta, seed=1, progress=lambda stage, v: ...)
 
-IMPORTANT: publishing is the last step and is idempotent on the data: if a committed version already holds
-exactly the same training data (data_sha256), nothing new is published (the consumer then just commits).
+Stages, each reported to `progress` (the learner writes them to the run's row): metadata.json written
+("published") -> the control document names it ("registered") -> its model-event acknowledged (the return).
+A crash between any two is finished by training_job.reconcile.
+
+IMPORTANT: publishing is idempotent on the data: if a committed version already holds exactly the same
+training data (data_sha256) and seed, nothing new is published (outcome "unchanged").
 """
 from __future__ import annotations
 
@@ -26,12 +31,14 @@ from layers.events import EventSink, ModelEvent, now_ms
 from layers.images import preprocess, sha256_hex
 from layers.registry import ModelMetadata, Policy, Registry, backbone_key, embedding_key, utc_now
 from layers.store import BlobStore
+from layers.ledger import Consensus
 from layers.synth import LABELS
 from training_job import model as M
 from training_job.config import TrainConfig
 from training_job.convert import parity, to_tflite
-from training_job.data import Consensus, Example, data_manifest
+from training_job.data import Example, data_manifest
 from training_job.evaluate import metrics, report_png
+from training_job.failpoints import failpoint
 
 PREPROCESSING = "layers.images.preprocess: decode, EXIF orientation, RGB, JPEG draft + bilinear resize, x/127.5-1"
 IO_THREADS = 8
@@ -39,7 +46,7 @@ IO_THREADS = 8
 
 @dataclass
 class Outcome:
-    status: str                  # published | refused | duplicate
+    status: str                  # published | refused | unchanged
     version: int | None
     reason: str = ""
     metadata: ModelMetadata | None = None
@@ -131,17 +138,18 @@ class Trainer:
         return self._backbones[fp]
 
     # -- the pipeline --------------------------------------------------------------------------------
-    def train_and_publish(self, exs: list[Example], agreed: Consensus, fix_records: list[dict], backbone,
+    def train_and_publish(self, exs: list[Example], agreed: Consensus, ledger: dict, backbone,
                           backbone_info: dict, parent: ModelMetadata | None, seed: int, policy: Policy = Policy(),
-                          note: str = "") -> Outcome:
+                          note: str = "", progress=None) -> Outcome:
         t0 = time.perf_counter()
+        progress = progress or (lambda stage, version: None)
         cfg = TrainConfig(**{**self.cfg.params(), "seed": seed})
         _, dataset_sha = self.dataset()
-        data = data_manifest(cfg.dataset, dataset_sha, exs, agreed, fix_records)
+        data = data_manifest(cfg.dataset, dataset_sha, exs, agreed, ledger)
         same = self._published_with(cfg.model, data["data_sha256"], seed)
         if same is not None:
             print(f"[train] v{same.version} already holds exactly this data; nothing to publish", flush=True)
-            return Outcome("duplicate", same.version, f"same data as v{same.version}", same)
+            return Outcome("unchanged", same.version, f"same data as v{same.version}", same)
         cand = self._train(exs, backbone, backbone_info["fingerprint"], cfg)
         reasons = gate_reasons(cand, cfg, parent)
         if reasons:
@@ -149,9 +157,13 @@ class Trainer:
                       data_sha256=data["data_sha256"], holdout_accuracy=cand.accuracy, parity=cand.parity,
                       quarantined=list(agreed.quarantined))
             return Outcome("refused", None, "; ".join(reasons))
-        meta = self._publish(cand, cfg, data, agreed, fix_records, backbone_info, parent, note, time.perf_counter() - t0)
+        meta = self._publish(cand, cfg, data, agreed, backbone_info, parent, note, time.perf_counter() - t0)
+        progress("published", meta.version)
+        failpoint("after-publish")
         doc = self.registry.register(cfg.model, meta.version, policy)
-        self.emit("registered", meta.version, None, route=doc.models[cfg.model].to_json())
+        progress("registered", meta.version)
+        failpoint("after-register")
+        self.emit("registered", meta.version, None, route=doc.models[cfg.model].to_json(), run_id=ledger.get("run_id"))
         return Outcome("published", meta.version, "", meta)
 
     def _published_with(self, model: str, data_sha256: str, seed: int) -> ModelMetadata | None:
@@ -186,7 +198,7 @@ class Trainer:
               f"parity max|dp|={cand.parity['max_abs_diff']:.2e} top1={cand.parity['top1_agreement']:.3f}", flush=True)
         return cand
 
-    def _publish(self, cand: "Candidate", cfg: TrainConfig, data: dict, agreed: Consensus, fix_records: list[dict],
+    def _publish(self, cand: "Candidate", cfg: TrainConfig, data: dict, agreed: Consensus,
                  backbone_info: dict, parent: ModelMetadata | None, note: str, seconds: float) -> ModelMetadata:
         version = self.registry.allocate(cfg.model, owner=f"training-job pid {os.getpid()}")
         buf = io.BytesIO()
@@ -204,9 +216,8 @@ class Trainer:
             labels=self.labels, input_size=cfg.input_size, preprocessing=PREPROCESSING,
             architecture={"name": "MobileNetV2", "alpha": cfg.alpha, "pooling": "avg", "head": "Dense softmax"},
             backbone=backbone_info,
-            data={k: data[k] for k in ("data_sha256", "dataset", "dataset_manifest_sha256", "counts")}
-                 | {"fix_ids": sorted(f["fix_id"] for f in fix_records), "quarantined": sorted(agreed.quarantined),
-                    "note": note},
+            data={k: data[k] for k in ("data_sha256", "dataset", "dataset_manifest_sha256", "counts", "ledger")}
+                 | {"quarantined": sorted(agreed.quarantined), "note": note},
             params=cfg.params(),
             metrics={"holdout": cand.holdout, "fixes": cand.fixes, "train_seconds": round(seconds, 2)},
             conversion=cand.parity,
@@ -216,7 +227,7 @@ class Trainer:
         self.registry.commit(meta)
         self.emit("published", version, None, parent=meta.parent, data_sha256=data["data_sha256"],
                   holdout_accuracy=cand.accuracy, fixes=len(agreed.accepted), quarantined=list(agreed.quarantined),
-                  tflite_bytes=len(cand.tflite))
+                  tflite_bytes=len(cand.tflite), run_id=data["ledger"].get("run_id"))
         return meta
 
 

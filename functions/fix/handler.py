@@ -1,37 +1,52 @@
-"""fix: a human correction. JSON {image_url | image_b64, label, user}, or image bytes with ?label=&user=.
-Answers only once the image is stored and Kafka acknowledged the fix (201), or 503 when either is down.
-Slack: /fix IMAGE_URL CLASS (form-encoded slash command, signed)."""
+"""fix: a vote. JSON {image_url | image_b64, label, user?}, or image bytes with ?label=[&user=].
+Needs `Authorization: Bearer <token>`; the vote is recorded as api:<client>[:<user>]. An `Idempotency-Key`
+header makes a retried request one vote. Answers 201 once the image is stored and Kafka acknowledged the vote
+(200 for a request already recorded), 429 past the rate limit, 503 when S3, Kafka or PostgreSQL is down.
+Slack: /fix IMAGE_URL CLASS (form-encoded slash command, signed), recorded as slack:<team>:<user>."""
 import logging
 import os
 
+from layers.auth import ApiTokens, api_principal, request_key, slack_principal
 from layers.config import Settings
+from layers.db import Database
 from layers.events import EventSink
-from layers.fixes import FixRecorder
+from layers.fixes import VoteRecorder
+from layers.guards import RateLimiter, ReplayGuard
 from layers.http import allow_methods, ok, respond, user_of
 from layers.intake import fetch_image, parse_image_input
+from layers.ledger import Ledger
 from layers.slack import SlackFront, is_slack
 from layers.slack_blocks import fix_message
 from layers.store import BlobStore
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
 SETTINGS = Settings.from_env()
-RECORDER = FixRecorder(BlobStore(SETTINGS.s3), EventSink(SETTINGS.kafka, client_id="fix"), SETTINGS)
-SLACK = SlackFront.from_settings(SETTINGS, "/fix", f"/fix IMAGE_URL {'|'.join(SETTINGS.labels)}", nargs=(2, 2))
+DB = Database(SETTINGS.db)
+TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
+RECORDER = VoteRecorder(BlobStore(SETTINGS.s3), EventSink(SETTINGS.kafka, client_id="fix"), Ledger(DB),
+                        RateLimiter(DB, SETTINGS.auth.votes_per_window, SETTINGS.auth.vote_window_s), SETTINGS)
+SLACK = SlackFront.from_settings(SETTINGS, "/fix", f"/fix IMAGE_URL {'|'.join(SETTINGS.labels)}", nargs=(2, 2),
+                                 replay_guard=ReplayGuard(DB))
 
 
 def fix(event) -> dict:
     allow_methods(event, "POST")
+    client = TOKENS.authenticate(event.headers.get("Authorization"))
     inp = parse_image_input(event.body, event.headers, event.query, SETTINGS.fetch.max_bytes)
-    label = RECORDER.validate_label(inp.fields.get("label"))        # before any fetch: a bad class costs nothing
+    principal = api_principal(client, user_of(event, inp.fields))
+    key = request_key(event.headers.get("Idempotency-Key"))
+    label = RECORDER.admit(principal, inp.fields.get("label"))     # before any fetch: a bad class costs nothing
     data = inp.data if inp.data is not None else fetch_image(inp.url, SETTINGS.fetch)
-    receipt = RECORDER.record(data, label, user_of(event, inp.fields))
+    receipt = RECORDER.record(data, label, principal, source="api", key=key)
     return ok(receipt.to_json(), status=200 if receipt.duplicate else 201)
 
 
 def slash_fix(cmd):
     url, label = cmd.args
-    label = RECORDER.validate_label(label)
-    return fix_message(RECORDER.record(fetch_image(url, SETTINGS.fetch), label, cmd.user_id, source="slack"))
+    principal = slack_principal(cmd.team_id, cmd.user_id)
+    label = RECORDER.admit(principal, label)
+    return fix_message(RECORDER.record(fetch_image(url, SETTINGS.fetch), label, principal, source="slack",
+                                       key=cmd.request_key))
 
 
 def handle(event, context):

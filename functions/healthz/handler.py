@@ -1,22 +1,32 @@
-"""healthz: dependency versions and reachability of S3 and Kafka. 200 when both answer, else 503.
-Slack: /healthz (signed) answers the same, as a short ephemeral message."""
+"""healthz: {"status": "up"|"down"} for anyone (200 / 503). With `Authorization: Bearer <token>`, the report:
+dependency versions and reachability of S3, Kafka and PostgreSQL. Slack: /healthz (signed) answers the report,
+as a short ephemeral message."""
+from layers.auth import ApiTokens
 from layers.config import Settings
+from layers.db import Database
+from layers.guards import ReplayGuard
 from layers.health import health_report
+from layers.http import up_or_down
 from layers.slack import Reply, SlackFront, ephemeral, is_slack
 
 SETTINGS = Settings.from_env()
-SLACK = SlackFront.from_settings(SETTINGS, "/healthz", "/healthz", nargs=(0, 0), response_type="ephemeral")
+TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
+DB = Database(SETTINGS.db)
+SLACK = SlackFront.from_settings(SETTINGS, "/healthz", "/healthz", nargs=(0, 0), response_type="ephemeral",
+                                 replay_guard=ReplayGuard(DB))
 
 
 def slash_health(cmd) -> Reply:
-    r = health_report(SETTINGS)
+    r = health_report(SETTINGS, DB)
     mark = lambda ok: ":white_check_mark:" if ok else ":x:"
-    return ephemeral(f"{mark(r['s3']['ok'])} S3 {r['s3']['endpoint']}\n{mark(r['kafka']['ok'])} Kafka {r['kafka']['bootstrap']}",
-                     "Slack After Dark health")
+    return ephemeral(f"{mark(r['s3']['ok'])} S3 {r['s3']['endpoint']}\n{mark(r['kafka']['ok'])} Kafka {r['kafka']['bootstrap']}"
+                     f"\n{mark(r['postgres']['ok'])} PostgreSQL {r['postgres']['database']}", "Slack After Dark health")
 
 
 def handle(event, context):
     if is_slack(event):
         return SLACK.handle(event, slash_health)
-    report = health_report(SETTINGS)
+    report = health_report(SETTINGS, DB)
+    if TOKENS.identify(event.headers.get("Authorization")) is None:
+        return up_or_down(report["ok"])
     return {"statusCode": 200 if report["ok"] else 503, "body": report}

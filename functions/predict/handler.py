@@ -1,16 +1,20 @@
 """predict: an image (bytes, JSON image_url/image_b64, or a URL) -> label, confidence and the version that answered.
 
-    POST /function/predict            the prediction (JSON)
+    POST /function/predict            the prediction (JSON); needs Authorization: Bearer <token>
     GET  /function/predict?url=...    the same, for a URL
-    GET  /function/predict/status     the runtime: ready versions, route, failures, off-path counters
+    GET  /function/predict/status     {"status": "up"|"down"} for anyone; with a token, the runtime: ready
+                                      versions, route, failures, off-path counters
     Slack: /predict IMAGE_URL         (form-encoded slash command, signed)
 """
 import logging
 import os
 
+from layers.auth import ApiTokens, api_principal
 from layers.config import Settings
+from layers.db import Database
+from layers.guards import ReplayGuard
 from layers.events import EventSink
-from layers.http import allow_methods, ok, request_id, respond, user_of
+from layers.http import allow_methods, ok, request_id, respond, up_or_down, user_of
 from layers.intake import fetch_image, parse_image_input
 from layers.predict import Predictor
 from layers.registry import Registry
@@ -22,25 +26,32 @@ from layers.store import BlobStore
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
 SETTINGS = Settings.from_env()
 STORE = BlobStore(SETTINGS.s3)
+TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
 RUNTIME = ModelRuntime(Registry(STORE), SETTINGS.model, SETTINGS.serving).start()
 PREDICTOR = Predictor(RUNTIME, STORE, EventSink(SETTINGS.kafka, client_id="predict"), SETTINGS)
-SLACK = SlackFront.from_settings(SETTINGS, "/predict", "/predict IMAGE_URL", nargs=(1, 1))
+SLACK = SlackFront.from_settings(SETTINGS, "/predict", "/predict IMAGE_URL", nargs=(1, 1),
+                                 replay_guard=ReplayGuard(Database(SETTINGS.db)))
 
 
-def status() -> dict:
+def status(event) -> dict:
+    if TOKENS.identify(event.headers.get("Authorization")) is None:
+        return up_or_down(bool(RUNTIME.snapshot().versions))
     return ok({**RUNTIME.status(), "offpath": PREDICTOR.offpath.stats()})
 
 
 def predict(event) -> dict:
     allow_methods(event, "POST", "GET")
+    client = TOKENS.authenticate(event.headers.get("Authorization"))
     inp = parse_image_input(event.body, event.headers, event.query, SETTINGS.fetch.max_bytes)
+    principal = api_principal(client, user_of(event, inp.fields))
     data = inp.data if inp.data is not None else fetch_image(inp.url, SETTINGS.fetch)
-    return ok(PREDICTOR.predict(data, user=user_of(event, inp.fields), request_id=request_id(event)).to_json())
+    return ok(PREDICTOR.predict(data, user=principal, request_id=request_id(event)).to_json())
 
 
 def slash_predict(cmd, call_id: str):
     url = cmd.args[0]
-    p = PREDICTOR.predict(fetch_image(url, SETTINGS.fetch), user=cmd.user_id or None, request_id=call_id)
+    user = f"slack:{cmd.team_id}:{cmd.user_id}" if cmd.user_id else None
+    p = PREDICTOR.predict(fetch_image(url, SETTINGS.fetch), user=user, request_id=call_id)
     return predict_message(p, url, SETTINGS.labels)
 
 
@@ -48,5 +59,5 @@ def handle(event, context):
     if is_slack(event):
         return SLACK.handle(event, lambda cmd: slash_predict(cmd, request_id(event)))
     if event.path.rstrip("/") == "/status":
-        return respond(status)
+        return respond(lambda: status(event))
     return respond(lambda: predict(event))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import pytest
 
@@ -21,7 +22,7 @@ def js(**doc) -> bytes:
 
 
 def fixdoc(url: str) -> bytes:
-    return js(image_url=url, label="engineer", user="U-abuse")
+    return js(image_url=url, label="engineer", user=f"U-abuse-{uuid.uuid4().hex[:8]}")   # under the vote rate limit
 
 
 CASES = [
@@ -52,7 +53,8 @@ CASES = [
     ("json-no-image", "fix", "POST", "", js(label="engineer", user="U"), JSON, 400, "bad_input"),
     ("bad-base64", "fix", "POST", "", js(image_b64="***", label="engineer", user="U"), JSON, 400, "bad_input"),
     ("unknown-label", "fix", "POST", "", js(image_b64=base64.b64encode(JPEG).decode(), label="pirate", user="U"), JSON, 400, "bad_input"),
-    ("missing-user", "fix", "POST", "?label=engineer", JPEG, {"Content-Type": "image/jpeg"}, 400, "bad_input"),
+    ("bad-user", "fix", "POST", "?label=engineer&user=a%20b%3Cscript%3E", JPEG, {"Content-Type": "image/jpeg"}, 400, "bad_input"),
+    ("bad-idempotency-key", "fix", "POST", "?label=engineer&user=U-key", JPEG, {"Content-Type": "image/jpeg", "Idempotency-Key": "a b"}, 400, "bad_input"),
     ("xml-content-type", "predict", "POST", "", b"<img/>", {"Content-Type": "application/xml"}, 415, "not_an_image"),
     ("wrong-method-fix", "fix", "GET", "", b"", {}, 405, "method_not_allowed"),
     ("wrong-method-predict", "predict", "DELETE", "", b"", {}, 405, "method_not_allowed"),

@@ -1,37 +1,105 @@
-"""/fix through the gateway: durable before acknowledged, idempotent, and a clear 400 for unknown classes."""
+"""/fix through the gateway: who may vote and as whom, durable before acknowledged, one vote per request,
+changed votes, the rate limit, and a clear 400 for unknown classes. Votes reach the ledger through the real
+trainer (`consume` with training held off), against real MinIO, Kafka and PostgreSQL."""
 from __future__ import annotations
 
 import base64
 import json
 import uuid
 
+import pytest
+
 from layers.images import sha256_hex
+from layers.ledger import Ledger
 from layers.synth import portrait, to_jpeg
 from tests.conftest import http
-from tests.training_job.conftest import read_topic
+from tests.training_job.conftest import ingest_only, read_topic
 
 
-def post_fix(gateway, doc: dict):
-    return http("POST", f"{gateway}/function/fix", json.dumps(doc).encode(), {"Content-Type": "application/json"})
+def post_fix(gateway, doc: dict, headers: dict | None = None, **kw):
+    return http("POST", f"{gateway}/function/fix", json.dumps(doc).encode(),
+                {"Content-Type": "application/json", **(headers or {})}, **kw)
 
 
-def test_an_acknowledged_fix_is_in_kafka_and_in_s3(gateway, store, settings):
+def b64(jpeg: bytes) -> str:
+    return base64.b64encode(jpeg).decode()
+
+
+def test_an_acknowledged_vote_is_in_kafka_and_in_s3(gateway, store, settings):
     jpeg = to_jpeg(portrait(1234)[0])
     user = f"U-{uuid.uuid4().hex[:6]}"
-    status, _, body = post_fix(gateway, {"image_b64": base64.b64encode(jpeg).decode(), "label": "engineer", "user": user})
+    status, _, body = post_fix(gateway, {"image_b64": b64(jpeg), "label": "engineer", "user": user})
     assert status == 201, body
     assert body["image_sha256"] == sha256_hex(jpeg) and body["label"] == "engineer" and not body["duplicate"]
-    assert "retrain" in body["next"]
+    assert body["principal"] == f"api:local:{user}" and body["source"] == "api"
     assert store.get(body["image_key"]).body == jpeg
-    records = read_topic(settings, settings.kafka.topics.fixes, lambda r: r["fix_id"] == body["fix_id"])
-    assert len(records) == 1 and records[0]["user"] == user and records[0]["image_key"] == body["image_key"]
-    # the same image, label and user again: one fix, nothing new in Kafka
-    status2, _, again = post_fix(gateway, {"image_b64": base64.b64encode(jpeg).decode(), "label": "engineer", "user": user})
-    assert status2 == 200 and again["duplicate"] and again["fix_id"] == body["fix_id"]
-    assert len(read_topic(settings, settings.kafka.topics.fixes, lambda r: r["fix_id"] == body["fix_id"], want=2, timeout_s=4)) == 1
-    # another user's vote on the same image is another fix
-    _, _, other = post_fix(gateway, {"image_b64": base64.b64encode(jpeg).decode(), "label": "engineer", "user": user + "x"})
-    assert other["fix_id"] != body["fix_id"]
+    records = read_topic(settings, settings.kafka.topics.fixes, lambda r: r["vote_id"] == body["vote_id"])
+    assert len(records) == 1 and records[0]["principal"] == f"api:local:{user}"
+    assert records[0]["schema"] == 2 and records[0]["image_key"] == body["image_key"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": "Basic YTpi"},
+                                     {"Authorization": "Bearer "}])
+def test_no_vote_without_a_valid_token(headers, gateway, store, settings):
+    jpeg = to_jpeg(portrait(1240)[0])
+    user = f"U-{uuid.uuid4().hex[:6]}"
+    status, resp_headers, body = post_fix(gateway, {"image_b64": b64(jpeg), "label": "engineer", "user": user},
+                                          headers, auth=False)
+    assert status == 401 and body["error"] == "unauthorized", body
+    assert {k.lower(): v for k, v in resp_headers.items()}["www-authenticate"].startswith("Bearer")
+    assert not store.exists(f"images/{sha256_hex(jpeg)}")
+    assert not read_topic(settings, settings.kafka.topics.fixes, lambda r: user in r.get("principal", ""), timeout_s=2)
+
+
+@pytest.mark.parametrize("user", ["slack:T1:U1", "U1:admin", "../U1", "U 1", "x" * 65])
+def test_an_api_client_cannot_vote_as_anyone_else(user, gateway, store):
+    """The caller names only a sub-user of its own client; a Slack principal (or anything with ':') is refused."""
+    jpeg = to_jpeg(portrait(1241)[0])
+    status, _, body = post_fix(gateway, {"image_b64": b64(jpeg), "label": "engineer", "user": user})
+    assert status == 400 and body["error"] == "bad_input" and "user" in body["message"], body
+    assert not store.exists(f"images/{sha256_hex(jpeg)}")
+
+
+def test_a_retried_request_is_one_vote_and_a_changed_vote_counts(gateway, settings, db, model_name, uid):
+    """A -> B -> A by one user is three votes, and the latest (A) counts; a retry with the same
+    Idempotency-Key is one vote, also when it reaches Kafka twice; the same key for another vote is a 409."""
+    jpeg = to_jpeg(portrait(1250)[0])
+    sha = sha256_hex(jpeg)
+    user = f"U-{uid}"
+    ids = []
+    for i, label in enumerate(["engineer", "non_engineer", "engineer"]):
+        status, _, body = post_fix(gateway, {"image_b64": b64(jpeg), "label": label, "user": user},
+                                   {"Idempotency-Key": f"{uid}-{i}"})
+        assert status == 201, body
+        ids.append(body["vote_id"])
+    status, _, retry = post_fix(gateway, {"image_b64": b64(jpeg), "label": "engineer", "user": user},
+                                {"Idempotency-Key": f"{uid}-2"})
+    assert status == 201 and retry["vote_id"] == ids[2]          # not in the ledger yet: sent again, same id
+    assert len(set(ids)) == 3
+    ingest_only(settings, model_name)
+    ledger = Ledger(db)
+    assert all(ledger.get(v) is not None for v in ids)
+    assert ledger.tally(model_name, sha) == {"engineer": 1}        # one principal, latest vote
+    status, _, again = post_fix(gateway, {"image_b64": b64(jpeg), "label": "engineer", "user": user},
+                                {"Idempotency-Key": f"{uid}-2"})
+    assert status == 200 and again["duplicate"] and again["vote_id"] == ids[2]
+    status, _, conflict = post_fix(gateway, {"image_b64": b64(jpeg), "label": "non_engineer", "user": user},
+                                   {"Idempotency-Key": f"{uid}-2"})
+    assert status == 409 and conflict["error"] == "conflict", conflict
+    assert ledger.tally(model_name, sha) == {"engineer": 1}
+
+
+def test_votes_are_rate_limited_per_principal(gateway, store):
+    jpeg = to_jpeg(portrait(1260)[0])
+    user = f"U-{uuid.uuid4().hex[:6]}"
+    limit = int(__import__("os").environ.get("VOTE_RATE_LIMIT", "20"))
+    statuses = [post_fix(gateway, {"image_b64": b64(jpeg), "label": "engineer", "user": user})[0] for _ in range(limit)]
+    assert statuses == [201] * limit
+    status, headers, body = post_fix(gateway, {"image_b64": b64(jpeg), "label": "engineer", "user": user})
+    assert status == 429 and body["error"] == "rate_limited", body
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    other = post_fix(gateway, {"image_b64": b64(jpeg), "label": "engineer", "user": user + "-other"})
+    assert other[0] == 201                                          # another principal is not affected
 
 
 def test_raw_bytes_with_query_label_and_url_input(gateway, store, image_server, uid):
@@ -40,6 +108,8 @@ def test_raw_bytes_with_query_label_and_url_input(gateway, store, image_server, 
     assert status == 201 and body["label"] == "non_engineer"
     status, _, body = post_fix(gateway, {"image_url": f"{image_server}/img/77.jpg", "label": "engineer", "user": f"U-url-{uid}"})
     assert status == 201 and store.exists(body["image_key"])
+    status, _, body = http("POST", f"{gateway}/function/fix?label=engineer", jpeg, {"Content-Type": "image/jpeg"})
+    assert status == 201 and body["principal"] == "api:local"       # no sub-user: the client itself votes
 
 
 def test_unknown_class_is_400_and_lists_the_valid_ones(gateway):

@@ -1,5 +1,6 @@
 """With Kafka stopped: /predict still answers (the decoy is dropped and counted), /fix answers 503 and
-acknowledges nothing, healthz says 503. Kafka is started again afterwards."""
+acknowledges nothing, healthz says 503. With PostgreSQL stopped: /fix answers 503 at once, /predict keeps
+serving. Each service is started again afterwards, and /fix works again."""
 from __future__ import annotations
 
 import base64
@@ -8,7 +9,6 @@ import uuid
 
 import pytest
 
-from layers.fixes import fix_marker_key
 from layers.synth import portrait, to_jpeg
 from tests.conftest import http, run_script, wait_until
 
@@ -34,11 +34,39 @@ def test_kafka_down(served, gateway, store, kafka_down):
                            {"Content-Type": "application/json"})
     assert status == 503, body
     assert body["error"] == "unavailable" and "Kafka" in body["message"]
-    from layers.events import FixEvent
-    from layers.images import sha256_hex
-    assert not store.exists(fix_marker_key(FixEvent.fix_id_for(sha256_hex(fix_jpeg), "engineer", user)))
 
     assert http("GET", f"{gateway}/function/healthz")[0] == 503
     stats = wait_until(lambda: (lambda s: s.get("decoy.failed", 0) + s.get("decoy.dropped", 0) > 0 and s)(
         http("GET", f"{gateway}/function/predict/status")[2]["offpath"]), timeout_s=20)
     assert stats, "the lost decoy was not counted"
+
+
+@pytest.fixture
+def postgres_down():
+    result = run_script("stop.sh", "postgres")
+    assert result.returncode == 0, result.stderr
+    yield
+    result = run_script("start.sh", "postgres", timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def fix_request(gateway, seed: int):
+    doc = {"image_b64": base64.b64encode(to_jpeg(portrait(seed)[0])).decode(), "label": "engineer",
+           "user": f"U-{uuid.uuid4().hex[:6]}"}
+    return http("POST", f"{gateway}/function/fix", json.dumps(doc).encode(), {"Content-Type": "application/json"})
+
+
+def test_postgres_down_and_back(served, gateway, postgres_down):
+    import time
+    t0 = time.monotonic()
+    status, _, body = fix_request(gateway, 41)
+    assert status == 503 and body["error"] == "unavailable" and "database" in body["message"], body
+    assert time.monotonic() - t0 < 15                                   # a clear answer, never a hang
+    jpeg = to_jpeg(portrait(42)[0])
+    status, _, body = http("POST", f"{gateway}/function/predict", jpeg, {"Content-Type": "image/jpeg"})
+    assert status == 200 and body["label"] in ("engineer", "non_engineer")
+    status, _, body = http("GET", f"{gateway}/function/healthz", auth=False)
+    assert status == 503 and body == {"status": "down"}
+    result = run_script("start.sh", "postgres", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert wait_until(lambda: fix_request(gateway, 43)[0] == 201, timeout_s=20)

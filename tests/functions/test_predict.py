@@ -63,7 +63,7 @@ def test_inputs_url_json_url_and_base64(served, gateway, image_server):
     s3, _, by_get = http("GET", f"{gateway}/function/predict?url={image_server}/img/11.jpg&user=U1")
     assert (s1, s2, s3) == (200, 200, 200)
     assert by_b64["probabilities"] == by_url["probabilities"] == by_get["probabilities"]
-    assert by_b64["user"] == "U1"
+    assert by_b64["user"] == "api:local:U1"                    # the API client's namespace, never a bare id
 
 
 def test_routing_split_matches_weights_and_is_sticky(served, gateway, store):
@@ -150,7 +150,7 @@ def test_every_request_is_mirrored_to_the_decoy_topic_with_a_replayable_image(se
     records = read_topic(settings, settings.kafka.topics.predict_decoy, lambda r: r["request_id"] == call_id)
     assert len(records) == 1
     rec = records[0]
-    assert rec["user"] == "U-decoy" and rec["version"] == body["version"] and rec["label"] == body["label"]
+    assert rec["user"] == "api:local:U-decoy" and rec["version"] == body["version"] and rec["label"] == body["label"]
     assert store.get(rec["image_key"]).body == jpeg            # stored exactly as seen: replayable
     replay = predict_bytes(gateway, store.get(rec["image_key"]).body, user="U-decoy")[2]
     assert replay["probabilities"] == body["probabilities"]
@@ -158,7 +158,7 @@ def test_every_request_is_mirrored_to_the_decoy_topic_with_a_replayable_image(se
 
 def test_shadow_versions_score_off_the_hot_path(served, gateway, store, settings):
     reg = Registry(store)
-    reg.update_control(lambda doc: (doc.models[served].mirror.append(2), "mirror v2")[-1], "test")
+    reg.update_control(lambda doc: (setattr(doc.models[served], "mirror", [2]), "mirror v2")[-1], "test")
     try:
         assert wait_until(lambda: http("GET", f"{gateway}/function/predict/status")[2]["route"]["mirror"] == [2])
         call_id = f"shadow-{uuid.uuid4().hex}"

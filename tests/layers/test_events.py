@@ -18,7 +18,8 @@ def _topic(settings, uid: str) -> str:
 
 
 def _fix(i: int) -> FixEvent:
-    return FixEvent.new(image_sha256=f"{i:064x}", image_key=f"images/{i:064x}", label="engineer", user=f"U{i}")
+    return FixEvent(vote_id=f"{i:032x}", model="m", image_sha256=f"{i:064x}", image_key=f"images/{i:064x}",
+                    label="engineer", principal=f"api:test:U{i}", source="api", created_at_ms=1)
 
 
 def _drain(consumer, want: int, timeout_ms: int = 15000) -> list:
@@ -55,7 +56,7 @@ def test_consumer_resumes_after_last_commit_and_loses_nothing(settings, uid):
     second.close()
     assert [r.offset for r in rest] == [r.offset for r in got[6:]]
     seen = [decode(r.value, FixEvent) for r in got[:6] + rest]
-    assert [s.fix_id for s in seen] == [f.fix_id for f in sent]
+    assert [s.vote_id for s in seen] == [f.vote_id for f in sent]
 
     third = make_consumer(settings.kafka, topic, group, consumer_timeout_ms=1500)
     assert _drain(third, 1, timeout_ms=2000) == []    # everything committed: nothing replays

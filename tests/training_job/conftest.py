@@ -1,4 +1,4 @@
-"""A model bootstrapped once per test session, through the real CLI, against the real MinIO and Kafka."""
+"""The training job through its real CLI, against the real MinIO, Kafka and PostgreSQL."""
 from __future__ import annotations
 
 import os
@@ -14,6 +14,23 @@ def training_job(*args: str, timeout: float = 600) -> subprocess.CompletedProces
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, "-m", "training_job", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+# Test trainer runs fit a small head: the pipeline is the same, the epochs fewer.
+FAST = ("--head-epochs", "12", "--max-wait-s", "1")
+
+
+def consume_args(model: str, topic: str, *extra: str) -> list[str]:
+    return ["consume", "--model", model, "--topic", topic, "--group", f"trainer-{topic}", *FAST, *extra]
+
+
+def ingest_only(settings, model: str, topic: str | None = None, idle_s: float = 3) -> subprocess.CompletedProcess:
+    """Run the learner until the topic is drained into the ledger, with training held off."""
+    topic = topic or settings.kafka.topics.fixes
+    result = training_job("consume", "--model", model, "--topic", topic, "--group", f"ingest-{topic}",
+                          "--min-votes", "1000000", "--max-wait-s", "1000000", "--exit-when-idle", str(idle_s))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
 
 
 def read_topic(settings, topic: str, match, want: int = 1, timeout_s: float = 20) -> list[dict]:
@@ -34,4 +51,4 @@ def read_topic(settings, topic: str, match, want: int = 1, timeout_s: float = 20
     return out
 
 
-__all__ = ["training_job", "read_topic"]
+__all__ = ["training_job", "read_topic", "consume_args", "ingest_only", "FAST"]

@@ -1,0 +1,66 @@
+"""Limits held in PostgreSQL, so they hold across replicas and restarts: votes per principal, and signed
+Slack requests accepted once.
+
+Example:
+    limiter = RateLimiter(db, limit=30, window_s=60)
+    limiter.hit("slack:T1:U1", "vote")          # RateLimited (429, Retry-After) past 30 votes in the window
+    guard = ReplayGuard(db)
+    guard.first_time("1732800000:v0=ab…")       # True once; False for a replay, on any replica
+
+IMPORTANT: both raise Unavailable when the database is down. The Slack front then falls back to its
+in-process guard (a replay to the same replica is still refused), and anything that writes fails with 503.
+"""
+from __future__ import annotations
+
+import time
+
+from layers.db import Database
+from layers.errors import RateLimited
+
+REPLAY_WINDOW_S = 360          # Slack's 5-minute signature window, plus clock skew
+SWEEP_EVERY_S = 60.0
+
+
+class RateLimiter:
+    """A fixed-window counter per (principal, action)."""
+
+    def __init__(self, db: Database, limit: int, window_s: int) -> None:
+        self.db, self.limit, self.window_s = db, limit, window_s
+        self._swept = 0.0
+
+    def hit(self, principal: str, action: str = "vote") -> int:
+        """Count one request; returns the count in this window. RateLimited past the limit."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO rate_limits (principal, action, window_start, hits) VALUES "
+                "(%s, %s, to_timestamp(floor(extract(epoch FROM now()) / %s) * %s), 1) "
+                "ON CONFLICT (principal, action, window_start) DO UPDATE SET hits = rate_limits.hits + 1 "
+                "RETURNING hits, ceil(extract(epoch FROM window_start + make_interval(secs => %s) - now()))::int",
+                (principal, action, self.window_s, self.window_s, self.window_s))
+            hits, left = cur.fetchone()
+            if time.monotonic() - self._swept > SWEEP_EVERY_S:
+                self._swept = time.monotonic()
+                cur.execute("DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => %s)",
+                            (2 * self.window_s,))
+        if hits > self.limit:
+            raise RateLimited(f"too many votes: at most {self.limit} every {self.window_s} s; try again in {max(1, left)} s",
+                              retry_after_s=max(1, left))
+        return hits
+
+
+class ReplayGuard:
+    """Each key (a Slack request's timestamp and signature) is accepted once, across every replica."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._swept = 0.0
+
+    def first_time(self, key: str) -> bool:
+        with self.db.transaction() as cur:
+            cur.execute("INSERT INTO replay_guard (key) VALUES (%s) ON CONFLICT (key) DO NOTHING", (key,))
+            first = cur.rowcount == 1
+            if time.monotonic() - self._swept > SWEEP_EVERY_S:
+                self._swept = time.monotonic()
+                cur.execute("DELETE FROM replay_guard WHERE seen_at < now() - make_interval(secs => %s)",
+                            (REPLAY_WINDOW_S,))
+        return first

@@ -1,0 +1,64 @@
+"""The SQL schema of Slack After Dark, as numbered migrations (docs/formats.md, "PostgreSQL", describes it).
+
+Example:
+    Database(settings.db).migrate()      # applies whatever is missing, in order, under an advisory lock
+
+IMPORTANT: migrations are append-only. Never edit one that has shipped: add the next number. Each runs in
+the same transaction as its row in `schema_migrations`, so a crash leaves it applied or not, never half.
+"""
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "vote ledger, training runs, replay guard, rate limits", """
+CREATE TABLE votes (
+    vote_id          text PRIMARY KEY,                         -- the request's idempotency key, never the content
+    seq              bigint GENERATED ALWAYS AS IDENTITY UNIQUE, -- ledger order (per image: the Kafka order)
+    model            text NOT NULL,
+    image_sha256     char(64) NOT NULL,
+    image_key        text NOT NULL,
+    label            text NOT NULL,
+    principal        text NOT NULL,                            -- slack:<team>:<user> | api:<client>[:<user>]
+    source           text NOT NULL CHECK (source IN ('slack', 'api', 'button')),
+    created_at       timestamptz NOT NULL,                     -- when the function accepted the vote
+    ingested_at      timestamptz NOT NULL DEFAULT now(),
+    kafka_topic      text NOT NULL,
+    kafka_partition  integer NOT NULL,
+    kafka_offset     bigint NOT NULL
+);
+CREATE INDEX votes_by_model_seq ON votes (model, seq);
+CREATE INDEX votes_by_image ON votes (model, image_sha256, principal, seq);
+
+CREATE TABLE training_runs (
+    run_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model        text NOT NULL,
+    trigger      text NOT NULL,                 -- votes | timer | retry | command
+    watermark    bigint NOT NULL,               -- the ledger seq this run trained through
+    votes        integer NOT NULL,              -- votes behind the consensus it trained on
+    parent       integer,                       -- the live version it was compared with
+    stage        text NOT NULL DEFAULT 'started' CHECK (stage IN ('started', 'published', 'registered', 'announced')),
+    outcome      text CHECK (outcome IN ('published', 'unchanged', 'refused', 'failed')),  -- NULL while running
+    reason       text,
+    version      integer,
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    finished_at  timestamptz,
+    details      jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX training_runs_by_model ON training_runs (model, run_id);
+
+CREATE TABLE replay_guard (
+    key      text PRIMARY KEY,                  -- "<timestamp>:<signature>" of a signed Slack request
+    seen_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX replay_guard_by_age ON replay_guard (seen_at);
+
+CREATE TABLE rate_limits (
+    principal     text NOT NULL,
+    action        text NOT NULL,
+    window_start  timestamptz NOT NULL,
+    hits          integer NOT NULL,
+    PRIMARY KEY (principal, action, window_start)
+);
+"""),
+)
+
+__all__ = ["MIGRATIONS"]

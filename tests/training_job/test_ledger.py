@@ -1,0 +1,198 @@
+"""The learning loop loses nothing (real Kafka, MinIO and PostgreSQL, the real CLI): votes -> ledger -> training
+runs -> versions, with a refused run, agreeing and tied votes, the live parent, bootstrap --force, and the
+trainer SIGKILLed at each of its three crash points."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from layers.auth import vote_id
+from layers.events import EventSink, FixEvent, now_ms
+from layers.images import sha256_hex
+from layers.ledger import Ledger, TrainingRuns, decide
+from layers.registry import Registry, backbone_key, image_key
+from layers.synth import portrait, to_jpeg
+from tests.training_job.conftest import FAST, consume_args, ingest_only, read_topic, training_job
+
+
+@pytest.fixture
+def topic(settings, uid):
+    name = f"fixes-{uid}"
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+    admin.close()
+    return name
+
+
+def cast(store, sink, topic, model, seed: int, label: str, principal: str) -> FixEvent:
+    """What /fix does: store the image content-addressed, then send the vote."""
+    jpeg = to_jpeg(portrait(seed)[0])
+    sha = sha256_hex(jpeg)
+    store.put_if_absent(image_key(sha), jpeg)
+    vote = FixEvent(vote_id=vote_id(principal, uuid.uuid4().hex), model=model, image_sha256=sha,
+                    image_key=image_key(sha), label=label, principal=principal, source="api", created_at_ms=now_ms())
+    sink.send(topic, vote, key=sha)
+    return vote
+
+
+def committed(settings, topic) -> int | None:
+    c = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=f"trainer-{topic}", enable_auto_commit=False)
+    try:
+        return c.committed(TopicPartition(topic, 0))
+    finally:
+        c.close()
+
+
+def data_of(store, model, version) -> dict:
+    return json.loads(Registry(store).fetch_artifact(model, version, "data.json"))
+
+
+def holding(store, model, sha: str) -> list[int]:
+    """The versions whose training data has this image as a voted example."""
+    reg = Registry(store)
+    return [v for v in reg.versions(model) if sha in data_of(store, model, v)["fixes"]]
+
+
+def run_with_failpoint(point: str, *args: str):
+    os.environ["TRAINER_FAILPOINT"] = point
+    try:
+        return training_job(*args)
+    finally:
+        del os.environ["TRAINER_FAILPOINT"]
+
+
+def test_a_refused_run_loses_nothing_and_the_retry_trains_against_the_live_version(bootstrapped, store, settings, db, topic, uid):
+    reg, runs, ledger = Registry(store), TrainingRuns(db), Ledger(db)
+    sink = EventSink(settings.kafka)
+    votes = [cast(store, sink, topic, bootstrapped, 50_000 + i, "engineer" if i % 2 else "non_engineer", f"api:t:{uid}{i}")
+             for i in range(6)]
+    before = reg.versions(bootstrapped)
+
+    refused = training_job(*consume_args(bootstrapped, topic, "--min-votes", "6", "--max-runs", "1", "--min-accuracy", "1.01"))
+    assert refused.returncode == 0, refused.stdout[-3000:]
+    assert reg.versions(bootstrapped) == before
+    run = runs.recent(bootstrapped, 1)[0]
+    assert run.outcome == "refused" and "1.01" in run.reason and run.version is None
+    assert committed(settings, topic) == 6                          # consumed, because every vote is in the ledger
+    assert all(ledger.get(v.vote_id) is not None for v in votes)
+    events = read_topic(settings, settings.kafka.topics.model_events,
+                        lambda e: e["model"] == bootstrapped and e["event"] == "refused" and "1.01" in (e["reason"] or ""))
+    assert events
+
+    # the next trigger trains on the same votes; the parent is the LIVE version, not the newest
+    route = reg.control()[0].models[bootstrapped]
+    live, newest = route.live, max(before)
+    result = training_job(*consume_args(bootstrapped, topic, "--min-votes", "1", "--max-runs", "1"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    after = reg.versions(bootstrapped)
+    assert len(after) == len(before) + 1
+    new = after[-1]
+    meta = reg.metadata(bootstrapped, new)
+    assert meta.parent == live and (live != newest or len(before) == 1)
+    data = data_of(store, bootstrapped, new)
+    assert {v.image_sha256 for v in votes} <= set(data["fixes"])
+    assert all(data["fixes"][v.image_sha256]["label"] == v.label for v in votes)
+    assert all(v.vote_id in data["fixes"][v.image_sha256]["vote_ids"] for v in votes)
+    run = runs.recent(bootstrapped, 1)[0]
+    assert (run.outcome, run.stage, run.version, run.parent) == ("published", "announced", new, live)
+    assert data["ledger"]["run_id"] == run.run_id and data["ledger"]["watermark"] == run.watermark
+    registered = read_topic(settings, settings.kafka.topics.model_events,
+                            lambda e: e["model"] == bootstrapped and e["event"] == "registered" and e["version"] == new)
+    assert registered
+    route = reg.control()[0].models[bootstrapped]
+    assert route.weights[new] == 0 and route.mirror == [new] and new in route.rendezvous   # the canary candidate
+    assert route.live == live
+
+
+def test_agreeing_votes_count_and_ties_are_quarantined(bootstrapped, store, settings, db, topic, uid):
+    """An agreeing vote is a vote: 2 against 1 is a majority (before the ledger, the agreeing vote was dropped
+    as a duplicate and this was a tie)."""
+    sink = EventSink(settings.kafka)
+    p = [f"api:t:{uid}-{i}" for i in range(3)]
+    majority = [cast(store, sink, topic, bootstrapped, 60_002, label, who)
+                for label, who in (("engineer", p[0]), ("engineer", p[1]), ("non_engineer", p[2]))]
+    tie = [cast(store, sink, topic, bootstrapped, 60_001, label, who)
+           for label, who in (("engineer", p[0]), ("non_engineer", p[1]))]
+    ingest_only(settings, bootstrapped, topic)
+    agreed = decide(Ledger(db).snapshot(bootstrapped).latest)
+    sha = majority[0].image_sha256
+    assert agreed.accepted[sha]["votes"] == {"engineer": 2, "non_engineer": 1}
+    assert agreed.accepted[sha]["label"] == "engineer"
+    assert sorted(agreed.accepted[sha]["vote_ids"]) == sorted(v.vote_id for v in majority)
+    assert agreed.quarantined[tie[0].image_sha256]["votes"] == {"engineer": 1, "non_engineer": 1}
+
+
+def test_sigkill_after_the_ledger_insert_before_the_commit(bootstrapped, store, settings, db, topic, uid):
+    sink = EventSink(settings.kafka)
+    votes = [cast(store, sink, topic, bootstrapped, 61_000 + i, "engineer", f"api:t:{uid}{i}") for i in range(3)]
+    held = ("--min-votes", "1000000", "--max-wait-s", "1000000", "--exit-when-idle", "3")
+    killed = run_with_failpoint("after-ledger-insert", *consume_args(bootstrapped, topic, *held))
+    assert killed.returncode == -9 and "[failpoint] after-ledger-insert" in killed.stdout, killed.stdout[-2000:]
+    assert committed(settings, topic) is None                      # the offsets were never committed...
+    ledger = Ledger(db)
+    assert all(ledger.get(v.vote_id) for v in votes)               # ...but the votes are in the ledger
+    again = training_job(*consume_args(bootstrapped, topic, *held))
+    assert again.returncode == 0 and "0 new votes (3 already there)" in again.stdout, again.stdout[-2000:]
+    assert committed(settings, topic) == 3
+    with db.transaction() as cur:
+        cur.execute("SELECT count(*) FROM votes WHERE vote_id = ANY(%s)", ([v.vote_id for v in votes],))
+        assert cur.fetchone()[0] == 3
+
+
+@pytest.mark.parametrize("point, stage", [("after-publish", "published"), ("after-register", "registered")])
+def test_sigkill_between_publish_register_and_announce(point, stage, bootstrapped, store, settings, db, topic, uid):
+    reg, runs = Registry(store), TrainingRuns(db)
+    sink = EventSink(settings.kafka)
+    votes = [cast(store, sink, topic, bootstrapped, 62_000 + i + (10 if stage == "registered" else 0),
+                  "non_engineer", f"api:t:{uid}{i}") for i in range(2)]
+    before = reg.versions(bootstrapped)
+    killed = run_with_failpoint(point, *consume_args(bootstrapped, topic, "--min-votes", "1", "--exit-when-idle", "60"))
+    assert killed.returncode == -9, killed.stdout[-3000:]
+    new = max(reg.versions(bootstrapped))
+    assert new not in before                                         # the version was complete...
+    run = runs.recent(bootstrapped, 1)[0]
+    assert (run.stage, run.outcome, run.version) == (stage, None, new)
+    in_control = new in reg.control()[0].models[bootstrapped].deployed
+    assert in_control == (stage == "registered")                     # ...and registered, or not
+
+    restarted = training_job(*consume_args(bootstrapped, topic, "--min-votes", "1", "--exit-when-idle", "3"))
+    assert restarted.returncode == 0 and "[reconcile]" in restarted.stdout, restarted.stdout[-3000:]
+    assert reg.versions(bootstrapped) == before + [new]              # no second version for the same votes
+    for v in votes:
+        assert holding(store, bootstrapped, v.image_sha256) == [new]
+    route = reg.control()[0].models[bootstrapped]
+    assert new in route.deployed and route.registered_through >= new
+    run = runs.get(run.run_id)
+    assert (run.outcome, run.stage, run.version) == ("published", "announced", new)
+    events = read_topic(settings, settings.kafka.topics.model_events,
+                        lambda e: e["model"] == bootstrapped and e["event"] == "registered" and e["version"] == new
+                        and "reconciled" in (e["reason"] or ""))
+    assert events
+
+
+def test_bootstrap_force_keeps_the_ledger(bootstrapped, store, settings, db, topic, uid):
+    sink = EventSink(settings.kafka)
+    vote = cast(store, sink, topic, bootstrapped, 63_001, "engineer", f"api:t:{uid}")
+    ingest_only(settings, bootstrapped, topic)
+    ledger = Ledger(db)
+    watermark = ledger.watermark(bootstrapped)
+    reg = Registry(store)
+    live = reg.control()[0].models[bootstrapped].live
+    fp = reg.metadata(bootstrapped, live).backbone["fingerprint"]
+    before = reg.versions(bootstrapped)
+    result = training_job("bootstrap", "--model", bootstrapped, "--force", "--head-epochs", FAST[1],
+                          "--base", f"s3://{settings.s3.bucket}/{backbone_key(fp)}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    new = [v for v in reg.versions(bootstrapped) if v not in before]
+    assert len(new) == 2
+    for v in new:
+        data = data_of(store, bootstrapped, v)
+        assert data["fixes"][vote.image_sha256]["label"] == "engineer"     # trained on the kept votes
+        assert data["ledger"]["watermark"] == watermark
+    assert ledger.watermark(bootstrapped) == watermark and ledger.get(vote.vote_id) is not None
+    assert reg.control()[0].models[bootstrapped].live == live              # the live version keeps its traffic
