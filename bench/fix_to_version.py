@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Time from fixes being acknowledged by /fix to the new version being published (model-events), with the
-online trainer running (make run). Runs `--rounds` batches; the first warms the trainer (TF import, backbone
-load), the later ones are the warm numbers. Appends to bench/RESULTS.md.
+"""Time from votes being acknowledged by /fix to the new version being published (model-events), with the
+online trainer running (make run): Kafka -> ledger (PostgreSQL) -> training run -> publish. Runs `--rounds`
+batches; the first warms the trainer (TF import, backbone load), the later ones are the warm numbers.
+Appends to bench/RESULTS.md. Uses the local API token (API_TOKEN, or ~/.cache/afterdark/api-token).
 
     PYTHONPATH=. python bench/fix_to_version.py [--gateway URL] [--model NAME] [--batch 8] [--rounds 2]
 """
@@ -16,14 +17,14 @@ import uuid
 
 from kafka import KafkaConsumer
 
-from bench.predict_latency import RESULTS
+from bench.predict_latency import RESULTS, api_token
 from layers.config import Settings
 from layers.synth import portrait, to_jpeg
 
 
 def post_fix(gateway: str, jpeg: bytes, label: str, user: str) -> dict:
-    req = urllib.request.Request(f"{gateway}/function/fix?label={label}&user={user}", data=jpeg,
-                                 headers={"Content-Type": "image/jpeg"}, method="POST")
+    req = urllib.request.Request(f"{gateway}/function/fix?label={label}&user={user}", data=jpeg, method="POST",
+                                 headers={"Content-Type": "image/jpeg", "Authorization": f"Bearer {api_token()}"})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
 
@@ -59,7 +60,7 @@ def main() -> int:
         rows.append((r, e["event"], e["version"], at - acked))
         print(f"round {r}: {e['event']} v{e['version']} {at - acked:.1f} s after the last fix was acknowledged")
     lines = [f"\n## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: fix -> published version, model {args.model}",
-             f"Batch of {args.batch} fixes through /fix; trainer `min_fixes` 8. Round 0 is the running trainer's first batch (it loads the backbone from S3 then).", "",
+             f"Batch of {args.batch} votes through /fix, into the ledger; trainer `min_votes` 8. Round 0 is the running trainer's first batch (it loads the backbone from S3 then).", "",
              "| round | event | version | seconds from last ack to model-event |", "|---|---|---|---|"]
     lines += [f"| {r} | {ev} | {v} | {s:.1f} |" for r, ev, v, s in rows]
     with RESULTS.open("a") as f:

@@ -31,6 +31,12 @@ from layers.runtime import InterpreterPool
 from layers.store import BlobStore
 from layers.synth import portrait, to_jpeg
 
+
+def api_token() -> str:
+    """The local API token (API_TOKEN, or the one `make run` keeps in the cache)."""
+    cache = os.environ.get("AFTERDARK_CACHE", os.path.expanduser("~/.cache/afterdark"))
+    return os.environ.get("API_TOKEN") or open(os.path.join(cache, "api-token")).read().strip()
+
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -57,7 +63,8 @@ def gateway_run(url: str, images: list[bytes], clients: int, total: int) -> dict
         for i in range(per):
             body = images[(c * per + i) % len(images)]
             t0 = time.perf_counter()
-            conn.request("POST", "/function/predict", body=body, headers={"Content-Type": "image/jpeg", "X-User-Id": f"bench-{c}"})
+            conn.request("POST", "/function/predict", body=body, headers={
+                "Content-Type": "image/jpeg", "X-User-Id": f"bench-{c}", "Authorization": f"Bearer {api_token()}"})
             resp = conn.getresponse()
             raw = resp.read()
             mine.append((time.perf_counter() - t0) * 1000)

@@ -37,7 +37,10 @@ def fetch(req: BaseHTTPRequestHandler, host: str, port: int, path: str, timeout:
     headers["Content-Length"] = str(len(body))
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request(req.command, path, body=body, headers=headers)
+        try:
+            conn.request(req.command, path, body=body, headers=headers)
+        except (BrokenPipeError, ConnectionResetError):
+            pass        # the upstream answered before reading the whole body (a 413): read that answer, as Go's proxy does
         resp = conn.getresponse()
         return resp.status, resp.reason, resp.getheaders(), resp.read()
     except (socket.timeout, TimeoutError) as err:

@@ -67,6 +67,7 @@ class FetchSettings:
     max_redirects: int = 3
     connect_timeout_s: float = 3.0
     read_timeout_s: float = 10.0
+    deadline_s: float = 15.0             # the whole download (redirects included), however slowly bytes arrive
     allow: tuple[str, ...] = ()          # "host", "host:port" or a CIDR exempt from the SSRF address check
 
 
@@ -78,6 +79,8 @@ class ServingSettings:
     unconfident_below: float = 0.8
     cache_dir: str = DEFAULT_CACHE_DIR   # verified .tflite files, by model/version/sha256
     offpath_queue: int = 256             # decoy/shadow jobs waiting; beyond this they are dropped and counted
+    offpath_max_bytes: int = 64 * 2**20  # ...and the bytes they hold (images, inputs), likewise
+    max_pixels: int = 40_000_000         # decoded pixels per request: layers.images.pixel_budget of the limits
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,15 @@ class AuthSettings:
     vote_window_s: int = 60
 
 
+def max_pixels_for(env: Mapping[str, str]) -> int:
+    """The decoded-pixel budget of one request, from the function's memory limit (MEMORY_LIMIT_MB, as in
+    stack.yml's limits) and its request threads (AFTERDARK_THREADS, the template's waitress threads)."""
+    from layers.images import MAX_PIXELS, pixel_budget
+    if not env.get("MEMORY_LIMIT_MB"):
+        return MAX_PIXELS
+    return min(MAX_PIXELS, pixel_budget(int(env["MEMORY_LIMIT_MB"]), int(env.get("AFTERDARK_THREADS", "8"))))
+
+
 @dataclass(frozen=True)
 class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
@@ -135,6 +147,7 @@ class Settings:
                               topic_prefix=env.get("KAFKA_TOPIC_PREFIX", ""))
         fetch = FetchSettings(
             max_bytes=int(env.get("FETCH_MAX_BYTES", FetchSettings.max_bytes)),
+            deadline_s=float(env.get("FETCH_DEADLINE_S", FetchSettings.deadline_s)),
             allow=tuple(a.strip() for a in env.get("FETCH_ALLOW", "").split(",") if a.strip()),
         )
         serving = ServingSettings(
@@ -142,6 +155,7 @@ class Settings:
             interpreters=int(env.get("INTERPRETERS", ServingSettings.interpreters)),
             unconfident_below=float(env.get("UNCONFIDENT_BELOW", ServingSettings.unconfident_below)),
             cache_dir=env.get("MODEL_CACHE_DIR", DEFAULT_CACHE_DIR),
+            max_pixels=max_pixels_for(env),
         )
         slack = SlackSettings(
             signing_secret=read_secret("slack-signing-secret", "SLACK_SIGNING_SECRET", env) or None,

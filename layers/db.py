@@ -14,7 +14,9 @@ IMPORTANT:
     psycopg's errors are translated here only; a constraint violation is a bug and propagates as itself.
   * The first transaction of a process applies the missing migrations (layers.schema), under an advisory
     lock, so functions, the trainer and the start scripts can come up in any order.
-  * Connections are checked when they leave the pool, so a database restart costs no failed request.
+  * Connections are checked when they leave the pool, and a failed reconnect is given up after `wait_s`
+    (psycopg_pool's backoff would otherwise keep callers waiting for seconds after the database is back), so
+    a database restart costs at most the requests made while it was down.
   * A Database is thread-safe; the pool holds at most `DbSettings.pool_max` connections.
 """
 from __future__ import annotations
@@ -68,6 +70,7 @@ class Database:
                                          options=f"-c statement_timeout={s.statement_timeout_ms}",
                                          application_name="slack-after-dark")
                 self._pool = ConnectionPool(conninfo, min_size=0, max_size=s.pool_max, open=False, timeout=s.wait_s,
+                                            reconnect_timeout=max(1.0, s.wait_s),
                                             check=ConnectionPool.check_connection, name="afterdark")
                 self._pool.open(wait=False)
             return self._pool

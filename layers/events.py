@@ -127,14 +127,23 @@ class PredictionRecord(Record):
 
 @dataclass(frozen=True)
 class ModelEvent(Record):
-    """Something happened to a model version: published, registered, refused (gates failed)."""
+    """Something happened to a model version: published, registered, refused (gates failed), failed (a run broke)."""
     KIND: ClassVar[str] = "model-event"
-    event: str            # published | registered | refused
+    event: str            # published | registered | refused | failed
     model: str
     version: int | None
     created_at_ms: int
     reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def announce(sink: "EventSink", model: str, event: str, version: int | None, reason: str | None = None,
+             **details: Any) -> None:
+    """Send a ModelEvent to model-events (acks=all) and log it."""
+    print(f"[event] {event} {model} v{version} {reason or ''}".rstrip(), flush=True)
+    sink.send(sink.settings.topics.model_events, ModelEvent(event=event, model=model, version=version,
+                                                            created_at_ms=now_ms(), reason=reason, details=details),
+              key=model)
 
 
 @dataclass(frozen=True)

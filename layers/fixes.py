@@ -65,7 +65,7 @@ class VoteRecorder:
         return label
 
     def record(self, data: bytes, label: str, principal: str, source: str, key: str) -> VoteReceipt:
-        decode(data, draft_size=VALIDATION_DRAFT)                 # an image, by content; else 4xx, nothing stored
+        decode(data, draft_size=VALIDATION_DRAFT, max_pixels=self.settings.serving.max_pixels)   # else 4xx, nothing stored
         sha = sha256_hex(data)
         vote = FixEvent(vote_id=vote_id(principal, key), model=self.settings.model, image_sha256=sha,
                         image_key=image_key(sha), label=label, principal=principal, source=source,

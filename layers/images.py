@@ -6,7 +6,10 @@ Example:
 
 IMPORTANT:
   * Decoding verifies the content (magic bytes via Pillow), applies the EXIF orientation, converts to RGB and
-    refuses decompression bombs (MAX_PIXELS). Failures raise NotAnImage / TooLarge, never Pillow's errors.
+    refuses decompression bombs (MAX_PIXELS, on the declared size). A function also passes its own
+    `max_pixels` (`pixel_budget`: what its memory limit allows with every request thread decoding at once),
+    checked on the size actually decoded: a JPEG decodes at a reduced scale (draft mode), so a 12-megapixel
+    photo costs a fraction of that. Failures raise NotAnImage / TooLarge, never Pillow's errors.
   * Resizing uses Image.draft (JPEG DCT scaling) then BILINEAR; the same code runs in training and serving,
     so a model never sees pixels prepared differently from the ones it was trained on.
 """
@@ -22,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from layers.errors import NotAnImage, TooLarge
 
 MAX_PIXELS = 40_000_000          # ~6300x6300; above this Pillow's bomb check fires
+BYTES_PER_PIXEL_PEAK = 8         # a decoded RGB(A) image plus its RGB copy, per pixel, at the peak
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
@@ -30,7 +34,13 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def decode(data: bytes, draft_size: int | None = None) -> Image.Image:
+def pixel_budget(memory_limit_mb: int, concurrency: int, share: float = 0.5) -> int:
+    """The most pixels one request may decode, so that `concurrency` requests decoding at once use at most
+    `share` of the memory limit. 512 MiB and 8 threads: about 4.2 megapixels each."""
+    return int(memory_limit_mb * 2**20 * share / (max(1, concurrency) * BYTES_PER_PIXEL_PEAK))
+
+
+def decode(data: bytes, draft_size: int | None = None, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Bytes -> an upright RGB image. Raises NotAnImage or TooLarge."""
     if not data:
         raise NotAnImage("empty body: expected image bytes")
@@ -44,6 +54,9 @@ def decode(data: bytes, draft_size: int | None = None) -> Image.Image:
                 raise TooLarge(f"image is {img.width}x{img.height} pixels; the limit is {MAX_PIXELS}")
             if draft_size and img.format == "JPEG":
                 img.draft("RGB", (draft_size, draft_size))
+            if img.width * img.height > max_pixels:
+                raise TooLarge(f"decoding this {img.format} image takes {img.width}x{img.height} pixels; this function "
+                               f"decodes at most {max_pixels} per request (send a JPEG, or a smaller image)")
             img = ImageOps.exif_transpose(img)
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:

@@ -16,7 +16,8 @@ SSRF rules (`FetchSettings` in layers.config, `check_address` here):
   * the connection goes to the checked IP (Host header and TLS SNI/certificate keep the name), so DNS
     rebinding cannot swap the address between check and connect;
   * each redirect is checked again; at most `max_redirects`;
-  * connect and read timeouts; the body is streamed and cut at `max_bytes`.
+  * connect and read timeouts, and one deadline for the whole download (`deadline_s`, redirects included):
+    a host that drips a byte every few seconds is cut off; the body is streamed and cut at `max_bytes`.
 An explicit allow-list (`FetchSettings.allow`, off by default; env FETCH_ALLOW) admits named host[:port] entries or CIDRs,
 which `make run` and the tests use for a local image server.
 """
@@ -27,6 +28,7 @@ import binascii
 import ipaddress
 import json
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urljoin, urlsplit
@@ -145,9 +147,17 @@ def is_public_url(url: str) -> bool:
 
 def fetch_image(url: str, policy: FetchSettings) -> bytes:
     """GET `url` under the SSRF rules; returns the body (at most policy.max_bytes)."""
+    deadline = time.monotonic() + policy.deadline_s
+
+    def left(limit: float) -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchTimeout(f"the image took longer than {policy.deadline_s:g} s to download", url=url)
+        return min(limit, remaining)
+
     for _ in range(policy.max_redirects + 1):
         t = vet(url, policy)
-        timeout = urllib3.Timeout(connect=policy.connect_timeout_s, read=policy.read_timeout_s)
+        timeout = urllib3.Timeout(connect=left(policy.connect_timeout_s), read=left(policy.read_timeout_s))
         kwargs = dict(host=t.ip, port=t.port, timeout=timeout, retries=False, maxsize=1)
         if t.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(server_hostname=t.host, assert_hostname=t.host, **kwargs)
@@ -175,13 +185,21 @@ def fetch_image(url: str, policy: FetchSettings) -> bytes:
             if declared and declared.isdigit() and int(declared) > policy.max_bytes:
                 raise TooLarge(f"the image is {declared} bytes; the limit is {policy.max_bytes}", url=url)
             chunks, size = [], 0
+            sock = resp.connection.sock if resp.connection is not None else None
             try:
-                for chunk in resp.stream(64 * 1024):
+                while True:
+                    if sock is not None:              # each read waits at most what is left of the deadline
+                        sock.settimeout(left(policy.read_timeout_s))
+                    chunk = resp.read1(64 * 1024)     # returns as soon as any bytes arrive
+                    if not chunk:
+                        break
                     size += len(chunk)
                     if size > policy.max_bytes:
                         raise TooLarge(f"the image is larger than the limit of {policy.max_bytes} bytes", url=url)
                     chunks.append(chunk)
-            except urllib3.exceptions.TimeoutError as err:
+                    left(policy.read_timeout_s)
+            except (urllib3.exceptions.TimeoutError, socket.timeout) as err:
+                left(policy.read_timeout_s)           # past the deadline: says so
                 raise FetchTimeout(f"the image host {t.host} stalled while sending", url=url) from err
             except urllib3.exceptions.HTTPError as err:
                 raise FetchFailed(f"the download from {t.host} broke off", url=url) from err

@@ -1,11 +1,13 @@
 """Work that must never slow down or fail a reply: a bounded queue drained by a background thread.
 
 Example:
-    offpath = OffPath(maxsize=256)
-    offpath.submit("decoy", lambda: sink.send(...))     # returns at once; False (and counted) when full
+    offpath = OffPath(maxsize=256, max_bytes=64 << 20)
+    offpath.submit("decoy", lambda: sink.send(...), nbytes=len(image))   # returns at once; False when full
 
-A job that raises is counted as failed and logged; a full queue drops the job and counts it. `stats()`
-reports submitted / done / failed / dropped per kind.
+The queue is bounded twice: in jobs, and in the bytes the waiting jobs hold (an image each, say), so a burst
+of large requests cannot grow memory past `max_bytes`. A job that raises is counted as failed and logged; a
+job that does not fit is dropped and counted. `stats()` reports submitted / done / failed / dropped per kind,
+and the bytes held now.
 """
 from __future__ import annotations
 
@@ -19,10 +21,12 @@ log = logging.getLogger("afterdark.offpath")
 
 
 class OffPath:
-    def __init__(self, maxsize: int = 256, workers: int = 1) -> None:
-        self._q: queue.Queue[tuple[str, Callable[[], object]]] = queue.Queue(maxsize)
+    def __init__(self, maxsize: int = 256, workers: int = 1, max_bytes: int = 64 * 2**20) -> None:
+        self._q: queue.Queue[tuple[str, Callable[[], object], int]] = queue.Queue(maxsize)
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.max_bytes = max_bytes
+        self._bytes = 0
         for i in range(workers):
             threading.Thread(target=self._work, name=f"offpath-{i}", daemon=True).start()
 
@@ -30,18 +34,28 @@ class OffPath:
         with self._lock:
             self._counts[key] += 1
 
-    def submit(self, kind: str, job: Callable[[], object]) -> bool:
-        try:
-            self._q.put_nowait((kind, job))
-        except queue.Full:
-            self._count(f"{kind}.dropped")
-            return False
-        self._count(f"{kind}.submitted")
-        return True
+    def submit(self, kind: str, job: Callable[[], object], nbytes: int = 0) -> bool:
+        with self._lock:
+            fits = self._bytes + nbytes <= self.max_bytes
+            if fits:
+                self._bytes += nbytes
+        if fits:
+            try:
+                self._q.put_nowait((kind, job, nbytes))
+                self._count(f"{kind}.submitted")
+                return True
+            except queue.Full:
+                self._release(nbytes)
+        self._count(f"{kind}.dropped")
+        return False
+
+    def _release(self, nbytes: int) -> None:
+        with self._lock:
+            self._bytes -= nbytes
 
     def _work(self) -> None:
         while True:
-            kind, job = self._q.get()
+            kind, job, nbytes = self._q.get()
             try:
                 job()
                 self._count(f"{kind}.done")
@@ -49,8 +63,9 @@ class OffPath:
                 self._count(f"{kind}.failed")
                 log.warning("off-path %s job failed: %s", kind, err)
             finally:
+                self._release(nbytes)
                 self._q.task_done()
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return dict(self._counts)
+            return {**self._counts, "bytes_held": self._bytes}

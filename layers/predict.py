@@ -55,7 +55,7 @@ class Predictor:
                  offpath: OffPath | None = None) -> None:
         self.runtime, self.store, self.sink, self.settings = runtime, store, sink, settings
         self.topics = settings.kafka.topics
-        self.offpath = offpath or OffPath(settings.serving.offpath_queue)
+        self.offpath = offpath or OffPath(settings.serving.offpath_queue, max_bytes=settings.serving.offpath_max_bytes)
 
     def predict(self, data: bytes, user: str | None, request_id: str) -> Prediction:
         t0 = time.perf_counter()
@@ -65,16 +65,16 @@ class Predictor:
             raise Unavailable(f"no version of model '{self.runtime.model}' is ready to serve yet",
                               failed=self.runtime.status()["failed"] or None)
         loaded = snap.versions[version]
-        img = decode(data, draft_size=loaded.input_size)
+        img = decode(data, draft_size=loaded.input_size, max_pixels=self.settings.serving.max_pixels)
         x = to_input(img, loaded.input_size)
         label, confidence, probs = score(loaded, x)
         p = Prediction(request_id=request_id, model=loaded.model, version=version, label=label,
                        confidence=round(confidence, 6),
                        unconfident=confidence < self.settings.serving.unconfident_below,
                        probabilities=probs, latency_ms=round((time.perf_counter() - t0) * 1000, 2), user=user)
-        self.offpath.submit("decoy", lambda: self._decoy(data, p))
+        self.offpath.submit("decoy", lambda: self._decoy(data, p), nbytes=len(data))
         if snap.route.mirror:
-            self.offpath.submit("shadow", lambda: self._shadow(snap, x, p))
+            self.offpath.submit("shadow", lambda: self._shadow(snap, x, p), nbytes=x.nbytes)
         return p
 
     # -- off the hot path ----------------------------------------------------------------------------

@@ -265,20 +265,24 @@ class Registry:
         raise Conflict(f"control document kept changing; gave up after {retries} tries")
 
     def register(self, model: str, version: int, policy: Policy = Policy(), actor: str = "training-job") -> ControlDoc:
-        """Name a committed version in the control document by `policy`; idempotent (a version already
-        registered, even one retired since, is left alone)."""
+        """Name a committed version in the control document by `policy`. Idempotent: a version the document
+        names is left alone, and retention drops again a retired one (K newer versions exist). Versions may
+        register out of order (two publishers); the newest is the canary candidate."""
         def change(doc: ControlDoc) -> str | None:
+            before = doc.models.get(model, ModelRoute()).to_json()
             route = doc.models.setdefault(model, ModelRoute())
-            if version <= route.registered_through:
+            if version in route.deployed:
                 return None
             first = route.live is None
             route.weights[version] = 100 if first else policy.weight
             if policy.rendezvous and version not in route.rendezvous:
                 route.rendezvous.append(version)
-            if policy.mirror and not first:
+            if policy.mirror and not first and version > max(route.mirror, default=0):
                 route.mirror = [version]
             route.registered_through = max(route.registered_through, version)
             doc.models[model] = retain(route, policy.keep_recent)
+            if doc.models[model].to_json() == before:
+                return None
             return f"register {model} v{version} ({'100%, first version' if first else f'{policy.weight}%, canary candidate'})"
         return self.update_control(change, actor)
 

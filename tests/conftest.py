@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -57,18 +58,39 @@ def db(settings):
     database.close()
 
 
+MODEL_FIXTURES = {"bootstrapped", "served"}
+_bootstrap: dict = {}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the tests that need no model first, while the session's one bootstrap trains in the background
+    (it takes minutes on 2 cores; most of the other tests wait on I/O)."""
+    needs_model = lambda item: bool(MODEL_FIXTURES & set(item.fixturenames))
+    items.sort(key=needs_model)                                     # stable: file order within each group
+    if any(needs_model(i) for i in items):
+        os.environ.setdefault("MODEL_NAME", f"test-{uuid.uuid4().hex[:8]}")
+        log = open(LOGS / f"bootstrap-{os.environ['MODEL_NAME']}.log", "w")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        _bootstrap["proc"] = subprocess.Popen([sys.executable, "-m", "training_job", "bootstrap", "--model",
+                                               os.environ["MODEL_NAME"]], cwd=ROOT, env=env, stdout=log,
+                                              stderr=subprocess.STDOUT)
+        _bootstrap["log"] = log.name
+
+
 @pytest.fixture(scope="session")
 def model_name() -> str:
     """The model the test gateway's functions serve (dev/test.sh sets MODEL_NAME fresh for every run)."""
-    return os.environ.get("MODEL_NAME") or f"test-{uuid.uuid4().hex[:8]}"
+    return os.environ.setdefault("MODEL_NAME", f"test-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture(scope="session")
 def bootstrapped(model_name, store):
-    """`python -m training_job bootstrap` with the default configuration, once per session, via the real CLI."""
-    from tests.training_job.conftest import training_job
-    result = training_job("bootstrap", "--model", model_name)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    """`python -m training_job bootstrap` with the default configuration, once per session, via the real CLI
+    (started at collection, above)."""
+    proc = _bootstrap.get("proc")
+    assert proc is not None, "the bootstrap was not started at collection"
+    rc = proc.wait(timeout=900)
+    assert rc == 0, Path(_bootstrap["log"]).read_text()[-5000:]
     return model_name
 
 
@@ -113,3 +135,9 @@ def wait_until(predicate, timeout_s: float = 30, interval_s: float = 0.2):
             return value
         time.sleep(interval_s)
     return predicate()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    proc = _bootstrap.get("proc")
+    if proc is not None and proc.poll() is None:      # a run cut short must not leave a trainer behind
+        proc.kill()

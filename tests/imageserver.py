@@ -6,6 +6,7 @@
     /truncated.jpg         half a JPEG
     /text                  a text/plain page
     /slow?s=N              waits N seconds, then a portrait
+    /drip?every=S&n=N      declares N bytes, then sends one every S seconds
     /redirect?to=URL       302 to URL
     /loop?n=N              a redirect chain of N hops back to itself
     /status/<code>         that status
@@ -80,6 +81,20 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(float(q.get("s", "2")))
             img, label, _ = portrait(int(q.get("seed", "3")))
             return self.send(200, to_jpeg(img), headers={"X-Label": label})
+        if path == "/drip":
+            every, n = float(q.get("every", "9")), int(q.get("n", "20"))
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            try:
+                for _ in range(n):
+                    self.wfile.write(b"\xff")
+                    self.wfile.flush()
+                    time.sleep(every)
+            except OSError:
+                pass
+            return None
         if path == "/redirect":
             return self.send(302, b"", "text/plain", {"Location": q["to"]})
         if path == "/loop":

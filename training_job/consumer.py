@@ -21,14 +21,14 @@ import time
 from layers.config import Settings
 from layers.db import Database
 from layers.errors import AfterDarkError, BadInput, Unavailable
-from layers.events import DeadLetter, EventSink, FixEvent, Malformed, decode, make_consumer, now_ms
+from layers.events import DeadLetter, EventSink, FixEvent, Malformed, announce, decode, make_consumer, now_ms
 from layers.ledger import Ledger, TrainingRuns, Vote, decide
 from layers.registry import Registry, image_key
 from layers.store import BlobStore
+from layers.synth import LABELS
 from training_job.config import TrainConfig
 from training_job.data import examples
 from training_job.failpoints import failpoint
-from training_job.pipeline import Outcome, Trainer
 from training_job.reconcile import reconcile
 
 INGEST_RETRY_S = 2.0
@@ -39,7 +39,8 @@ class Learner:
         self.settings, self.cfg = settings, cfg
         self.store = BlobStore(settings.s3)
         self.sink = EventSink(settings.kafka, client_id="training-job")
-        self.trainer = Trainer(self.store, self.sink, cfg)
+        self.labels = list(LABELS)
+        self._trainer = None
         self.registry = Registry(self.store)
         self.db = Database(settings.db)
         self.ledger = Ledger(self.db)
@@ -53,6 +54,17 @@ class Learner:
     def stop(self, *_):
         self._stop = True
 
+    @property
+    def trainer(self):
+        """The Keras side, imported and built on the first training run (ingesting needs no TensorFlow)."""
+        if self._trainer is None:
+            from training_job.pipeline import Trainer
+            self._trainer = Trainer(self.store, self.sink, self.cfg)
+        return self._trainer
+
+    def emit(self, event: str, version: int | None, reason: str | None = None, **details) -> None:
+        announce(self.sink, self.cfg.model, event, version, reason, **details)
+
     # -- ingest ------------------------------------------------------------------------------------------
     def validate(self, raw: bytes | None) -> FixEvent | str:
         """The vote, or the reason it is malformed."""
@@ -60,7 +72,7 @@ class Learner:
         if isinstance(rec, Malformed):
             return rec.reason
         try:
-            rec.validate(self.trainer.labels)
+            rec.validate(self.labels)
         except BadInput as err:
             return err.message
         if rec.image_key != image_key(rec.image_sha256) or not self.store.exists(rec.image_key):
@@ -108,11 +120,14 @@ class Learner:
             return "timer"
         return None
 
-    def train_once(self, trigger: str) -> Outcome | None:
+    def train_once(self, trigger: str):
         model = self.cfg.model
         versions = self.registry.versions(model)
         if not versions:
-            raise RuntimeError(f"{model} has no version to retrain: run `python -m training_job bootstrap` first")
+            print(f"[consume] {model} has no version to retrain yet (run `python -m training_job bootstrap`); "
+                  f"the votes wait in the ledger", flush=True)
+            self.next_attempt = time.time() + self.cfg.retry_backoff_s
+            return None
         snap = self.ledger.snapshot(model)
         agreed = decide(snap.latest, self.cfg.min_votes_per_image)
         parent = self.registry.metadata(model, self.registry.live_version(model) or versions[-1])
@@ -130,6 +145,12 @@ class Learner:
                 progress=lambda stage, version: self.runs.advance(run_id, stage, version))
         except Exception as err:
             reason = err.message if isinstance(err, AfterDarkError) else f"{type(err).__name__}: {err}"
+            run = self.runs.get(run_id)
+            if run is not None and run.stage != "started":    # the version exists: the reconciler finishes it
+                print(f"[consume] run {run_id} stopped after '{run.stage}' ({reason}); the reconciler finishes it",
+                      flush=True)
+                self.next_attempt = time.time() + self.cfg.retry_backoff_s
+                return None
             self._failed(run_id, "failed", reason)
             return None
         if outcome.status == "refused":
@@ -149,26 +170,30 @@ class Learner:
               flush=True)
         if outcome == "failed":            # a refusal was announced by the gates already
             try:
-                self.trainer.emit("failed", None, reason, run_id=run_id)
+                self.emit("failed", None, reason, run_id=run_id)
             except Unavailable:
                 pass
 
     def reconcile(self) -> None:
-        for action in reconcile(self.registry, self.runs, self.cfg.model, self.trainer.emit):
+        for action in reconcile(self.registry, self.runs, self.cfg.model, self.emit):
             print(f"[reconcile] {action}", flush=True)
 
     # -- the loop ----------------------------------------------------------------------------------------
-    def run(self, max_runs: int | None = None, exit_when_idle_s: float | None = None) -> list[Outcome]:
+    def run(self, max_runs: int | None = None, exit_when_idle_s: float | None = None) -> list:
+        """Ingest and train until stopped (SIGTERM), `max_runs` training runs, or `exit_when_idle_s` without a
+        record or a run, counted from when the consumer has its partitions."""
         signal.signal(signal.SIGTERM, self.stop)
         self.reconcile()
         consumer = make_consumer(self.settings.kafka, self.topic, self.cfg.group, max_poll_records=500)
         print(f"[consume] consuming '{self.topic}' as group '{self.cfg.group}' into the ledger "
               f"(train: {self.cfg.min_votes} new votes or {self.cfg.max_wait_s}s)", flush=True)
-        outcomes: list[Outcome] = []
+        outcomes: list = []
         last_activity = last_reconcile = time.time()
         try:
             while not self._stop:
                 polled = consumer.poll(timeout_ms=500)
+                if not consumer.assignment():
+                    last_activity = time.time()       # not idle while the group is still being joined
                 records = [r for batch in polled.values() for r in batch]
                 if records:
                     last_activity = time.time()

@@ -27,7 +27,7 @@ import numpy as np
 
 from layers.datasets import Item, manifest_key
 from layers.errors import NotFound
-from layers.events import EventSink, ModelEvent, now_ms
+from layers.events import EventSink, announce
 from layers.images import preprocess, sha256_hex
 from layers.registry import ModelMetadata, Policy, Registry, backbone_key, embedding_key, utc_now
 from layers.store import BlobStore
@@ -63,11 +63,8 @@ class Trainer:
 
     # -- events --------------------------------------------------------------------------------------
     def emit(self, event: str, version: int | None, reason: str | None = None, **details) -> None:
-        record = ModelEvent(event=event, model=self.cfg.model, version=version, created_at_ms=now_ms(),
-                            reason=reason, details=details)
-        print(f"[event] {event} {self.cfg.model} v{version} {reason or ''}".rstrip(), flush=True)
         if self.sink is not None:
-            self.sink.send(self.sink.settings.topics.model_events, record, key=self.cfg.model)
+            announce(self.sink, self.cfg.model, event, version, reason, **details)
 
     # -- data ----------------------------------------------------------------------------------------
     def dataset(self) -> tuple[list, str]:

@@ -6,6 +6,11 @@ Same contract as OpenFaaS python3-http: the function module exposes `handle(even
 
 Users never edit this file. In the image the handler is `function.handler`; a local run may point
 AFTERDARK_HANDLER at another module (dev/gateway.py sets `functions.<name>.handler`).
+
+A request body over AFTERDARK_MAX_BODY_BYTES (16 MiB) is refused with a JSON 413 before the handler reads it
+into memory (Flask's MAX_CONTENT_LENGTH, on the declared length and on a chunked body as it streams). Waitress
+spools bodies above 512 KiB to a temporary file, not memory, and refuses anything over 4x the limit at once,
+from the declared length (max_request_body_size).
 """
 import importlib
 import os
@@ -13,8 +18,15 @@ import os
 from flask import Flask, Response, jsonify, request
 from waitress import serve
 
+MAX_BODY_BYTES = int(os.environ.get("AFTERDARK_MAX_BODY_BYTES", str(16 * 1024 * 1024)))
 handler = importlib.import_module(os.environ.get("AFTERDARK_HANDLER", "function.handler"))
 app = Flask(__name__)
+app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+
+@app.errorhandler(413)
+def too_large(_):
+    return jsonify(error="too_large", message=f"the request body is larger than {MAX_BODY_BYTES} bytes"), 413
 
 
 class Event:
@@ -58,4 +70,4 @@ def call_handler(path):
 
 if __name__ == "__main__":
     serve(app, host=os.environ.get("AFTERDARK_BIND", "127.0.0.1"), port=int(os.environ.get("AFTERDARK_PORT", "5000")),
-          threads=int(os.environ.get("AFTERDARK_THREADS", "8")))
+          threads=int(os.environ.get("AFTERDARK_THREADS", "8")), max_request_body_size=4 * MAX_BODY_BYTES)

@@ -89,6 +89,33 @@ def test_a_retried_request_is_one_vote_and_a_changed_vote_counts(gateway, settin
     assert ledger.tally(model_name, sha) == {"engineer": 1}
 
 
+def test_concurrent_writers_with_retries_record_each_vote_once(gateway, settings, db, model_name, uid):
+    """4 writers send the same 5 people's votes on one image, each request with that person's Idempotency-Key
+    (as retrying clients do): the ledger holds exactly 5 votes."""
+    import threading
+    jpeg = to_jpeg(portrait(1270)[0])
+    users = [f"U-{uid}-{i}" for i in range(5)]
+    statuses: list[int] = []
+
+    def writer():
+        for user in users:
+            statuses.append(post_fix(gateway, {"image_b64": b64(jpeg), "label": "non_engineer", "user": user},
+                                     {"Idempotency-Key": f"vote-{user}"})[0])
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(statuses) == 20 and set(statuses) <= {200, 201}
+    ingest_only(settings, model_name)
+    with db.transaction() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT vote_id) FROM votes WHERE principal = ANY(%s)",
+                    ([f"api:local:{u}" for u in users],))
+        assert cur.fetchone() == (5, 5)
+    assert Ledger(db).tally(model_name, sha256_hex(jpeg)) == {"non_engineer": 5}
+
+
 def test_votes_are_rate_limited_per_principal(gateway, store):
     jpeg = to_jpeg(portrait(1260)[0])
     user = f"U-{uuid.uuid4().hex[:6]}"

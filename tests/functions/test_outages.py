@@ -13,13 +13,20 @@ from layers.synth import portrait, to_jpeg
 from tests.conftest import http, run_script, wait_until
 
 
-@pytest.fixture
-def kafka_down():
-    result = run_script("stop.sh", "kafka")
-    assert result.returncode == 0, result.stderr
-    yield
-    result = run_script("start.sh", "kafka", timeout=180)
-    assert result.returncode == 0, result.stderr
+def stopped(service: str):
+    """A fixture that stops `service` (dev/stop.sh) for the test and starts it again (dev/start.sh) after."""
+    @pytest.fixture
+    def fixture():
+        result = run_script("stop.sh", service)
+        assert result.returncode == 0, result.stderr
+        yield
+        result = run_script("start.sh", service, timeout=180)
+        assert result.returncode == 0, result.stderr
+    return fixture
+
+
+kafka_down = stopped("kafka")
+postgres_down = stopped("postgres")
 
 
 def test_kafka_down(served, gateway, store, kafka_down):
@@ -39,15 +46,6 @@ def test_kafka_down(served, gateway, store, kafka_down):
     stats = wait_until(lambda: (lambda s: s.get("decoy.failed", 0) + s.get("decoy.dropped", 0) > 0 and s)(
         http("GET", f"{gateway}/function/predict/status")[2]["offpath"]), timeout_s=20)
     assert stats, "the lost decoy was not counted"
-
-
-@pytest.fixture
-def postgres_down():
-    result = run_script("stop.sh", "postgres")
-    assert result.returncode == 0, result.stderr
-    yield
-    result = run_script("start.sh", "postgres", timeout=120)
-    assert result.returncode == 0, result.stderr
 
 
 def fix_request(gateway, seed: int):

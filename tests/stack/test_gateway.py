@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import API_TOKEN, ROOT
 
 PORT = 8090
 
@@ -86,10 +86,12 @@ def test_unknown_function_is_404_and_system_functions_lists_the_stack(echo_gatew
     assert [f["name"] for f in json.loads(body)] == ["echo"]
 
 
-def test_production_healthz_function_reaches_s3_and_kafka(gateway):
-    status, headers, body = call(f"{gateway}/function/healthz")
+def test_production_healthz_function_reaches_s3_kafka_and_postgres(gateway):
+    status, _, body = call(f"{gateway}/function/healthz")
+    assert status == 200 and json.loads(body) == {"status": "up"}          # anyone: up or down, nothing more
+    status, headers, body = call(f"{gateway}/function/healthz", headers={"Authorization": f"Bearer {API_TOKEN}"})
     report = json.loads(body)
     assert status == 200, report
-    assert report["s3"]["ok"] and report["kafka"]["ok"]
+    assert report["s3"]["ok"] and report["kafka"]["ok"] and report["postgres"]["ok"]
     assert report["versions"]["ai-edge-litert"] == "2.3.0"
     assert "tensorflow" not in report["versions"]

@@ -51,12 +51,14 @@ def test_control_document_cas_and_audit(store, uid):
     reg.register(model, 2, Policy())
     doc, etag = reg.control()
     route = doc.models[model]
-    assert route.weights == {1: 100, 2: 0} and route.rendezvous == [1, 2]
-    # two admins edit concurrently: both edits land (one retries on the new ETag), nothing is lost
+    assert route.weights == {1: 100, 2: 0} and route.rendezvous == [1, 2] and route.mirror == [2]
+    # two writers register concurrently: both edits land (one retries on the new ETag), nothing is lost
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda v: Registry(BlobStore(store.settings)).register(model, v, Policy(mirror=True)), [3, 4]))
+        list(pool.map(lambda v: Registry(BlobStore(store.settings)).register(model, v, Policy()), [3, 4]))
     doc, _ = reg.control()
-    assert set(doc.models[model].mirror) == {3, 4}
+    route = doc.models[model]
+    assert {3, 4} <= set(route.rendezvous) and route.registered_through == 4
+    assert route.mirror == [4]                                        # the newest is the canary candidate
     changes = [a["change"] for a in reg.audit() if model in a["change"]]
     assert len(changes) == 4
     revisions = [a["revision"] for a in reg.audit()]

@@ -1,0 +1,115 @@
+"""The ledger, the training runs and the guards against a real PostgreSQL (the test database), and the
+database seam's promise: a database that is down is a quick Unavailable, never a hang."""
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+
+import pytest
+
+from layers.config import DbSettings
+from layers.db import Database
+from layers.errors import RateLimited, Unavailable
+from layers.guards import RateLimiter, ReplayGuard
+from layers.ledger import Ledger, TrainingRuns, Vote, decide
+
+
+def vote(model: str, sha: str, label: str, principal: str, vid: str | None = None, offset: int = 0) -> Vote:
+    return Vote(vote_id=vid or uuid.uuid4().hex, model=model, image_sha256=sha, image_key=f"images/{sha}", label=label,
+                principal=principal, source="api", created_at_ms=int(time.time() * 1000), kafka_topic="t",
+                kafka_partition=0, kafka_offset=offset)
+
+
+def test_a_database_that_is_down_is_unavailable_at_once():
+    for url in ("postgresql://u:p@127.0.0.1:1/none", None):
+        db = Database(DbSettings(url=url, wait_s=1.0, connect_timeout_s=1))
+        t0 = time.monotonic()
+        with pytest.raises(Unavailable):
+            with db.transaction() as cur:
+                cur.execute("SELECT 1")
+        assert time.monotonic() - t0 < 5
+        assert not db.ping()
+        db.close()
+
+
+def test_migrations_are_idempotent(db):
+    assert db.migrate() == []
+    with db.transaction() as cur:
+        cur.execute("SELECT max(version) FROM schema_migrations")
+        assert cur.fetchone()[0] >= 1
+
+
+def test_concurrent_writers_record_each_vote_once(db, uid):
+    model = f"m-{uid}"
+    votes = [vote(model, f"{i % 5:064x}", "engineer" if i % 3 else "non_engineer", f"api:t:{i}", offset=i)
+             for i in range(40)]
+    ledger, inserted, errors = Ledger(db), [], []
+
+    def writer(seed: int):
+        mine = votes[:]
+        random.Random(seed).shuffle(mine)
+        try:
+            for chunk in range(0, len(mine), 7):              # retried batches, overlapping the others
+                inserted.append(ledger.record(mine[chunk:chunk + 7]))
+        except Exception as err:                              # a deadlock or a lost insert fails the test
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and sum(inserted) == 40
+    snap = ledger.snapshot(model)
+    assert snap.votes == 40 and len(snap.latest) == 40
+    agreed = decide(snap.latest)
+    assert sum(sum(x["votes"].values()) for x in [*agreed.accepted.values(), *agreed.quarantined.values()]) == 40
+
+
+def test_each_principals_latest_vote_counts(db, uid):
+    model, sha = f"m-{uid}", "ab" * 32
+    ledger = Ledger(db)
+    ledger.record([vote(model, sha, "engineer", "slack:T:U1")])
+    ledger.record([vote(model, sha, "non_engineer", "slack:T:U1")])
+    ledger.record([vote(model, sha, "engineer", "slack:T:U1"), vote(model, sha, "non_engineer", "slack:T:U2")])
+    assert ledger.tally(model, sha) == {"engineer": 1, "non_engineer": 1}          # A -> B -> A, and U2's B
+    snap = ledger.snapshot(model)
+    assert snap.votes == 4 and snap.watermark == ledger.watermark(model)
+    assert sha in decide(snap.latest).quarantined
+    n, age = ledger.pending(model, 0)
+    assert n == 4 and age is not None and age >= 0
+    assert ledger.pending(model, snap.watermark) == (0, None)
+
+
+def test_training_runs_record_stages_and_the_trained_watermark(db, uid):
+    model, runs = f"m-{uid}", TrainingRuns(db)
+    assert runs.trained_watermark(model) == 0
+    refused = runs.start(model, "votes", watermark=5, votes=5, parent=1)
+    runs.finish(refused, "refused", "hold-out accuracy 0.7 < minimum 0.75")
+    assert runs.trained_watermark(model) == 0                                    # a refusal trains nothing
+    ok = runs.start(model, "retry", watermark=7, votes=7, parent=1)
+    runs.advance(ok, "published", version=3)
+    assert [r.run_id for r in runs.unfinished(model)] == [ok]
+    runs.advance(ok, "registered")
+    runs.finish(ok, "published", version=3)
+    run = runs.get(ok)
+    assert (run.stage, run.outcome, run.version, run.parent) == ("announced", "published", 3, 1)
+    assert runs.trained_watermark(model) == 7 and runs.unfinished(model) == []
+
+
+def test_the_rate_limit_holds_across_limiters(db, uid):
+    a, b = RateLimiter(db, limit=3, window_s=60), RateLimiter(db, limit=3, window_s=60)   # two replicas
+    principal = f"api:t:{uid}"
+    assert [a.hit(principal), b.hit(principal), a.hit(principal)] == [1, 2, 3]
+    with pytest.raises(RateLimited) as err:
+        b.hit(principal)
+    assert 1 <= err.value.retry_after_s <= 60 and err.value.headers["Retry-After"] == str(err.value.retry_after_s)
+    assert a.hit(principal + "-other") == 1
+
+
+def test_a_slack_signature_is_accepted_once_across_replicas(db, uid):
+    one, two = ReplayGuard(db), ReplayGuard(db)
+    key = f"{int(time.time())}:v0={uid}"
+    assert one.first_time(key) and not two.first_time(key) and not one.first_time(key)
