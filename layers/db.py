@@ -14,9 +14,10 @@ IMPORTANT:
     psycopg's errors are translated here only; a constraint violation is a bug and propagates as itself.
   * The first transaction of a process applies the missing migrations (layers.schema), under an advisory
     lock, so functions, the trainer and the start scripts can come up in any order.
-  * Connections are checked when they leave the pool, and a failed reconnect is given up after `wait_s`
-    (psycopg_pool's backoff would otherwise keep callers waiting for seconds after the database is back), so
-    a database restart costs at most the requests made while it was down.
+  * Connections are checked as they leave the pool (`_checkout`): a dead one (the database restarted) is
+    discarded and the next tried at once. psycopg_pool's own `check=` sleeps 1 s, then 2 s, between dead
+    connections, which outlasts a caller's wait after a restart. A failed reconnect is given up after
+    `wait_s`. So a restart costs only the requests made while the database was down.
   * A Database is thread-safe; the pool holds at most `DbSettings.pool_max` connections.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -70,39 +72,53 @@ class Database:
                                          options=f"-c statement_timeout={s.statement_timeout_ms}",
                                          application_name="slack-after-dark")
                 self._pool = ConnectionPool(conninfo, min_size=0, max_size=s.pool_max, open=False, timeout=s.wait_s,
-                                            reconnect_timeout=max(1.0, s.wait_s),
-                                            check=ConnectionPool.check_connection, name="afterdark")
+                                            reconnect_timeout=max(1.0, s.wait_s), name="afterdark")
                 self._pool.open(wait=False)
             return self._pool
 
     @contextmanager
-    def transaction(self) -> Iterator[psycopg.Cursor]:
-        """A cursor inside one transaction. Unavailable when the database cannot be reached."""
-        self._ensure_migrated()
-        with self._session() as cur:
+    def transaction(self, wait_s: float | None = None) -> Iterator[psycopg.Cursor]:
+        """A cursor inside one transaction. Unavailable when the database cannot be reached within `wait_s`
+        (default `DbSettings.wait_s`; a caller with a tighter budget, such as Slack's 3 s, passes less)."""
+        if not self._migrated:
+            self.migrate(wait_s)
+        with self._session(wait_s) as cur:
             yield cur
 
+    def _checkout(self, pool: ConnectionPool, wait_s: float) -> psycopg.Connection:
+        """A live connection: dead ones are handed back (the pool discards them) and the next is tried."""
+        deadline = time.monotonic() + wait_s
+        for _ in range(self.settings.pool_max + 1):
+            conn = pool.getconn(timeout=max(0.01, deadline - time.monotonic()))
+            try:
+                ConnectionPool.check_connection(conn)
+                return conn
+            except psycopg.Error:
+                pool.putconn(conn)
+        raise PoolTimeout("every pooled connection was dead")
+
     @contextmanager
-    def _session(self) -> Iterator[psycopg.Cursor]:
+    def _session(self, wait_s: float | None = None) -> Iterator[psycopg.Cursor]:
         pool = self._get_pool()
+        wait_s = self.settings.wait_s if wait_s is None else wait_s
         try:
-            with pool.connection() as conn, conn.cursor() as cur:
-                yield cur
+            conn = self._checkout(pool, wait_s)
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    yield cur
+            finally:
+                pool.putconn(conn)
         except PoolTimeout as err:
             raise Unavailable(f"the database at {describe(self.settings.url)} did not answer within "
-                              f"{self.settings.wait_s:g} s") from err
+                              f"{wait_s:g} s") from err
         except psycopg.OperationalError as err:
             raise Unavailable(f"the database at {describe(self.settings.url)} is unavailable: "
                               f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from err
 
-    def _ensure_migrated(self) -> None:
-        if not self._migrated:
-            self.migrate()
-
-    def migrate(self) -> list[int]:
+    def migrate(self, wait_s: float | None = None) -> list[int]:
         """Apply the missing migrations (idempotent). Returns the numbers it applied."""
         applied: list[int] = []
-        with self._session() as cur:
+        with self._session(wait_s) as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
                         "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")

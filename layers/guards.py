@@ -18,6 +18,7 @@ from layers.db import Database
 from layers.errors import RateLimited
 
 REPLAY_WINDOW_S = 360          # Slack's 5-minute signature window, plus clock skew
+REPLAY_WAIT_S = 0.5            # Slack allows 3 s for the whole answer: the guard waits at most this for a connection
 SWEEP_EVERY_S = 60.0
 
 
@@ -56,7 +57,7 @@ class ReplayGuard:
         self._swept = 0.0
 
     def first_time(self, key: str) -> bool:
-        with self.db.transaction() as cur:
+        with self.db.transaction(wait_s=REPLAY_WAIT_S) as cur:
             cur.execute("INSERT INTO replay_guard (key) VALUES (%s) ON CONFLICT (key) DO NOTHING", (key,))
             first = cur.rowcount == 1
             if time.monotonic() - self._swept > SWEEP_EVERY_S:

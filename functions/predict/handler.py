@@ -9,11 +9,11 @@
 import logging
 import os
 
-from layers.auth import ApiTokens, api_principal
+from layers.auth import ApiTokens, api_principal, slack_principal
 from layers.config import Settings
 from layers.db import Database
-from layers.guards import ReplayGuard
 from layers.events import EventSink
+from layers.guards import ReplayGuard
 from layers.http import allow_methods, ok, request_id, respond, up_or_down, user_of
 from layers.intake import fetch_image, parse_image_input
 from layers.predict import Predictor
@@ -50,7 +50,7 @@ def predict(event) -> dict:
 
 def slash_predict(cmd, call_id: str):
     url = cmd.args[0]
-    user = f"slack:{cmd.team_id}:{cmd.user_id}" if cmd.user_id else None
+    user = slack_principal(cmd.team_id, cmd.user_id) if cmd.team_id and cmd.user_id else None
     p = PREDICTOR.predict(fetch_image(url, SETTINGS.fetch), user=user, request_id=call_id)
     return predict_message(p, url, SETTINGS.labels)
 

@@ -63,13 +63,14 @@ class Ledger:
         self.db = db
 
     def record(self, votes: list[Vote]) -> int:
-        """Insert the votes in one transaction; returns how many were new. Rows are inserted in vote-id order,
-        so two writers with overlapping batches take their locks in the same order and never deadlock."""
+        """Insert the votes in one transaction; returns how many were new. Rows are inserted in Kafka order
+        (topic, partition, offset): that order is what "latest" means, and two writers with overlapping
+        batches take their locks in the same order, so they never deadlock."""
         if not votes:
             return 0
         inserted = 0
         with self.db.transaction() as cur:
-            for v in sorted(votes, key=lambda v: v.vote_id):
+            for v in sorted(votes, key=lambda v: (v.kafka_topic, v.kafka_partition, v.kafka_offset)):
                 cur.execute(
                     f"INSERT INTO votes ({', '.join(COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s, %s, "
                     "to_timestamp(%s / 1000.0), %s, %s, %s) ON CONFLICT (vote_id) DO NOTHING",

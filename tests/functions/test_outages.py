@@ -54,8 +54,14 @@ def fix_request(gateway, seed: int):
     return http("POST", f"{gateway}/function/fix", json.dumps(doc).encode(), {"Content-Type": "application/json"})
 
 
-def test_postgres_down_and_back(served, gateway, postgres_down):
+def test_postgres_down_and_back(served, gateway, image_server, postgres_down):
     import time
+    from tests.functions.test_slack import form, signed
+    body = form("/predict", f"{image_server}/img/5.jpg")
+    t0 = time.monotonic()
+    status, _, reply = http("POST", f"{gateway}/function/predict", body.encode(), signed(body))
+    assert status == 200 and reply["response_type"] == "in_channel", reply     # the replay guard fell back
+    assert time.monotonic() - t0 < 2.5                                           # inside Slack's 3 s
     t0 = time.monotonic()
     status, _, body = fix_request(gateway, 41)
     assert status == 503 and body["error"] == "unavailable" and "database" in body["message"], body
