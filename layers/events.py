@@ -234,7 +234,7 @@ def make_consumer(settings: KafkaSettings, topic: str, group: str, **overrides):
     from kafka.errors import KafkaError
     config = dict(bootstrap_servers=settings.bootstrap, group_id=group, enable_auto_commit=False,
                   auto_offset_reset="earliest", bootstrap_timeout_ms=settings.bootstrap_timeout_ms,
-                  session_timeout_ms=10000, heartbeat_interval_ms=3000)
+                  session_timeout_ms=6000, heartbeat_interval_ms=2000)  # 6 s: the broker minimum
     config.update(overrides)
     try:
         return KafkaConsumer(topic, **config)

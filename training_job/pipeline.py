@@ -154,12 +154,16 @@ class Trainer:
         if same is not None:
             print(f"[train] v{same.version} already holds exactly this data; nothing to publish", flush=True)
             return Outcome("unchanged", same.version, f"same data as v{same.version}", same)
-        cand = self._train(exs, backbone, backbone_info["fingerprint"], cfg)
-        reasons = gate_reasons(cand, cfg, parent)
+        fitted = self._fit(exs, backbone, backbone_info["fingerprint"], cfg)
+        reasons = accuracy_reasons(fitted.accuracy, cfg, parent)        # refuse before paying for a conversion
+        cand = None
+        if not reasons:
+            cand = self._convert(fitted, backbone, cfg)
+            reasons = gate_reasons(cand, cfg, parent)
         if reasons:
             self.emit("refused", None, "; ".join(reasons), parent=parent.version if parent else None,
-                      data_sha256=data["data_sha256"], holdout_accuracy=cand.accuracy, parity=cand.parity,
-                      quarantined=list(agreed.quarantined))
+                      data_sha256=data["data_sha256"], holdout_accuracy=fitted.accuracy,
+                      parity=cand.parity if cand else None, quarantined=list(agreed.quarantined))
             return Outcome("refused", None, "; ".join(reasons))
         meta = self._publish(cand, cfg, data, agreed, backbone_info, parent, note, time.perf_counter() - t0)
         progress("published", meta.version)
@@ -177,7 +181,8 @@ class Trainer:
                 return meta
         return None
 
-    def _train(self, exs: list[Example], backbone, fp: str, cfg: TrainConfig) -> "Candidate":
+    def _fit(self, exs: list[Example], backbone, fp: str, cfg: TrainConfig) -> "Fitted":
+        """The head, trained on cached embeddings, and its metrics (no conversion yet)."""
         t0 = time.perf_counter()
         label_idx = {l: i for i, l in enumerate(self.labels)}
         train = [e for e in exs if e.split == "train"]
@@ -193,21 +198,27 @@ class Trainer:
             return metrics(y, np.asarray(head.predict(x, verbose=0)) if len(x) else np.zeros((0, len(self.labels))), self.labels)
 
         (xtr, ytr), (xho, yho), (xfx, yfx) = pick(train), pick(hold), pick(fixes)
-        stages = {"embeddings": time.perf_counter()}
+        t1 = time.perf_counter()
         head, history = M.train_head(xtr, ytr, len(self.labels), cfg, val=(xho, yho))
-        stages["head"] = time.perf_counter()
-        full = M.assemble(backbone, head)
-        calib = self.images(train[:200]) if cfg.quantize == "int8" else None
+        t2 = time.perf_counter()
+        fitted = Fitted(head=head, history=history, holdout=measure(xho, yho), fixes=measure(xfx, yfx),
+                        train=train, hold=hold, seconds={"embeddings": round(t1 - t0, 2), "head": round(t2 - t1, 2)})
+        print(f"[train] hold-out accuracy {fitted.accuracy:.3f}, fixes accuracy {fitted.fixes['accuracy']}", flush=True)
+        return fitted
+
+    def _convert(self, fitted: "Fitted", backbone, cfg: TrainConfig) -> "Candidate":
+        """The whole model (backbone + head) as TFLite, and its parity with Keras."""
+        t0 = time.perf_counter()
+        full = M.assemble(backbone, fitted.head)
+        calib = self.images(fitted.train[:200]) if cfg.quantize == "int8" else None
         tflite = to_tflite(full, cfg.quantize, calib)
-        stages["convert"] = time.perf_counter()
-        holdout, fixes_metrics = measure(xho, yho), measure(xfx, yfx)
-        par = parity(full, tflite, self.images(hold[:64]), cfg.quantize)
-        stages["evaluate+parity"] = time.perf_counter()
-        cand = Candidate(head=head, history=history, holdout=holdout, fixes=fixes_metrics, tflite=tflite, parity=par,
-                         seconds={k: round(t - prev, 2) for (k, t), prev in zip(stages.items(), [t0, *stages.values()])})
-        print(f"[train] hold-out accuracy {cand.accuracy:.3f}, fixes accuracy {cand.fixes['accuracy']}, "
-              f"parity max|dp|={cand.parity['max_abs_diff']:.2e} top1={cand.parity['top1_agreement']:.3f}; "
-              f"seconds {cand.seconds}", flush=True)
+        t1 = time.perf_counter()
+        par = parity(full, tflite, self.images(fitted.hold[:64]), cfg.quantize)
+        seconds = {**fitted.seconds, "convert": round(t1 - t0, 2), "parity": round(time.perf_counter() - t1, 2)}
+        cand = Candidate(head=fitted.head, history=fitted.history, holdout=fitted.holdout, fixes=fitted.fixes,
+                         tflite=tflite, parity=par, seconds=seconds)
+        print(f"[train] parity max|dp|={par['max_abs_diff']:.2e} top1={par['top1_agreement']:.3f}; seconds {seconds}",
+              flush=True)
         return cand
 
     def _publish(self, cand: "Candidate", cfg: TrainConfig, data: dict, agreed: Consensus,
@@ -245,6 +256,22 @@ class Trainer:
 
 
 @dataclass
+class Fitted:
+    """A trained head and its metrics, before conversion."""
+    head: object
+    history: dict
+    holdout: dict
+    fixes: dict
+    train: list
+    hold: list
+    seconds: dict
+
+    @property
+    def accuracy(self) -> float:
+        return self.holdout["accuracy"] or 0.0
+
+
+@dataclass
 class Candidate:
     """A trained, converted model that has not been judged yet."""
     head: object
@@ -253,24 +280,30 @@ class Candidate:
     fixes: dict
     tflite: bytes
     parity: dict
-    seconds: dict = field(default_factory=dict)      # per stage: embeddings, head, convert, evaluate+parity
+    seconds: dict = field(default_factory=dict)      # per stage: embeddings, head, convert, parity
 
     @property
     def accuracy(self) -> float:
         return self.holdout["accuracy"] or 0.0
 
 
+def accuracy_reasons(accuracy: float, cfg: TrainConfig, parent: ModelMetadata | None) -> list[str]:
+    """The accuracy gates alone (they need no conversion, so they run first). Pure."""
+    reasons = []
+    if accuracy < cfg.min_accuracy:
+        reasons.append(f"hold-out accuracy {accuracy:.3f} < minimum {cfg.min_accuracy}")
+    if parent is not None:
+        parent_acc = parent.metrics.get("holdout", {}).get("accuracy") or 0.0
+        if accuracy < parent_acc - cfg.max_regression:
+            reasons.append(f"hold-out accuracy {accuracy:.3f} regressed from parent v{parent.version} ({parent_acc:.3f})")
+    return reasons
+
+
 def gate_reasons(cand: Candidate, cfg: TrainConfig, parent: ModelMetadata | None) -> list[str]:
-    """Why this candidate must not be published (empty: it may). Pure."""
+    """Why this candidate must not be published (empty: it may): parity, then accuracy. Pure."""
     reasons = []
     par = cand.parity
     if not par["ok"]:
         reasons.append(f"parity gate failed: max|dp|={par['max_abs_diff']:.3g} (tol {par['tolerance']}), "
                        f"top1 agreement {par['top1_agreement']:.3f}, finite={par['finite']}")
-    if cand.accuracy < cfg.min_accuracy:
-        reasons.append(f"hold-out accuracy {cand.accuracy:.3f} < minimum {cfg.min_accuracy}")
-    if parent is not None:
-        parent_acc = parent.metrics.get("holdout", {}).get("accuracy") or 0.0
-        if cand.accuracy < parent_acc - cfg.max_regression:
-            reasons.append(f"hold-out accuracy {cand.accuracy:.3f} regressed from parent v{parent.version} ({parent_acc:.3f})")
-    return reasons
+    return reasons + accuracy_reasons(cand.accuracy, cfg, parent)

@@ -31,3 +31,10 @@ def test_gates(candidate, par, words):
     assert bool(reasons) == bool(words)
     for w in words:
         assert w in reasons
+
+
+def test_the_accuracy_gates_alone_decide_before_any_conversion():
+    from training_job.pipeline import accuracy_reasons
+    assert accuracy_reasons(0.90, TrainConfig(), parent(0.93)) == []
+    assert "regressed" in accuracy_reasons(0.86, TrainConfig(), parent(0.93))[0]
+    assert "minimum" in accuracy_reasons(0.70, TrainConfig(), None)[0]
