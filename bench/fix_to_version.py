@@ -19,7 +19,7 @@ from kafka import KafkaConsumer
 
 from bench.predict_latency import RESULTS, api_token
 from layers.config import Settings
-from layers.synth import portrait, to_jpeg
+from training_job.synth import portrait, to_jpeg
 
 
 def post_fix(gateway: str, jpeg: bytes, label: str, user: str) -> dict:

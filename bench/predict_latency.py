@@ -25,11 +25,11 @@ import numpy as np
 
 from layers.config import Settings
 from layers.images import decode, to_input
-from layers.litert import LiteModel
+from layers.serving.litert import LiteModel
 from layers.registry import Registry
-from layers.runtime import InterpreterPool
+from layers.serving.runtime import InterpreterPool
 from layers.store import BlobStore
-from layers.synth import portrait, to_jpeg
+from training_job.synth import portrait, to_jpeg
 
 
 def api_token() -> str:

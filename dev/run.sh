@@ -24,7 +24,7 @@ fi
 SAMPLES="$AFTERDARK_CACHE/samples"
 mkdir -p "$SAMPLES"
 [[ -s "$SAMPLES/non_engineer.jpg" ]] || "$VENV/bin/python" -c "
-from layers.synth import portrait, to_jpeg
+from training_job.synth import portrait, to_jpeg
 for seed, label in ((424242, 'engineer'), (434343, 'non_engineer')):
     open('$SAMPLES/' + label + '.jpg', 'wb').write(to_jpeg(portrait(seed, label)[0]))"
 

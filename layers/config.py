@@ -10,7 +10,7 @@ variable (local runs). No other module reads os.environ.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
 
@@ -47,6 +47,24 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
+class Topics:
+    """The system's topics. A prefix (KAFKA_TOPIC_PREFIX) lets a test run share a broker without touching
+    the real topics: `make test` uses "test-"."""
+    fixes: str = "fixes"
+    predict_decoy: str = "predict-decoy"
+    predictions: str = "predictions"
+    model_events: str = "model-events"
+    dead_letter: str = "dead-letter"
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> "Topics":
+        return cls(**{f.name: prefix + f.default for f in fields(cls)})
+
+    def all(self) -> tuple[str, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+
+@dataclass(frozen=True)
 class KafkaSettings:
     bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
     # How long a client waits for the broker at construction/send before it reports Unavailable.
@@ -55,8 +73,7 @@ class KafkaSettings:
     topic_prefix: str = ""
 
     @property
-    def topics(self):
-        from layers.events import Topics
+    def topics(self) -> Topics:
         return Topics.with_prefix(self.topic_prefix)
 
 

@@ -20,26 +20,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-from layers.config import KafkaSettings, Settings
+from layers.config import KafkaSettings, Settings, Topics
 from layers.errors import BadInput, Unavailable
-
-
-@dataclass(frozen=True)
-class Topics:
-    """The system's topics. A prefix (KAFKA_TOPIC_PREFIX) lets a test run share a broker without touching
-    the real topics: `make test` uses "test-"."""
-    fixes: str = "fixes"
-    predict_decoy: str = "predict-decoy"
-    predictions: str = "predictions"
-    model_events: str = "model-events"
-    dead_letter: str = "dead-letter"
-
-    @classmethod
-    def with_prefix(cls, prefix: str) -> "Topics":
-        return cls(**{f.name: prefix + f.default for f in fields(cls)})
-
-    def all(self) -> tuple[str, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))
 
 
 def now_ms() -> int:

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(**{f.name: type(getattr(TrainConfig(), f.name))(getattr(args, f.name)) for f in fields(TrainConfig)})
     settings = Settings.from_env()
     if args.command == "dataset":
-        from layers.datasets import publish_synthetic
+        from training_job.datasets import publish_synthetic
         from layers.store import BlobStore
         items = publish_synthetic(BlobStore(settings.s3), cfg.dataset, cfg.dataset_size, cfg.seed)
         print(f"published {len(items)} images to datasets/{cfg.dataset}/")

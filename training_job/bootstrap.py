@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import replace
 
 from layers.config import Settings
-from layers.datasets import exists as dataset_exists, publish_synthetic
+from training_job.datasets import exists as dataset_exists, publish_synthetic
 from layers.db import Database
 from layers.events import EventSink
 from layers.ledger import Ledger, decide

@@ -25,7 +25,7 @@ from layers.events import DeadLetter, EventSink, FixEvent, Malformed, announce, 
 from layers.ledger import Ledger, TrainingRuns, Vote, decide
 from layers.registry import Registry, image_key
 from layers.store import BlobStore
-from layers.synth import LABELS
+from training_job.synth import LABELS
 from training_job.config import TrainConfig
 from training_job.data import examples
 from training_job.failpoints import failpoint

@@ -12,7 +12,7 @@ import io
 import numpy as np
 import tensorflow as tf
 
-from layers.litert import LiteModel
+from layers.serving.litert import LiteModel
 from training_job.config import MIN_TOP1_AGREEMENT_INT8, PARITY_TOLERANCE_FP32, PARITY_TOLERANCE_INT8
 
 

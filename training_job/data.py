@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from layers.datasets import Item
+from training_job.datasets import Item
 from layers.ledger import Consensus
 
 

@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from layers.datasets import Item, manifest_key
+from training_job.datasets import Item, manifest_key
 from layers.errors import NotFound
 from layers.events import EventSink, announce
 from layers.images import preprocess, sha256_hex
 from layers.registry import ModelMetadata, Policy, Registry, backbone_key, embedding_key, utc_now
 from layers.store import BlobStore
 from layers.ledger import Consensus
-from layers.synth import LABELS
+from training_job.synth import LABELS
 from training_job import model as M
 from training_job.config import TrainConfig
 from training_job.convert import parity, to_tflite

@@ -16,7 +16,7 @@ from layers.http import allow_methods, ok, respond, user_of
 from layers.intake import fetch_image, parse_image_input
 from layers.ledger import Ledger
 from layers.slack import SlackFront, is_slack
-from layers.slack_blocks import fix_message
+from layers.slack.blocks import fix_message
 from layers.store import BlobStore
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))

@@ -16,11 +16,11 @@ from layers.events import EventSink
 from layers.guards import ReplayGuard
 from layers.http import allow_methods, ok, request_id, respond, up_or_down, user_of
 from layers.intake import fetch_image, parse_image_input
-from layers.predict import Predictor
+from layers.serving.predict import Predictor
 from layers.registry import Registry
-from layers.runtime import ModelRuntime
+from layers.serving.runtime import ModelRuntime
 from layers.slack import SlackFront, is_slack
-from layers.slack_blocks import predict_message
+from layers.slack.blocks import predict_message
 from layers.store import BlobStore
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))

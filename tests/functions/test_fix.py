@@ -11,7 +11,7 @@ import pytest
 
 from layers.images import sha256_hex
 from layers.ledger import Ledger
-from layers.synth import portrait, to_jpeg
+from training_job.synth import portrait, to_jpeg
 from tests.conftest import http
 from tests.training_job.conftest import ingest_only, read_topic
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from layers.synth import portrait, to_jpeg
+from training_job.synth import portrait, to_jpeg
 from tests.conftest import http, run_script, wait_until
 
 

@@ -9,7 +9,7 @@ import uuid
 
 
 from layers.registry import ModelMetadata, Registry, artifact_key
-from layers.synth import portrait, to_jpeg
+from training_job.synth import portrait, to_jpeg
 from tests.conftest import http, wait_until
 from tests.training_job.conftest import read_topic
 

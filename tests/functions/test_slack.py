@@ -17,7 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from layers.config import SlackSettings
 from layers.images import sha256_hex
 from layers.slack import SlackFront, response_url_allowed
-from layers.synth import portrait, to_jpeg
+from training_job.synth import portrait, to_jpeg
 from tests.conftest import http, wait_until
 from tests.training_job.conftest import read_topic
 

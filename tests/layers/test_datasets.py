@@ -1,8 +1,8 @@
 """Datasets in S3: synthetic portraits are deterministic, and a folder of real photos uploaded as
 datasets/<name>/<label>/... becomes a dataset with `scan`."""
-from layers.datasets import load_manifest, scan, split_for
+from training_job.datasets import load_manifest, scan, split_for
 from layers.images import sha256_hex
-from layers.synth import demo_profiles, portrait, samples, to_jpeg
+from training_job.synth import demo_profiles, portrait, samples, to_jpeg
 
 
 def test_synthetic_portraits_are_deterministic_and_balanced():

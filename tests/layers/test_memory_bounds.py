@@ -13,7 +13,7 @@ from layers.config import FetchSettings, Settings
 from layers.errors import FetchTimeout, TooLarge
 from layers.images import decode, pixel_budget
 from layers.intake import fetch_image
-from layers.offpath import OffPath
+from layers.serving.offpath import OffPath
 from tests.conftest import http
 
 

@@ -2,8 +2,8 @@
 import pytest
 
 from layers.registry import ModelRoute
-from layers.routing import choose
-from layers.runtime import to_unload
+from layers.serving.routing import choose
+from layers.serving.runtime import to_unload
 
 
 def test_split_follows_the_weights_and_is_sticky():

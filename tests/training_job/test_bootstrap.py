@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from layers.images import preprocess
-from layers.litert import LiteModel
+from layers.serving.litert import LiteModel
 from layers.registry import Registry, artifact_key
 from tests.training_job.conftest import read_topic
 

@@ -16,7 +16,7 @@ from layers.events import EventSink, FixEvent, now_ms
 from layers.images import sha256_hex
 from layers.ledger import Ledger, TrainingRuns, decide
 from layers.registry import Registry, backbone_key, image_key
-from layers.synth import portrait, to_jpeg
+from training_job.synth import portrait, to_jpeg
 from tests.training_job.conftest import FAST, consume_args, ingest_only, read_topic, training_job
 
 

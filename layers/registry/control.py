@@ -1,90 +1,26 @@
-"""The model registry in S3: immutable versions, their metadata, and the routing control document.
-
-Layout (docs/formats.md is the reference):
-    models/<model>/<n>/.claim           create-only marker that allocates version n (If-None-Match: *)
-    models/<model>/<n>/model.tflite     the serving artifact (LiteRT)
-    models/<model>/<n>/head.npz         the Dense head (kernel, bias) for retraining and shared-backbone serving
-    models/<model>/<n>/data.json        the data manifest (items with sha256 and label, fixes, quarantine)
-    models/<model>/<n>/report.png       learning curve and confusion matrix
-    models/<model>/<n>/metadata.json    written LAST: a version exists for readers only once this exists
-    backbones/<fingerprint>/backbone.weights.h5   frozen base weights (training only)
-    control/routing.json                which versions are live, with what weights (If-Match writes only)
-    control/audit/<ts>-<n>.json         one object per control change (append-only log)
+"""The control document: which versions serve, with what weights, mirrored or in the rendezvous set; its
+conditional edits and their audit log; and the pure policies of registration and retention.
 
 Example:
-    reg = Registry(store)
-    v = reg.allocate("engineer")                               # 1, 2, ... never the same twice
-    reg.put_artifact("engineer", v, "model.tflite", tflite_bytes)
-    reg.commit(ModelMetadata(...))                             # sha256s of the artifacts are recorded
-    data = reg.fetch_artifact("engineer", v, "model.tflite")   # verified: ArtifactCorrupt on mismatch
-    reg.register("engineer", v, Policy())                      # the canary candidate: 0%, mirrored, retained
+    control = Control(store)
+    doc, etag = control.control()
+    control.update_control(lambda doc: "describe the edit" or None, actor="slack:T1:U1")   # CAS + audit
+    control.register("engineer", 7, Policy())      # the canary candidate: 0%, mirrored, retained
 
-IMPORTANT: versions are immutable: every artifact key is written with a create-only PUT. Only the control
-document changes, always by compare-and-swap on its ETag, and every change is appended to the audit log.
+IMPORTANT: the document changes only by compare-and-swap on its ETag (If-Match), and every change is
+appended to control/audit/. A lost race is retried on the new document, never written over it.
 """
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Callable
 
-from layers.errors import ArtifactCorrupt, Conflict, NotFound, VersionNotFound
-from layers.images import sha256_hex
+from layers.errors import Conflict, NotFound
+from layers.registry.keys import AUDIT_PREFIX, CONTROL_KEY
+from layers.registry.versions import utc_now
 from layers.store import BlobStore
-
-CONTROL_KEY = "control/routing.json"
-AUDIT_PREFIX = "control/audit/"
-METADATA = "metadata.json"
-CLAIM = ".claim"
-
-
-def version_prefix(model: str, version: int) -> str:
-    return f"models/{model}/{version}/"
-
-
-def artifact_key(model: str, version: int, name: str) -> str:
-    return f"{version_prefix(model, version)}{name}"
-
-
-def backbone_key(fingerprint: str) -> str:
-    return f"backbones/{fingerprint}/backbone.weights.h5"
-
-
-def embedding_key(fingerprint: str, image_sha256: str) -> str:
-    return f"cache/embeddings/{fingerprint}/{image_sha256}.npy"
-
-
-def image_key(image_sha256: str) -> str:
-    return f"images/{image_sha256}"
-
-
-@dataclass
-class ModelMetadata:
-    """Everything needed to trust, reproduce and compare one version (docs/formats.md, "metadata.json")."""
-    model: str
-    version: int
-    parent: int | None
-    created_at: str
-    labels: list[str]
-    input_size: int
-    preprocessing: str
-    architecture: dict[str, Any]
-    backbone: dict[str, Any]
-    data: dict[str, Any]
-    params: dict[str, Any]
-    metrics: dict[str, Any]
-    conversion: dict[str, Any]
-    sizes: dict[str, int] = field(default_factory=dict)
-    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> "ModelMetadata":
-        return cls(**json.loads(raw))
 
 
 @dataclass
@@ -166,67 +102,9 @@ class Policy:
     keep_recent: int = DEFAULT_KEEP_RECENT
 
 
-def utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-class Registry:
+class Control:
     def __init__(self, store: BlobStore) -> None:
         self.store = store
-
-    # -- versions ---------------------------------------------------------------------------------------
-    def _numbers(self, model: str) -> set[int]:
-        out = set()
-        for key in self.store.keys(f"models/{model}/"):
-            part = key[len(f"models/{model}/"):].split("/", 1)[0]
-            if part.isdigit():
-                out.add(int(part))
-        return out
-
-    def allocate(self, model: str, owner: str = "") -> int:
-        """A fresh version number, claimed with a create-only PUT: two writers never get the same one."""
-        n = max(self._numbers(model), default=0) + 1
-        while True:
-            try:
-                self.store.put(artifact_key(model, n, CLAIM), json.dumps({"owner": owner, "at": utc_now()}).encode(),
-                               if_none_match="*")
-                return n
-            except Conflict:
-                n += 1
-
-    def put_artifact(self, model: str, version: int, name: str, data: bytes) -> dict[str, Any]:
-        self.store.put(artifact_key(model, version, name), data, if_none_match="*")
-        return {"sha256": sha256_hex(data), "bytes": len(data)}
-
-    def commit(self, meta: ModelMetadata) -> None:
-        """Write metadata.json last (create-only): from now on the version exists for readers."""
-        self.store.put(artifact_key(meta.model, meta.version, METADATA), meta.to_json(), if_none_match="*",
-                       content_type="application/json")
-
-    def versions(self, model: str) -> list[int]:
-        """Committed versions (metadata.json present), ascending."""
-        return sorted(n for n in self._numbers(model) if self.store.exists(artifact_key(model, n, METADATA)))
-
-    def metadata(self, model: str, version: int) -> ModelMetadata:
-        try:
-            return ModelMetadata.from_json(self.store.get(artifact_key(model, version, METADATA)).body)
-        except NotFound as err:
-            raise VersionNotFound(f"{model} v{version} does not exist (no metadata.json)", model=model, version=version) from err
-
-    def fetch_artifact(self, model: str, version: int, name: str, meta: ModelMetadata | None = None) -> bytes:
-        """The artifact's bytes, verified against the sha256 in metadata.json."""
-        meta = meta or self.metadata(model, version)
-        expected = meta.artifacts.get(name)
-        if expected is None:
-            raise ArtifactCorrupt(f"{model} v{version} has no artifact {name} in its metadata")
-        try:
-            data = self.store.get(artifact_key(model, version, name)).body
-        except NotFound as err:
-            raise ArtifactCorrupt(f"{model} v{version}: {name} is missing") from err
-        if sha256_hex(data) != expected["sha256"]:
-            raise ArtifactCorrupt(f"{model} v{version}: {name} sha256 mismatch", expected=expected["sha256"],
-                                  actual=sha256_hex(data))
-        return data
 
     # -- the control document ---------------------------------------------------------------------------
     def control(self) -> tuple[ControlDoc, str | None]:

@@ -5,7 +5,7 @@ Example:
     probs = m.predict(batch)                # (N, size, size, 3) float32 -> (N, n_labels) float32
 
 IMPORTANT: an Interpreter is not thread-safe. A LiteModel serialises its own invocations with a lock;
-callers that need parallelism hold several LiteModels (see layers.runtime).
+callers that need parallelism hold several LiteModels (see layers.serving.runtime).
 """
 from __future__ import annotations
 

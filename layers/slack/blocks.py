@@ -9,8 +9,8 @@ from slack_sdk.models.blocks import ContextBlock, ImageBlock, MarkdownTextObject
 
 from layers.fixes import VoteReceipt
 from layers.intake import is_public_url
-from layers.predict import Prediction
-from layers.slack import Reply
+from layers.serving.prediction import Prediction
+from layers.slack.front import Reply
 
 PRETTY = {"engineer": "an engineer :computer:", "non_engineer": "not an engineer :art:"}
 

@@ -37,7 +37,7 @@ import numpy as np
 from layers.config import ServingSettings
 from layers.errors import AfterDarkError, ArtifactCorrupt
 from layers.images import sha256_hex
-from layers.litert import LiteModel
+from layers.serving.litert import LiteModel
 from layers.registry import CONTROL_KEY, ControlDoc, ModelMetadata, ModelRoute, Registry
 
 log = logging.getLogger("afterdark.runtime")

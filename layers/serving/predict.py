@@ -6,14 +6,13 @@ Example:
     p.label, p.confidence, p.version, p.unconfident
 
 Hot path: route (sticky by user) -> preprocess (the shared function) -> invoke -> reply.
-Off the hot path (layers.offpath, bounded; a slow or dead Kafka/S3 only drops and counts):
+Off the hot path (layers.serving.offpath, bounded; a slow or dead Kafka/S3 only drops and counts):
   * decoy: the raw input stored content-addressed at images/<sha256>, and a DecoyRecord on predict-decoy;
   * shadow: every mirror-set version scores the same input; PredictionRecords go to predictions.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -21,27 +20,12 @@ from layers.config import Settings
 from layers.errors import Unavailable
 from layers.events import DecoyRecord, EventSink, PredictionRecord, now_ms
 from layers.images import decode, sha256_hex, to_input
-from layers.offpath import OffPath
 from layers.registry import image_key
-from layers.routing import choose
-from layers.runtime import Loaded, ModelRuntime, Snapshot
+from layers.serving.offpath import OffPath
+from layers.serving.prediction import Prediction
+from layers.serving.routing import choose
+from layers.serving.runtime import Loaded, ModelRuntime, Snapshot
 from layers.store import BlobStore
-
-
-@dataclass(frozen=True)
-class Prediction:
-    request_id: str
-    model: str
-    version: int
-    label: str
-    confidence: float
-    unconfident: bool
-    probabilities: dict[str, float]
-    latency_ms: float
-    user: str | None
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def score(loaded: Loaded, x: np.ndarray) -> tuple[str, float, dict[str, float]]:

@@ -1,0 +1,37 @@
+"""The S3 key layout of the registry and of the content-addressed stores (docs/formats.md is the reference).
+
+    models/<model>/<n>/.claim           create-only marker that allocates version n (If-None-Match: *)
+    models/<model>/<n>/<artifact>       model.tflite, head.npz, data.json, report.png: create-only
+    models/<model>/<n>/metadata.json    written LAST: a version exists for readers only once this exists
+    backbones/<fingerprint>/backbone.weights.h5   frozen base weights (training only)
+    cache/embeddings/<fingerprint>/<image sha256>.npy
+    images/<sha256>                     content-addressed images (votes, decoys)
+    control/routing.json                the control document (If-Match writes only)
+    control/audit/<revision>-<rand>.json   one object per control change (append-only log)
+"""
+from __future__ import annotations
+
+CONTROL_KEY = "control/routing.json"
+AUDIT_PREFIX = "control/audit/"
+METADATA = "metadata.json"
+CLAIM = ".claim"
+
+
+def version_prefix(model: str, version: int) -> str:
+    return f"models/{model}/{version}/"
+
+
+def artifact_key(model: str, version: int, name: str) -> str:
+    return f"{version_prefix(model, version)}{name}"
+
+
+def backbone_key(fingerprint: str) -> str:
+    return f"backbones/{fingerprint}/backbone.weights.h5"
+
+
+def embedding_key(fingerprint: str, image_sha256: str) -> str:
+    return f"cache/embeddings/{fingerprint}/{image_sha256}.npy"
+
+
+def image_key(image_sha256: str) -> str:
+    return f"images/{image_sha256}"

@@ -1,0 +1,113 @@
+"""Immutable model versions: allocation, create-only artifacts, metadata.json written last, verified reads.
+
+Example:
+    versions = Versions(store)
+    v = versions.allocate("engineer")                               # 1, 2, ... never the same twice
+    versions.put_artifact("engineer", v, "model.tflite", tflite_bytes)
+    versions.commit(ModelMetadata(...))                             # sha256s of the artifacts are recorded
+    data = versions.fetch_artifact("engineer", v, "model.tflite")   # verified: ArtifactCorrupt on mismatch
+
+IMPORTANT: versions are immutable: every artifact key is written with a create-only PUT.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from layers.errors import ArtifactCorrupt, Conflict, NotFound, VersionNotFound
+from layers.images import sha256_hex
+from layers.registry.keys import CLAIM, METADATA, artifact_key
+from layers.store import BlobStore
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+
+@dataclass
+class ModelMetadata:
+    """Everything needed to trust, reproduce and compare one version (docs/formats.md, "metadata.json")."""
+    model: str
+    version: int
+    parent: int | None
+    created_at: str
+    labels: list[str]
+    input_size: int
+    preprocessing: str
+    architecture: dict[str, Any]
+    backbone: dict[str, Any]
+    data: dict[str, Any]
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    conversion: dict[str, Any]
+    sizes: dict[str, int] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "ModelMetadata":
+        return cls(**json.loads(raw))
+
+
+class Versions:
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+
+    # -- versions ---------------------------------------------------------------------------------------
+    def _numbers(self, model: str) -> set[int]:
+        out = set()
+        for key in self.store.keys(f"models/{model}/"):
+            part = key[len(f"models/{model}/"):].split("/", 1)[0]
+            if part.isdigit():
+                out.add(int(part))
+        return out
+
+    def allocate(self, model: str, owner: str = "") -> int:
+        """A fresh version number, claimed with a create-only PUT: two writers never get the same one."""
+        n = max(self._numbers(model), default=0) + 1
+        while True:
+            try:
+                self.store.put(artifact_key(model, n, CLAIM), json.dumps({"owner": owner, "at": utc_now()}).encode(),
+                               if_none_match="*")
+                return n
+            except Conflict:
+                n += 1
+
+    def put_artifact(self, model: str, version: int, name: str, data: bytes) -> dict[str, Any]:
+        self.store.put(artifact_key(model, version, name), data, if_none_match="*")
+        return {"sha256": sha256_hex(data), "bytes": len(data)}
+
+    def commit(self, meta: ModelMetadata) -> None:
+        """Write metadata.json last (create-only): from now on the version exists for readers."""
+        self.store.put(artifact_key(meta.model, meta.version, METADATA), meta.to_json(), if_none_match="*",
+                       content_type="application/json")
+
+    def versions(self, model: str) -> list[int]:
+        """Committed versions (metadata.json present), ascending."""
+        return sorted(n for n in self._numbers(model) if self.store.exists(artifact_key(model, n, METADATA)))
+
+    def metadata(self, model: str, version: int) -> ModelMetadata:
+        try:
+            return ModelMetadata.from_json(self.store.get(artifact_key(model, version, METADATA)).body)
+        except NotFound as err:
+            raise VersionNotFound(f"{model} v{version} does not exist (no metadata.json)", model=model, version=version) from err
+
+    def fetch_artifact(self, model: str, version: int, name: str, meta: ModelMetadata | None = None) -> bytes:
+        """The artifact's bytes, verified against the sha256 in metadata.json."""
+        meta = meta or self.metadata(model, version)
+        expected = meta.artifacts.get(name)
+        if expected is None:
+            raise ArtifactCorrupt(f"{model} v{version} has no artifact {name} in its metadata")
+        try:
+            data = self.store.get(artifact_key(model, version, name)).body
+        except NotFound as err:
+            raise ArtifactCorrupt(f"{model} v{version}: {name} is missing") from err
+        if sha256_hex(data) != expected["sha256"]:
+            raise ArtifactCorrupt(f"{model} v{version}: {name} sha256 mismatch", expected=expected["sha256"],
+                                  actual=sha256_hex(data))
+        return data

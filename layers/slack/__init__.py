@@ -1,0 +1,11 @@
+"""Slack: one front for every function's slash command, and the Block Kit messages.
+
+    front.py    SlackFront: verify the signature (slack-sdk) and the replay guard, parse, acknowledge within
+                3 s, deliver to response_url; SlashCommand, Reply, is_slack
+    blocks.py   the Block Kit messages of each command (built with slack-sdk's block models)
+"""
+from layers.slack.front import (FORM_FIELDS, LocalReplayGuard, Reply, SIGNATURE_HEADERS, SLACK_HOOK_HOSTS, SlackFront,
+                                SlashCommand, ephemeral, error_reply, http_reply, is_slack, response_url_allowed, unwrap)
+
+__all__ = ["FORM_FIELDS", "LocalReplayGuard", "Reply", "SIGNATURE_HEADERS", "SLACK_HOOK_HOSTS", "SlackFront",
+           "SlashCommand", "ephemeral", "error_reply", "http_reply", "is_slack", "response_url_allowed", "unwrap"]
