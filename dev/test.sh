@@ -8,7 +8,11 @@ cd "$ROOT"
 export S3_BUCKET=afterdark-test KAFKA_TOPIC_PREFIX=test- MODEL_NAME="t-$(date +%s)-$RANDOM"
 export OPENFAAS_URL=http://127.0.0.1:8088 GATEWAY_NAME=gateway-test FUNCTION_FIRST_PORT=8300
 export TEST_IMAGE_SERVER=127.0.0.1:8765 FETCH_ALLOW=127.0.0.1:8765
-export DATABASE_URL="${DATABASE_URL%/*}/afterdark_test" VOTE_RATE_LIMIT=20
+export DATABASE_URL="${DATABASE_URL%/*}/afterdark_test" VOTE_RATE_LIMIT=20 SLACK_ADMINS=T1:UADMIN
+# A second client without the admin scope, for the authorisation tests.
+export API_TOKEN_VIEWER="viewer-$(secret_file api-token)"
+export API_TOKENS="$API_TOKENS
+viewer $(printf '%s' "$API_TOKEN_VIEWER" | sha256sum | cut -d' ' -f1)"
 started=(gateway-test)
 for svc in minio kafka postgres; do alive "$svc" || started+=("$svc"); done
 cleanup() { "$ROOT/dev/stop.sh" "${started[@]}" || true; }

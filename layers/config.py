@@ -55,6 +55,7 @@ class Topics:
     predictions: str = "predictions"
     model_events: str = "model-events"
     dead_letter: str = "dead-letter"
+    commands: str = "commands"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> "Topics":
@@ -108,6 +109,7 @@ class SlackSettings:
     response_url_allow: tuple[str, ...] = ()   # extra response_url hosts (host or host:port), for local try-outs
     workers: int = 4
     max_inflight: int = 32
+    admins: tuple[str, ...] = ()         # who may change routing from Slack: "T01:U42" or "U42" (secret slack-admins)
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,8 @@ class Settings:
             inline_budget_s=float(env.get("SLACK_INLINE_BUDGET_S", SlackSettings.inline_budget_s)),
             response_type=env.get("SLACK_RESPONSE_TYPE", SlackSettings.response_type),
             response_url_allow=tuple(a.strip() for a in env.get("SLACK_RESPONSE_URL_ALLOW", "").split(",") if a.strip()),
+            admins=tuple(f"slack:{a}" if ":" in a else a
+                         for a in (read_secret("slack-admins", "SLACK_ADMINS", env, "") or "").replace(",", " ").split()),
         )
         db = DbSettings(url=read_secret("database-url", "DATABASE_URL", env) or None)
         auth = AuthSettings(

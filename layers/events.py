@@ -129,6 +129,16 @@ def announce(sink: "EventSink", model: str, event: str, version: int | None, rea
 
 
 @dataclass(frozen=True)
+class CommandRecord(Record):
+    """An operator's request to a background worker, e.g. `train` (run a training now) for the trainer."""
+    KIND: ClassVar[str] = "command"
+    command: str          # train
+    model: str
+    actor: str            # the principal that asked
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
 class DeadLetter(Record):
     """A record that could not be processed, with why, and where it came from."""
     KIND: ClassVar[str] = "dead-letter"
@@ -210,8 +220,8 @@ class EventSink:
             self._producer = None
 
 
-def make_consumer(settings: KafkaSettings, topic: str, group: str, **overrides):
-    """A consumer in `group` with manual commits, starting at the earliest uncommitted offset."""
+def make_consumer(settings: KafkaSettings, topic: str | tuple[str, ...], group: str, **overrides):
+    """A consumer of `topic` (or several) in `group` with manual commits, from the earliest uncommitted offset."""
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
     config = dict(bootstrap_servers=settings.bootstrap, group_id=group, enable_auto_commit=False,
@@ -219,7 +229,7 @@ def make_consumer(settings: KafkaSettings, topic: str, group: str, **overrides):
                   session_timeout_ms=6000, heartbeat_interval_ms=2000)  # 6 s: the broker minimum
     config.update(overrides)
     try:
-        return KafkaConsumer(topic, **config)
+        return KafkaConsumer(*((topic,) if isinstance(topic, str) else topic), **config)
     except KafkaError as err:
         raise Unavailable(f"Kafka unreachable at {settings.bootstrap}: {err}") from err
 

@@ -2,10 +2,13 @@
 (dev/test.sh); these fixtures only connect to them, on loopback."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -62,6 +65,30 @@ MODEL_FIXTURES = {"bootstrapped", "served"}
 _bootstrap: dict = {}
 
 
+def backbone_cache_key() -> str:
+    """What a trained test backbone depends on: the training code, its configuration and the dataset's name.
+    (The synthetic dataset is deterministic; a change to its generator is a change to training_job/.)"""
+    from training_job.config import TrainConfig
+    h = hashlib.sha256(json.dumps(asdict(TrainConfig()), sort_keys=True).encode())
+    for path in sorted((ROOT / "training_job").glob("*.py")) + [ROOT / "layers" / "images.py"]:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:24]
+
+
+def cached_backbone(store: BlobStore) -> str | None:
+    """The S3 key of a backbone trained by an earlier test session with exactly this code and configuration
+    (a build cache: a cold cache trains one, AFTERDARK_TEST_FRESH_BACKBONE=1 always does)."""
+    if os.environ.get("AFTERDARK_TEST_FRESH_BACKBONE") == "1":
+        return None
+    from layers.errors import NotFound
+    try:
+        fp = json.loads(store.get(f"test-cache/backbones/{backbone_cache_key()}.json").body)["fingerprint"]
+    except (NotFound, KeyError, ValueError):
+        return None
+    from layers.registry import backbone_key
+    return backbone_key(fp) if store.exists(backbone_key(fp)) else None
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Run the tests that need no model first, while the session's one bootstrap trains in the background
     (it takes minutes on 2 cores; most of the other tests wait on I/O)."""
@@ -69,12 +96,15 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(key=needs_model)                                     # stable: file order within each group
     if any(needs_model(i) for i in items):
         os.environ.setdefault("MODEL_NAME", f"test-{uuid.uuid4().hex[:8]}")
+        settings = Settings.from_env()
+        base = cached_backbone(BlobStore(settings.s3))
+        args = ["--base", f"s3://{settings.s3.bucket}/{base}"] if base else []
         log = open(LOGS / f"bootstrap-{os.environ['MODEL_NAME']}.log", "w")
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         _bootstrap["proc"] = subprocess.Popen([sys.executable, "-m", "training_job", "bootstrap", "--model",
-                                               os.environ["MODEL_NAME"]], cwd=ROOT, env=env, stdout=log,
+                                               os.environ["MODEL_NAME"], *args], cwd=ROOT, env=env, stdout=log,
                                               stderr=subprocess.STDOUT)
-        _bootstrap["log"] = log.name
+        _bootstrap.update(log=log.name, cached=bool(base))
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +121,10 @@ def bootstrapped(model_name, store):
     assert proc is not None, "the bootstrap was not started at collection"
     rc = proc.wait(timeout=900)
     assert rc == 0, Path(_bootstrap["log"]).read_text()[-5000:]
+    if not _bootstrap["cached"]:                                    # remember the backbone for the next session
+        from layers.registry import Registry
+        fp = Registry(store).metadata(model_name, 1).backbone["fingerprint"]
+        store.put(f"test-cache/backbones/{backbone_cache_key()}.json", json.dumps({"fingerprint": fp}).encode())
     return model_name
 
 

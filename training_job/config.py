@@ -31,6 +31,7 @@ class TrainConfig:
     # online learning
     topic: str = ""                # default: the fixes topic of the settings (KAFKA_TOPIC_PREFIX + "fixes")
     group: str = "trainer"
+    commands_topic: str = ""        # default: the settings' commands topic; "none": read no commands
     min_votes: int = 8              # train as soon as this many new votes are in the ledger...
     max_wait_s: float = 30.0        # ...or this long after the oldest untrained one arrived
     min_votes_per_image: int = 1    # an image needs this many principals' votes before its consensus counts

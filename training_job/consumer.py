@@ -1,7 +1,8 @@
 """`python -m training_job consume`: the long-running learner. Two loops in one, decoupled by the ledger:
 
     ingest:  poll `fixes` (group `trainer`) -> valid votes into the ledger, one transaction, idempotent on the
-             vote id -> malformed records to `dead-letter` -> ONLY THEN commit the Kafka offsets.
+             vote id -> malformed records to `dead-letter` -> ONLY THEN commit the Kafka offsets. The same
+             consumer reads `commands`: `train` (from /models train) starts a run at once.
     train:   when the ledger has changed since the last trained watermark (`min_votes` new votes, or
              `max_wait_s` after the oldest of them) -> a training run (a row in `training_runs`) on the
              complete consensus, compared with the LIVE version (the most traffic) -> publish -> register
@@ -21,7 +22,8 @@ import time
 from layers.config import Settings
 from layers.db import Database
 from layers.errors import AfterDarkError, BadInput, Unavailable
-from layers.events import DeadLetter, EventSink, FixEvent, Malformed, announce, decode, make_consumer, now_ms
+from layers.events import (CommandRecord, DeadLetter, EventSink, FixEvent, Malformed, announce, decode,
+                           make_consumer, now_ms)
 from layers.ledger import Ledger, TrainingRuns, Vote, decide
 from layers.registry import Registry, image_key
 from layers.store import BlobStore
@@ -46,6 +48,8 @@ class Learner:
         self.ledger = Ledger(self.db)
         self.runs = TrainingRuns(self.db)
         self.topic = cfg.topic or settings.kafka.topics.fixes
+        self.commands = cfg.commands_topic or settings.kafka.topics.commands      # "none": no commands
+        self.requested: str | None = None        # who asked for a run now (a `train` command), if anyone
         self.trained: int | None = None          # the last trained watermark (read from training_runs once)
         self.failures = 0
         self.next_attempt = 0.0
@@ -83,6 +87,9 @@ class Learner:
         """Votes into the ledger, then dead letters. Raises (AfterDarkError) when either cannot be written."""
         votes, dead = [], []
         for r in records:
+            if r.topic == self.commands:
+                self.command(r)
+                continue
             v = self.validate(r.value)
             if isinstance(v, str):
                 dead.append((r, v))
@@ -101,9 +108,17 @@ class Learner:
             print(f"[consume] ledger: {inserted} new votes ({len(votes) - inserted} already there)", flush=True)
         return inserted
 
+    def command(self, record) -> None:
+        cmd = decode(record.value, CommandRecord)
+        if isinstance(cmd, CommandRecord) and cmd.command == "train" and cmd.model == self.cfg.model:
+            print(f"[consume] {cmd.actor} asked for a training run", flush=True)
+            self.requested = cmd.actor
+
     # -- train -------------------------------------------------------------------------------------------
     def due(self) -> str | None:
         """Why a training run should start now, or None."""
+        if self.requested:
+            return "command"
         if time.time() < self.next_attempt:
             return None
         model = self.cfg.model
@@ -121,7 +136,7 @@ class Learner:
         return None
 
     def train_once(self, trigger: str):
-        model = self.cfg.model
+        model, self.requested = self.cfg.model, None
         versions = self.registry.versions(model)
         if not versions:
             print(f"[consume] {model} has no version to retrain yet (run `python -m training_job bootstrap`); "
@@ -184,7 +199,11 @@ class Learner:
         record or a run, counted from when the consumer has its partitions."""
         signal.signal(signal.SIGTERM, self.stop)
         self.reconcile()
-        consumer = make_consumer(self.settings.kafka, self.topic, self.cfg.group, max_poll_records=500)
+        # Static membership: a restarted trainer (a crash, a new pod) takes its partitions back at once instead
+        # of waiting for its old session to time out. One trainer per group, as the ledger needs.
+        topics = (self.topic,) if self.commands == "none" else (self.topic, self.commands)
+        consumer = make_consumer(self.settings.kafka, topics, self.cfg.group, max_poll_records=500,
+                                 group_instance_id=f"{self.cfg.group}-learner")
         print(f"[consume] consuming '{self.topic}' as group '{self.cfg.group}' into the ledger "
               f"(train: {self.cfg.min_votes} new votes or {self.cfg.max_wait_s}s)", flush=True)
         outcomes: list = []

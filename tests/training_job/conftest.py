@@ -16,19 +16,22 @@ def training_job(*args: str, timeout: float = 600) -> subprocess.CompletedProces
                           text=True, timeout=timeout)
 
 
-# Test trainer runs fit a small head: the pipeline is the same, the epochs fewer.
+# Test trainer runs fit a small head: the pipeline is the same, the epochs fewer. They read no `commands`
+# (a test that sends one names its own topic), so another test's `train` never starts a run here.
 FAST = ("--head-epochs", "12", "--max-wait-s", "1")
 
 
-def consume_args(model: str, topic: str, *extra: str) -> list[str]:
-    return ["consume", "--model", model, "--topic", topic, "--group", f"trainer-{topic}", *FAST, *extra]
+def consume_args(model: str, topic: str, *extra: str, commands: str = "none") -> list[str]:
+    return ["consume", "--model", model, "--topic", topic, "--group", f"trainer-{topic}", "--commands-topic", commands,
+            *FAST, *extra]
 
 
-def ingest_only(settings, model: str, topic: str | None = None, idle_s: float = 3) -> subprocess.CompletedProcess:
+def ingest_only(settings, model: str, topic: str | None = None, idle_s: float = 2) -> subprocess.CompletedProcess:
     """Run the learner until the topic is drained into the ledger, with training held off."""
     topic = topic or settings.kafka.topics.fixes
     result = training_job("consume", "--model", model, "--topic", topic, "--group", f"ingest-{topic}",
-                          "--min-votes", "1000000", "--max-wait-s", "1000000", "--exit-when-idle", str(idle_s))
+                          "--commands-topic", "none", "--min-votes", "1000000", "--max-wait-s", "1000000",
+                          "--exit-when-idle", str(idle_s))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 

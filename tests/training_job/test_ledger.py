@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from layers.auth import vote_id
-from layers.events import EventSink, FixEvent, now_ms
+from layers.events import CommandRecord, EventSink, FixEvent, now_ms
 from layers.images import sha256_hex
 from layers.ledger import Ledger, TrainingRuns, decide
 from layers.registry import Registry, backbone_key, image_key
@@ -95,7 +95,7 @@ def test_a_refused_run_then_a_crash_after_publishing_lose_nothing(bootstrapped, 
     run = runs.recent(bootstrapped, 1)[0]
     assert (run.stage, run.outcome, run.version, run.parent) == ("published", None, new, live)
 
-    restarted = training_job(*consume_args(bootstrapped, topic, "--min-votes", "1", "--exit-when-idle", "3"))
+    restarted = training_job(*consume_args(bootstrapped, topic, "--min-votes", "1", "--exit-when-idle", "2"))
     assert restarted.returncode == 0 and "[reconcile] registered" in restarted.stdout, restarted.stdout[-3000:]
     assert reg.versions(bootstrapped) == before + [new]              # nothing trained twice
     meta = reg.metadata(bootstrapped, new)
@@ -136,7 +136,7 @@ def test_agreeing_votes_count_and_ties_are_quarantined(bootstrapped, store, sett
 def test_sigkill_after_the_ledger_insert_before_the_commit(bootstrapped, store, settings, db, topic, uid):
     sink = EventSink(settings.kafka)
     votes = [cast(store, sink, topic, bootstrapped, 61_000 + i, "engineer", f"api:t:{uid}{i}") for i in range(3)]
-    held = ("--min-votes", "1000000", "--max-wait-s", "1000000", "--exit-when-idle", "3")
+    held = ("--min-votes", "1000000", "--max-wait-s", "1000000", "--exit-when-idle", "2")
     killed = run_with_failpoint("after-ledger-insert", *consume_args(bootstrapped, topic, *held))
     assert killed.returncode == -9 and "[failpoint] after-ledger-insert" in killed.stdout, killed.stdout[-2000:]
     assert committed(settings, topic) is None                      # the offsets were never committed...
@@ -151,18 +151,26 @@ def test_sigkill_after_the_ledger_insert_before_the_commit(bootstrapped, store, 
 
 
 def test_sigkill_after_registering_before_announcing(bootstrapped, store, settings, db, topic, uid):
+    """Also: a `train` command (what /models train sends) starts the run, below every vote threshold."""
     reg, runs = Registry(store), TrainingRuns(db)
     sink = EventSink(settings.kafka)
     votes = [cast(store, sink, topic, bootstrapped, 62_000 + i, "non_engineer", f"api:t:{uid}{i}") for i in range(2)]
+    commands = f"commands-{uid}"
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    admin.create_topics([NewTopic(commands, num_partitions=1, replication_factor=1)])
+    admin.close()
+    sink.send(commands, CommandRecord(command="train", model=bootstrapped, actor="api:t", created_at_ms=now_ms()))
     before = reg.versions(bootstrapped)
-    killed = run_with_failpoint("after-register", *consume_args(bootstrapped, topic, "--min-votes", "1", "--exit-when-idle", "60"))
+    held = ("--min-votes", "1000000", "--max-wait-s", "1000000")
+    killed = run_with_failpoint("after-register", *consume_args(bootstrapped, topic, *held, "--exit-when-idle", "60",
+                                                                commands=commands))
     assert killed.returncode == -9 and "[failpoint] after-register" in killed.stdout, killed.stdout[-3000:]
     new = max(reg.versions(bootstrapped))
     assert new not in before and new in reg.control()[0].models[bootstrapped].deployed
     run = runs.recent(bootstrapped, 1)[0]
-    assert (run.stage, run.outcome, run.version) == ("registered", None, new)
+    assert (run.stage, run.outcome, run.version, run.trigger) == ("registered", None, new, "command")
 
-    restarted = training_job(*consume_args(bootstrapped, topic, "--min-votes", "1", "--exit-when-idle", "3"))
+    restarted = training_job(*consume_args(bootstrapped, topic, *held, "--exit-when-idle", "2"))
     assert restarted.returncode == 0 and "[reconcile]" in restarted.stdout, restarted.stdout[-3000:]
     assert reg.versions(bootstrapped) == before + [new]              # no second version for the same votes
     for v in votes:

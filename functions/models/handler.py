@@ -1,0 +1,87 @@
+"""models: DataOps for the model ("AI Monkey"): versions with their metrics, traffic split, canary, mirror,
+promote, rollback, history, compare, and asking the trainer to run now.
+
+    GET  /function/models                     the versions (role, weight, accuracy, fix accuracy, parent)
+    GET  /function/models/<n>                 one version: metadata and lineage
+    GET  /function/models/history             this model's audit log (edits and refused attempts)
+    GET  /function/models/compare?a=1&b=3     two versions side by side
+    POST /function/models/route               {"weights": {"1": 90, "3": 10}}
+    POST /function/models/canary              {"version": 3, "percent": 10}
+    POST /function/models/mirror              {"version": 3, "on": true}
+    POST /function/models/promote             {"version": 3}
+    POST /function/models/rollback            (the route before this model's last change)
+    POST /function/models/train               (a command record on Kafka; the trainer runs now)
+Reading needs a bearer token; editing needs a token with the admin scope (403 otherwise, audited). An edit
+may carry `If-Match: <revision>` (from list): if the control document moved on since, 409 and nothing is written.
+Slack: /models VERB ... (edits only from the user ids in the admin list, secret slack-admins / SLACK_ADMINS).
+"""
+import json
+import logging
+import os
+
+from layers.auth import ApiTokens, api_principal, slack_principal
+from layers.config import Settings
+from layers.db import Database
+from layers.errors import BadInput
+from layers.events import CommandRecord, EventSink, now_ms
+from layers.guards import ReplayGuard
+from layers.http import ok, respond
+from layers.registry import Registry
+from layers.registry.commands import USAGE, from_api, from_text, run, table
+from layers.registry.dataops import DataOps
+from layers.slack import Reply, SlackFront, is_slack
+from layers.store import BlobStore
+
+logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+SETTINGS = Settings.from_env()
+TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
+OPS = DataOps(Registry(BlobStore(SETTINGS.s3)), SETTINGS.model)
+SINK = EventSink(SETTINGS.kafka, client_id="models")
+SLACK = SlackFront.from_settings(SETTINGS, "/models", USAGE, nargs=(1, 12), response_type="in_channel",
+                                 replay_guard=ReplayGuard(Database(SETTINGS.db)))
+
+
+def request_training(actor: str) -> None:
+    SINK.send(SETTINGS.kafka.topics.commands, CommandRecord(command="train", model=SETTINGS.model, actor=actor,
+                                                             created_at_ms=now_ms()), key=SETTINGS.model)
+
+
+def if_match(event) -> int | None:
+    value = (event.headers.get("If-Match") or "").strip().strip('"')
+    if not value:
+        return None
+    if not value.isdigit():
+        raise BadInput("If-Match takes the control document's revision (a number, from GET /function/models)")
+    return int(value)
+
+
+def api(event) -> dict:
+    client = TOKENS.authenticate(event.headers.get("Authorization"))
+    try:
+        body = json.loads(event.body or b"{}") if event.method == "POST" else {}
+    except ValueError as err:
+        raise BadInput(f"the body is not valid JSON: {err}") from err
+    if not isinstance(body, dict):
+        raise BadInput("the JSON body must be an object")
+    cmd = from_api(event.method, event.path, body, dict(event.query))
+    return ok(run(OPS, cmd, actor=api_principal(client), admin="admin" in client.scopes, revision=if_match(event),
+                  request_training=request_training))
+
+
+def slash_models(cmd) -> Reply:
+    principal = slack_principal(cmd.team_id, cmd.user_id)
+    admin = principal in SETTINGS.slack.admins or cmd.user_id in SETTINGS.slack.admins
+    result = run(OPS, from_text(cmd.text), actor=principal, admin=admin, revision=None,
+                 request_training=request_training)
+    if "versions" in result:
+        text = f"*{OPS.model}*, control revision {result['revision']}\n```{table(result['versions'])}```"
+    else:
+        text = f"```{json.dumps(result, indent=1, sort_keys=True)[:2800]}```"
+    return Reply(text=f"{OPS.model}: {cmd.text}", response_type="in_channel",
+                 blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+
+
+def handle(event, context):
+    if is_slack(event):
+        return SLACK.handle(event, slash_models)
+    return respond(lambda: api(event))

@@ -1,0 +1,147 @@
+"""The DataOps verbs, parsed once for Slack text and for the JSON API, authorised, run, and shown as a table.
+
+    /models list | show N | history | compare A B                        anyone authenticated
+    /models route 1=90 3=10 | canary N PCT | mirror N on|off | promote N | rollback | train   admins only
+
+Example:
+    cmd = from_text("canary 3 10")                  # Command("canary", {"version": 3, "percent": 10})
+    cmd = from_api("POST", "/canary", {"version": 3, "percent": 10})
+    result = run(ops, cmd, actor="slack:T1:U1", admin=True, revision=None, request_training=send)
+    print(table(result["versions"]))                 # the same table in Slack and in the CLI
+
+IMPORTANT: an edit by someone who is not an admin is refused (Forbidden, 403) and the refusal is written to
+the audit log with their principal, before anything else happens.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from layers.errors import BadInput, Forbidden
+from layers.registry.dataops import DataOps, parse_weights
+
+READS = ("list", "show", "history", "compare")
+EDITS = ("route", "canary", "mirror", "promote", "rollback", "train")
+USAGE = ("/models list | show N | history | compare A B | route 1=90 3=10 | canary N PCT | mirror N on|off | "
+         "promote N | rollback | train")
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str
+    args: dict = field(default_factory=dict)
+
+    @property
+    def edits(self) -> bool:
+        return self.verb in EDITS
+
+    def describe(self) -> str:
+        return " ".join([self.verb, *(f"{k}={v}" for k, v in sorted(self.args.items()))])
+
+
+def _int(value, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{name} must be a number, not {value!r}") from None
+
+
+def _on(value) -> bool:
+    if value in (True, "on", "true", "1", 1):
+        return True
+    if value in (False, "off", "false", "0", 0):
+        return False
+    raise BadInput(f"mirror takes on or off, not {value!r}")
+
+
+def from_text(text: str) -> Command:
+    """A Slack command's text (also the CLI's arguments)."""
+    words = text.split()
+    if not words or words[0] in ("help", "-h", "--help"):
+        raise BadInput(f"Usage: {USAGE}")
+    verb, rest = words[0].lower(), words[1:]
+    shapes = {"list": 0, "history": 0, "rollback": 0, "train": 0, "show": 1, "promote": 1, "compare": 2,
+              "canary": 2, "mirror": 2}
+    if verb == "route":
+        if not rest:
+            raise BadInput("Usage: /models route 1=90 3=10")
+        return Command("route", {"weights": parse_weights(rest)})
+    if verb not in shapes or len(rest) != shapes[verb]:
+        raise BadInput(f"Usage: {USAGE}")
+    return _build(verb, rest)
+
+
+def _build(verb: str, rest: list) -> Command:
+    if verb in ("show", "promote"):
+        return Command(verb, {"version": _int(rest[0], "the version")})
+    if verb == "compare":
+        return Command(verb, {"a": _int(rest[0], "A"), "b": _int(rest[1], "B")})
+    if verb == "canary":
+        return Command(verb, {"version": _int(rest[0], "the version"), "percent": _int(rest[1], "the percent")})
+    if verb == "mirror":
+        return Command(verb, {"version": _int(rest[0], "the version"), "on": _on(rest[1])})
+    return Command(verb)
+
+
+def from_api(method: str, path: str, body: dict, query: dict | None = None) -> Command:
+    """GET /, /<n>, /history, /compare?a=&b=; POST /route, /canary, /mirror, /promote, /rollback, /train."""
+    query = query or {}
+    parts = [p for p in path.split("/") if p]
+    verb = parts[0] if parts else "list"
+    if method == "GET":
+        if verb.isdigit():
+            return Command("show", {"version": int(verb)})
+        if verb == "compare":
+            return _build("compare", [query.get("a"), query.get("b")])
+        if verb in ("list", "history"):
+            return Command(verb)
+        raise BadInput(f"GET serves list, <version>, history and compare; not {verb!r}")
+    if method != "POST" or verb not in EDITS:
+        raise BadInput(f"POST one of {', '.join(EDITS)}")
+    if verb == "route":
+        return Command("route", {"weights": parse_weights(body.get("weights") or {})})
+    keys = {"promote": ["version"], "canary": ["version", "percent"], "mirror": ["version", "on"]}.get(verb, [])
+    missing = [k for k in keys if k not in body]
+    if missing:
+        raise BadInput(f"{verb} needs {', '.join(missing)} in the JSON body")
+    return _build(verb, [body[k] for k in keys])
+
+
+def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | None,
+        request_training: Callable[[str], None]) -> dict:
+    """Authorise and run one command. The result is JSON; `versions` (when present) is what `table` shows."""
+    if cmd.edits and not admin:
+        why = f"{actor} is not an admin"
+        ops.refuse(actor, cmd.describe(), why)
+        raise Forbidden(f"only admins may {cmd.verb}; {why} (the attempt is in the audit log)")
+    a = cmd.args
+    if cmd.verb == "list":
+        return {"model": ops.model, "revision": ops.control.control()[0].revision,
+                "versions": [r.to_json() for r in ops.list()]}
+    if cmd.verb == "show":
+        return ops.show(a["version"])
+    if cmd.verb == "history":
+        return {"model": ops.model, "history": ops.history()}
+    if cmd.verb == "compare":
+        return ops.compare(a["a"], a["b"])
+    if cmd.verb == "train":
+        request_training(actor)
+        return {"model": ops.model, "requested": "train",
+                "next": "the trainer runs on the ledger's consensus now; watch model-events or `/models list`"}
+    doc = {"route": lambda: ops.set_route(a["weights"], actor, revision),
+           "canary": lambda: ops.canary(a["version"], a["percent"], actor, revision),
+           "mirror": lambda: ops.mirror(a["version"], a["on"], actor, revision),
+           "promote": lambda: ops.promote(a["version"], actor, revision),
+           "rollback": lambda: ops.rollback(actor, revision)}[cmd.verb]()
+    return {"model": ops.model, "revision": doc.revision, "route": doc.models[ops.model].to_json(),
+            "versions": [r.to_json() for r in ops.list()]}
+
+
+def table(rows: list[dict]) -> str:
+    """Versions as a fixed-width text table (Slack shows it in a code block; the CLI prints it)."""
+    fmt = lambda x: "-" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+    head = ("version", "role", "weight", "accuracy", "fix acc", "fixes", "parent", "created")
+    cells = [head] + [(fmt(r["version"]), r["role"], f"{r['weight']}%", fmt(r["accuracy"]), fmt(r["fix_accuracy"]),
+                       fmt(r["fixes"]), fmt(r["parent"]), r["created_at"]) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(len(head))).rstrip() for c in cells)

@@ -1,0 +1,241 @@
+"""DataOps on one model: the versions with their metrics and roles, one version in detail, and the audited,
+conditional edits of the control document (route, canary, mirror, promote, rollback), with their history.
+
+Example:
+    ops = DataOps(Registry(store), "engineer")
+    ops.list()                                   # [VersionRow(version=1, role="live", weight=100, ...), ...]
+    ops.route({1: 90, 3: 10}, actor="api:ci")    # validated, one If-Match write, audited
+    ops.rollback(actor="slack:T1:U1")            # the route as it was before this model's last change
+
+Roles: `live` (the most traffic), `canary` (some traffic), `mirror` (no traffic, shadow-scored), `standby`
+(loaded for rendezvous only), `retired` (committed, named nowhere, never loaded).
+
+IMPORTANT:
+  * Every edit is ONE compare-and-swap on the document it was decided on: if someone else changed it in
+    between, the edit fails with Conflict (409) and nothing is written. The caller re-reads and decides again;
+    no edit is ever lost or applied to a document its author did not see.
+  * Nothing routes traffic to a version that is not committed or failed its gates (metadata.conversion.ok).
+  * Who may edit is the caller's decision (the `models` function: admin scope, or the Slack admin list);
+    `refuse` writes a refused attempt to the audit log with its principal, as edits are.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+from layers.errors import BadInput, Conflict, VersionNotFound
+from layers.registry.control import DEFAULT_KEEP_RECENT, Control, ControlDoc, ModelRoute, retain
+from layers.registry.keys import AUDIT_PREFIX
+from layers.registry.versions import ModelMetadata, Versions, utc_now
+
+ROLES = ("live", "canary", "mirror", "standby", "retired")
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: int
+    role: str
+    weight: int
+    accuracy: float | None           # hold-out accuracy
+    fix_accuracy: float | None       # accuracy on the images people voted on
+    fixes: int                       # voted images it trained on
+    parent: int | None
+    created_at: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def role_of(route: ModelRoute, version: int) -> str:
+    weight = route.weights.get(version, 0)
+    if weight > 0:
+        return "live" if version == route.live else "canary"
+    if version in route.mirror:
+        return "mirror"
+    return "standby" if version in route.deployed else "retired"
+
+
+def parse_weights(spec: list[str] | dict) -> dict[int, int]:
+    """{"1": 90, "3": 10} or ["1=90", "3=10"] -> {1: 90, 3: 10}; BadInput otherwise."""
+    pairs = spec.items() if isinstance(spec, dict) else (s.split("=", 1) if "=" in s else (s, "") for s in spec)
+    out: dict[int, int] = {}
+    for v, w in pairs:
+        try:
+            version, weight = int(v), int(w)
+        except (TypeError, ValueError):
+            raise BadInput(f"weights are VERSION=PERCENT pairs, such as 1=90 3=10; not {v}={w}") from None
+        if not 0 <= weight <= 100 or version < 1:
+            raise BadInput(f"v{version}={weight}: a weight is a percentage from 0 to 100")
+        out[version] = weight
+    if sum(out.values()) != 100:
+        raise BadInput(f"the weights add up to {sum(out.values())}, not 100")
+    return out
+
+
+class DataOps:
+    def __init__(self, registry, model: str, keep_recent: int = DEFAULT_KEEP_RECENT) -> None:
+        self.versions: Versions = registry
+        self.control: Control = registry
+        self.model, self.keep_recent = model, keep_recent
+        self._meta: dict[int, ModelMetadata] = {}        # versions are immutable: their metadata is cached
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def metadata(self, version: int) -> ModelMetadata:
+        if version not in self._meta:
+            self._meta[version] = self.versions.metadata(self.model, version)
+        return self._meta[version]
+
+    def route(self) -> ModelRoute:
+        return self.control.control()[0].models.get(self.model, ModelRoute())
+
+    def list(self) -> list[VersionRow]:
+        route = self.route()
+        rows = []
+        for v in self.versions.versions(self.model):
+            m = self.metadata(v)
+            rows.append(VersionRow(version=v, role=role_of(route, v), weight=route.weights.get(v, 0),
+                                   accuracy=m.metrics.get("holdout", {}).get("accuracy"),
+                                   fix_accuracy=m.metrics.get("fixes", {}).get("accuracy"),
+                                   fixes=int(m.data.get("counts", {}).get("fixes", 0)), parent=m.parent,
+                                   created_at=m.created_at))
+        return rows
+
+    def show(self, version: int) -> dict:
+        m = self.metadata(version)
+        lineage, seen, parent = [], {version}, m.parent
+        while parent is not None and parent not in seen:           # the chain of parents, newest first
+            seen.add(parent)
+            lineage.append(parent)
+            try:
+                parent = self.metadata(parent).parent
+            except VersionNotFound:
+                break
+        return {"version": version, "role": role_of(self.route(), version), "lineage": lineage,
+                "metrics": m.metrics, "data": m.data, "params": m.params, "conversion": m.conversion,
+                "backbone": m.backbone, "artifacts": m.artifacts, "created_at": m.created_at}
+
+    def history(self, limit: int = 20) -> list[dict]:
+        """This model's audit entries, newest first (edits and refused attempts)."""
+        out = []
+        for entry in self._audit_newest_first():
+            if self._touches(entry):
+                out.append({k: entry.get(k) for k in ("at", "actor", "change", "revision", "refused")})
+                if len(out) >= limit:
+                    break
+        return out
+
+    def compare(self, a: int, b: int) -> dict:
+        ma, mb = self.metadata(a), self.metadata(b)
+
+        def figures(m: ModelMetadata) -> dict:
+            hold, fixes = m.metrics.get("holdout", {}), m.metrics.get("fixes", {})
+            return {"version": m.version, "accuracy": hold.get("accuracy"), "n": hold.get("n"),
+                    "fix_accuracy": fixes.get("accuracy"), "fix_n": fixes.get("n"), "per_class": hold.get("per_class"),
+                    "parent": m.parent, "data_sha256": m.data.get("data_sha256"),
+                    "watermark": (m.data.get("ledger") or {}).get("watermark")}
+        fa, fb = figures(ma), figures(mb)
+        delta = lambda k: (None if fa[k] is None or fb[k] is None else round(fb[k] - fa[k], 4))
+        return {"a": fa, "b": fb, "delta": {"accuracy": delta("accuracy"), "fix_accuracy": delta("fix_accuracy")}}
+
+    # -- editing (one conditional write each) --------------------------------------------------------------
+    # `revision`: the document revision the caller decided on (the API's If-Match); another one is a Conflict.
+
+    def set_route(self, weights: dict[int, int], actor: str, revision: int | None = None) -> ControlDoc:
+        self._servable(weights)
+        return self._edit(lambda route: self._weigh(route, weights), actor, revision)
+
+    def canary(self, version: int, percent: int, actor: str, revision: int | None = None) -> ControlDoc:
+        if not 1 <= percent <= 99:
+            raise BadInput("a canary takes 1 to 99 percent")
+        self._servable({version: percent})
+
+        def change(route: ModelRoute) -> str:
+            live = route.live
+            if live is None or live == version:
+                raise BadInput(f"v{version} cannot be the canary: "
+                               f"{'it is the live version' if live == version else 'nothing is live'}")
+            return self._weigh(route, {live: 100 - percent, version: percent})
+        return self._edit(change, actor, revision)
+
+    def promote(self, version: int, actor: str, revision: int | None = None) -> ControlDoc:
+        return self.set_route({version: 100}, actor, revision)
+
+    def mirror(self, version: int, on: bool, actor: str, revision: int | None = None) -> ControlDoc:
+        if on:
+            self._servable({version: 0})
+
+        def change(route: ModelRoute) -> str:
+            mirrored = set(route.mirror)
+            (mirrored.add if on else mirrored.discard)(version)
+            route.mirror = sorted(mirrored)
+            route.rendezvous = sorted(set(route.rendezvous) | ({version} if on else set()))
+            return f"mirror v{version} {'on' if on else 'off'}"
+        return self._edit(change, actor, revision)
+
+    def rollback(self, actor: str, revision: int | None = None) -> ControlDoc:
+        """Restore this model's route as it was before its last change (a rollback of a rollback redoes)."""
+        for entry in self._audit_newest_first():
+            if self._touches(entry) and not entry.get("refused"):
+                before = ModelRoute.from_json(entry["before"]["models"].get(self.model) or {})
+                undone = entry["revision"]
+
+                def change(route: ModelRoute) -> str:
+                    route.weights, route.mirror, route.rendezvous = before.weights, before.mirror, before.rendezvous
+                    return f"rollback: the route before revision {undone}"
+                return self._edit(change, actor, revision, keep=False)
+        raise BadInput(f"{self.model} has no change to roll back")
+
+    def refuse(self, actor: str, what: str, why: str) -> None:
+        """Record a refused attempt in the audit log, with the principal that tried."""
+        doc, _ = self.control.control()
+        entry = {"at": utc_now(), "actor": actor, "change": what, "refused": why, "revision": doc.revision,
+                 "model": self.model}
+        # "~" sorts after the hex of change entries: a refusal follows the change of the revision it saw
+        self.control.store.put(f"{AUDIT_PREFIX}{doc.revision:08d}~{time.time_ns()}-{uuid.uuid4().hex[:6]}.json",
+                               json.dumps(entry, sort_keys=True).encode(), if_none_match="*",
+                               content_type="application/json")
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    @staticmethod
+    def _weigh(route: ModelRoute, weights: dict[int, int]) -> str:
+        """Give these versions these weights and every other version 0 (still deployed)."""
+        route.weights = {v: weights.get(v, 0) for v in set(route.weights) | set(weights)}
+        route.rendezvous = sorted(set(route.rendezvous) | set(weights))
+        route.mirror = [v for v in route.mirror if weights.get(v, 0) == 0]
+        return "route " + " ".join(f"v{v}={w}" for v, w in sorted(weights.items()))
+
+    def _servable(self, weights: dict[int, int]) -> None:
+        for v in weights:
+            meta = self.metadata(v)                       # VersionNotFound (404) when not committed
+            if not meta.conversion.get("ok"):
+                raise BadInput(f"v{v} did not pass its gates (parity); it never serves")
+
+    def _edit(self, change, actor: str, revision: int | None, keep: bool = True) -> ControlDoc:
+        def apply(doc: ControlDoc) -> str | None:
+            if revision is not None and doc.revision != revision:
+                raise Conflict(f"the control document is at revision {doc.revision}, not {revision}: someone changed "
+                               f"it since you looked; nothing was written", revision=doc.revision)
+            route = doc.models.setdefault(self.model, ModelRoute())
+            what = change(route)
+            if keep:
+                doc.models[self.model] = retain(route, self.keep_recent)
+            return f"{self.model}: {what}"
+        try:
+            return self.control.update_control(apply, actor, retries=1)
+        except Conflict as err:
+            raise Conflict(f"the control document changed while this edit was being made; nothing was written. "
+                           f"Look again (list) and repeat it if it still makes sense") from err
+
+    def _audit_newest_first(self):
+        store = self.control.store
+        for key in sorted(store.keys(AUDIT_PREFIX), reverse=True):
+            yield json.loads(store.get(key).body)
+
+    def _touches(self, entry: dict) -> bool:
+        if entry.get("refused"):
+            return entry.get("model") == self.model
+        before = (entry.get("before") or {}).get("models", {}).get(self.model)
+        after = (entry.get("after") or {}).get("models", {}).get(self.model)
+        return before != after
