@@ -33,6 +33,7 @@ from layers.slack import Reply, SlackFront, is_slack
 from layers.store import BlobStore
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+SLACK_ROWS = 20
 SETTINGS = Settings.from_env()
 TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
 OPS = DataOps(Registry(BlobStore(SETTINGS.s3)), SETTINGS.model)
@@ -74,7 +75,10 @@ def slash_models(cmd) -> Reply:
     result = run(OPS, from_text(cmd.text), actor=principal, admin=admin, revision=None,
                  request_training=request_training)
     if "versions" in result:
-        text = f"*{OPS.model}*, control revision {result['revision']}\n```{table(result['versions'])}```"
+        rows = result["versions"][-SLACK_ROWS:]             # a section holds 3000 characters: the newest rows
+        older = len(result["versions"]) - len(rows)
+        text = (f"*{OPS.model}*, control revision {result['revision']}\n```{table(rows)}```"
+                + (f"\n_{older} older versions not shown (`/models show N`)_" if older else ""))
     else:
         text = f"```{json.dumps(result, indent=1, sort_keys=True)[:2800]}```"
     return Reply(text=f"{OPS.model}: {cmd.text}", response_type="in_channel",
