@@ -99,6 +99,9 @@ class ServingSettings:
     offpath_queue: int = 256             # decoy/shadow jobs waiting; beyond this they are dropped and counted
     offpath_max_bytes: int = 64 * 2**20  # ...and the bytes they hold (images, inputs), likewise
     max_pixels: int = 40_000_000         # decoded pixels per request: layers.images.pixel_budget of the limits
+    rendezvous_policy: str = "best-confidence"   # best-confidence | fastest | preferred (layers.serving.rendezvous)
+    rendezvous_deadline_s: float = 2.0   # well inside Slack's 3 s
+    rendezvous_delays_ms: tuple[tuple[int, float], ...] = ()   # fault injection for tests: (version, ms) pairs
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,10 @@ class Settings:
             unconfident_below=float(env.get("UNCONFIDENT_BELOW", ServingSettings.unconfident_below)),
             cache_dir=env.get("MODEL_CACHE_DIR", DEFAULT_CACHE_DIR),
             max_pixels=max_pixels_for(env),
+            rendezvous_policy=env.get("RENDEZVOUS_POLICY", ServingSettings.rendezvous_policy),
+            rendezvous_deadline_s=float(env.get("RENDEZVOUS_DEADLINE_S", ServingSettings.rendezvous_deadline_s)),
+            rendezvous_delays_ms=tuple((int(v), float(ms)) for v, ms in
+                                       (pair.split("=") for pair in env.get("RENDEZVOUS_DELAYS_MS", "").split(",") if pair)),
         )
         slack = SlackSettings(
             signing_secret=read_secret("slack-signing-secret", "SLACK_SIGNING_SECRET", env) or None,

@@ -52,15 +52,11 @@ def describe(url: str) -> str:
 
 
 class Database:
-    def __init__(self, settings: DbSettings, migrate: bool = True) -> None:
+    def __init__(self, settings: DbSettings) -> None:
         self.settings = settings
         self._pool: ConnectionPool | None = None
         self._lock = threading.Lock()
-        self._migrated = not migrate
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.settings.url)
+        self._migrated = False
 
     def _get_pool(self) -> ConnectionPool:
         with self._lock:

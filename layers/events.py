@@ -108,6 +108,19 @@ class PredictionRecord(Record):
 
 
 @dataclass(frozen=True)
+class RendezvousRecord(Record):
+    """A /predict-rendezvous request: every version's answer, the policy, what it chose, and the average."""
+    KIND: ClassVar[str] = "rendezvous"
+    request_id: str
+    model: str
+    policy: str
+    chosen_version: int | None
+    average: dict[str, float]
+    answers: list[dict]          # {version, label, confidence, latency_ms, late}
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
 class ModelEvent(Record):
     """Something happened to a model version: published, registered, refused (gates failed), failed (a run broke)."""
     KIND: ClassVar[str] = "model-event"

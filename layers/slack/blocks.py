@@ -2,6 +2,7 @@
 
     predict_message(prediction, image_url)   label, confidence bar, version, the image, a /fix hint if unconfident
     fix_message(receipt)                      the vote that was recorded, and what happens to it
+    rendezvous_message(result, image_url)     the chosen answer, the policy, the average, every version
 """
 from __future__ import annotations
 
@@ -42,3 +43,21 @@ def fix_message(r: VoteReceipt) -> Reply:
                   text=f"*{head}*: this image is *{r.label}*\nvote `{r.vote_id[:12]}` · image `{r.image_sha256[:12]}…`")),
               ContextBlock(elements=[MarkdownTextObject(text=r.next)])]
     return Reply(text=f"vote {r.vote_id[:12]}: {r.label}", blocks=[b.to_dict() for b in blocks], response_type="in_channel")
+
+
+def rendezvous_message(r, image_url: str | None) -> Reply:
+    """The chosen answer, which policy chose it, the average, and each version's own result."""
+    chosen = r.chosen
+    head = (f"*{PRETTY.get(chosen.label, chosen.label)}*  `{bar(chosen.confidence)}`  ·  v{chosen.version} "
+            f"chosen by *{r.policy}*" if chosen else ":hourglass: no version answered before the deadline")
+    lines = [f"v{a.version}: " + ("late (missed the deadline)" if a.late else f"{a.label} {a.confidence:.0%} in {a.latency_ms:.0f} ms")
+             for a in r.answers]
+    avg = ", ".join(f"{k} {v:.0%}" for k, v in r.average.items())
+    blocks = [SectionBlock(text=MarkdownTextObject(text=head)),
+              SectionBlock(text=MarkdownTextObject(text="\n".join(lines) + (f"\naverage: {avg}" if avg else "")))]
+    if image_url and is_public_url(image_url):
+        blocks.append(ImageBlock(image_url=image_url, alt_text="the image every version scored"))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(
+        text=f"request `{r.request_id}` · deadline {r.deadline_ms:.0f} ms · {r.latency_ms:.0f} ms")]))
+    text = f"{chosen.label} ({chosen.confidence:.0%}, v{chosen.version}, {r.policy})" if chosen else "no answer in time"
+    return Reply(text=text, blocks=[b.to_dict() for b in blocks], response_type="in_channel")

@@ -1,0 +1,135 @@
+"""Rendezvous: every version in the rendezvous set scores the same image in parallel, within a deadline, and a
+policy picks the answer (the rendezvous architecture's schedule).
+
+Example:
+    rv = Rendezvous(runtime, settings.serving)
+    result = rv.score(jpeg_bytes, request_id="r-1", policy="preferred", preferred=3, deadline_s=1.0)
+    result.chosen.version, result.average, [a.late for a in result.answers]
+
+Policies:
+    best-confidence   wait for every version until the deadline; the most confident answer wins (default)
+    fastest           the first answer wins; the versions still working are reported late
+    preferred         wait for the preferred version until the deadline; if it is late, the most confident
+                      answer that has arrived wins
+
+IMPORTANT: the image is decoded once, and preprocessed once per input size in the set (versions may differ).
+A version that misses the deadline is reported `late`, never waited for: the reply is due at the deadline.
+The average is over the answers that arrived.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from layers.config import ServingSettings
+from layers.errors import BadInput, Unavailable
+from layers.events import EventSink, RendezvousRecord, now_ms
+from layers.images import decode, to_input
+from layers.serving.offpath import OffPath
+from layers.serving.runtime import Loaded, ModelRuntime
+
+POLICIES = ("best-confidence", "fastest", "preferred")
+
+
+@dataclass(frozen=True)
+class VersionAnswer:
+    version: int
+    label: str | None
+    confidence: float | None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    latency_ms: float | None = None
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class RendezvousResult:
+    request_id: str
+    model: str
+    policy: str
+    deadline_ms: float
+    chosen: VersionAnswer | None
+    average: dict[str, float]
+    average_label: str | None
+    answers: list[VersionAnswer]
+    latency_ms: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class Rendezvous:
+    def __init__(self, runtime: ModelRuntime, settings: ServingSettings, sink: EventSink | None = None,
+                 topic: str = "", workers: int = 4) -> None:
+        self.runtime, self.settings, self.sink, self.topic = runtime, settings, sink, topic
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="rendezvous")
+        self._delays = dict(settings.rendezvous_delays_ms)   # fault injection for tests: version -> extra ms
+        self.offpath = OffPath(settings.offpath_queue, max_bytes=settings.offpath_max_bytes)
+
+    def score(self, data: bytes, request_id: str, policy: str | None = None, preferred: int | None = None,
+              deadline_s: float | None = None) -> RendezvousResult:
+        t0 = time.perf_counter()
+        policy = policy or self.settings.rendezvous_policy
+        deadline_s = self.settings.rendezvous_deadline_s if deadline_s is None else deadline_s
+        if policy not in POLICIES:
+            raise BadInput(f"unknown policy {policy!r}; one of {', '.join(POLICIES)}")
+        if not 0 < deadline_s <= 10:
+            raise BadInput("the deadline is between 1 ms and 10 s")
+        snap = self.runtime.snapshot()
+        loaded = [snap.versions[v] for v in sorted(snap.route.rendezvous) if v in snap.versions]
+        if not loaded:
+            raise Unavailable(f"no version of model '{self.runtime.model}' in the rendezvous set is ready")
+        if policy == "preferred" and preferred not in {l.version for l in loaded}:
+            raise BadInput(f"the preferred version must be one of {[l.version for l in loaded]}")
+        img = decode(data, draft_size=max(l.input_size for l in loaded), max_pixels=self.settings.max_pixels)
+        inputs = {size: to_input(img, size) for size in {l.input_size for l in loaded}}   # once per input size
+        futures: dict[Future, Loaded] = {self._pool.submit(self._answer, l, inputs[l.input_size], t0): l for l in loaded}
+        budget = max(0.0, deadline_s - (time.perf_counter() - t0))
+        if policy == "fastest":
+            done, _ = wait(futures, timeout=budget, return_when=FIRST_COMPLETED)
+        elif policy == "preferred":
+            target = next(f for f, l in futures.items() if l.version == preferred)
+            wait([target], timeout=budget)
+            done = {f for f in futures if f.done()}
+        else:
+            done, _ = wait(futures, timeout=budget)
+        answers = [f.result() if f in done else VersionAnswer(l.version, None, None, late=True)
+                   for f, l in futures.items()]
+        arrived = [a for a in answers if not a.late]
+        chosen = self._choose(policy, arrived, preferred)
+        labels = loaded[0].labels
+        average = {lab: round(float(np.mean([a.probabilities[lab] for a in arrived])), 6) for lab in labels} if arrived else {}
+        result = RendezvousResult(
+            request_id=request_id, model=self.runtime.model, policy=policy, deadline_ms=round(deadline_s * 1000, 1),
+            chosen=chosen, average=average, average_label=max(average, key=average.get) if average else None,
+            answers=sorted(answers, key=lambda a: a.version), latency_ms=round((time.perf_counter() - t0) * 1000, 2))
+        if self.sink is not None:                                       # the whole record, off the hot path
+            self.offpath.submit("record", lambda: self.sink.send(self.topic, RendezvousRecord(
+                request_id=request_id, model=result.model, policy=policy,
+                chosen_version=chosen.version if chosen else None, average=average,
+                answers=[{k: v for k, v in asdict(a).items() if k != "probabilities"} for a in result.answers],
+                created_at_ms=now_ms()), key=request_id))
+        return result
+
+    def _answer(self, loaded: Loaded, x: np.ndarray, t0: float) -> VersionAnswer:
+        if loaded.version in self._delays:
+            time.sleep(self._delays[loaded.version] / 1000)
+        probs = loaded.predict(x[None, ...])[0]
+        i = int(np.argmax(probs))
+        return VersionAnswer(version=loaded.version, label=loaded.labels[i], confidence=round(float(probs[i]), 6),
+                             probabilities={l: round(float(p), 6) for l, p in zip(loaded.labels, probs)},
+                             latency_ms=round((time.perf_counter() - t0) * 1000, 2))
+
+    @staticmethod
+    def _choose(policy: str, arrived: list[VersionAnswer], preferred: int | None) -> VersionAnswer | None:
+        if not arrived:
+            return None
+        if policy == "preferred":
+            mine = [a for a in arrived if a.version == preferred]
+            if mine:
+                return mine[0]
+        if policy == "fastest":
+            return min(arrived, key=lambda a: a.latency_ms)
+        return max(arrived, key=lambda a: (a.confidence, a.version))

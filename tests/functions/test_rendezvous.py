@@ -1,0 +1,75 @@
+"""/predict-rendezvous through the gateway: every version scores in parallel; each policy, with the deadline
+tested against a deliberately slow version (dev/test.sh delays v2 by 1.2 s), the average, each version's own
+result, and the record on `predictions`."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.conftest import http
+from tests.training_job.conftest import read_topic
+from training_job.synth import portrait, to_jpeg
+
+JPEG = to_jpeg(portrait(91)[0])
+
+
+def rendezvous(gateway, call_id: str | None = None, auth: bool = True, **query):
+    qs = "&".join(f"{k}={v}" for k, v in query.items())
+    headers = {"Content-Type": "image/jpeg", **({"X-Call-Id": call_id} if call_id else {})}
+    return http("POST", f"{gateway}/function/predict-rendezvous?{qs}", JPEG, headers, auth=auth)
+
+
+def by_version(body) -> dict:
+    return {a["version"]: a for a in body["answers"]}
+
+
+def test_best_confidence_waits_for_every_version_and_averages(served, gateway, settings):
+    call_id = f"rv-{uuid.uuid4().hex}"
+    status, _, body = rendezvous(gateway, call_id, deadline_ms=3000)
+    assert status == 200, body
+    answers = by_version(body)
+    assert {1, 2} <= set(answers) and not any(a["late"] for a in answers.values())
+    assert answers[2]["latency_ms"] >= 1200 > answers[1]["latency_ms"]
+    best = max(answers.values(), key=lambda a: a["confidence"])
+    assert body["policy"] == "best-confidence" and body["chosen"]["confidence"] == best["confidence"]
+    for label, p in body["average"].items():
+        assert abs(p - sum(a["probabilities"][label] for a in answers.values()) / len(answers)) < 1e-5
+    records = read_topic(settings, settings.kafka.topics.predictions,
+                         lambda r: r.get("kind") == "rendezvous" and r["request_id"] == call_id)
+    assert records and records[0]["chosen_version"] == body["chosen"]["version"]
+
+
+def test_a_version_that_misses_the_deadline_is_late(served, gateway):
+    status, _, body = rendezvous(gateway, deadline_ms=400)
+    answers = by_version(body)
+    assert status == 200 and answers[2]["late"] and answers[2]["label"] is None and not answers[1]["late"]
+    assert body["chosen"]["version"] != 2 and body["latency_ms"] < 1200
+    assert body["average"] == {k: round(v, 6) for k, v in body["average"].items()}
+    assert set(body["average"]) == {"engineer", "non_engineer"}
+
+
+def test_fastest_takes_the_first_answer(served, gateway):
+    status, _, body = rendezvous(gateway, policy="fastest", deadline_ms=3000)
+    assert status == 200 and body["policy"] == "fastest"
+    assert body["chosen"]["version"] != 2 and by_version(body)[2]["late"] and body["latency_ms"] < 1200
+
+
+@pytest.mark.parametrize("deadline_ms, chosen_is_preferred", [(3000, True), (400, False)])
+def test_preferred_waits_for_its_version_until_the_deadline(deadline_ms, chosen_is_preferred, served, gateway):
+    status, _, body = rendezvous(gateway, policy="preferred", preferred=2, deadline_ms=deadline_ms)
+    assert status == 200, body
+    assert (body["chosen"]["version"] == 2) == chosen_is_preferred
+    assert by_version(body)[2]["late"] == (not chosen_is_preferred)
+
+
+@pytest.mark.parametrize("query, auth, status, code", [
+    ({}, False, 401, "unauthorized"),
+    ({"policy": "loudest"}, True, 400, "bad_input"),
+    ({"policy": "preferred", "preferred": 99}, True, 400, "bad_input"),
+    ({"deadline_ms": "soon"}, True, 400, "bad_input"),
+])
+def test_bad_requests(query, auth, status, code, served, gateway):
+    got, _, body = rendezvous(gateway, auth=auth, **query)
+    assert got == status and body["error"] == code, body
