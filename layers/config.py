@@ -99,6 +99,7 @@ class ServingSettings:
     offpath_queue: int = 256             # decoy/shadow jobs waiting; beyond this they are dropped and counted
     offpath_max_bytes: int = 64 * 2**20  # ...and the bytes they hold (images, inputs), likewise
     max_pixels: int = 40_000_000         # decoded pixels per request: layers.images.pixel_budget of the limits
+    cache_entries: int = 4096            # predictions cached by (image sha256, model, version); 0: no cache
     rendezvous_policy: str = "best-confidence"   # best-confidence | fastest | preferred (layers.serving.rendezvous)
     rendezvous_deadline_s: float = 2.0   # well inside Slack's 3 s
     rendezvous_delays_ms: tuple[tuple[int, float], ...] = ()   # fault injection for tests: (version, ms) pairs
@@ -178,6 +179,7 @@ class Settings:
             unconfident_below=float(env.get("UNCONFIDENT_BELOW", ServingSettings.unconfident_below)),
             cache_dir=env.get("MODEL_CACHE_DIR", DEFAULT_CACHE_DIR),
             max_pixels=max_pixels_for(env),
+            cache_entries=int(env.get("PREDICTION_CACHE_ENTRIES", ServingSettings.cache_entries)),
             rendezvous_policy=env.get("RENDEZVOUS_POLICY", ServingSettings.rendezvous_policy),
             rendezvous_deadline_s=float(env.get("RENDEZVOUS_DEADLINE_S", ServingSettings.rendezvous_deadline_s)),
             rendezvous_delays_ms=tuple((int(v), float(ms)) for v, ms in

@@ -36,7 +36,7 @@ SLACK = SlackFront.from_settings(SETTINGS, "/predict", "/predict IMAGE_URL", nar
 def status(event) -> dict:
     if TOKENS.identify(event.headers.get("Authorization")) is None:
         return up_or_down(bool(RUNTIME.snapshot().versions))
-    return ok({**RUNTIME.status(), "offpath": PREDICTOR.offpath.stats()})
+    return ok({**RUNTIME.status(), "offpath": PREDICTOR.offpath.stats(), "cache": PREDICTOR.cache.stats()})
 
 
 def predict(event) -> dict:

@@ -19,8 +19,9 @@ import numpy as np
 from layers.config import Settings
 from layers.errors import Unavailable
 from layers.events import DecoyRecord, EventSink, PredictionRecord, now_ms
-from layers.images import decode, sha256_hex, to_input
+from layers.images import decode, preprocess, sha256_hex, to_input
 from layers.registry import image_key
+from layers.serving.cache import PredictionCache
 from layers.serving.offpath import OffPath
 from layers.serving.prediction import Prediction
 from layers.serving.routing import choose
@@ -40,6 +41,7 @@ class Predictor:
         self.runtime, self.store, self.sink, self.settings = runtime, store, sink, settings
         self.topics = settings.kafka.topics
         self.offpath = offpath or OffPath(settings.serving.offpath_queue, max_bytes=settings.serving.offpath_max_bytes)
+        self.cache = PredictionCache(settings.serving.cache_entries)
 
     def predict(self, data: bytes, user: str | None, request_id: str) -> Prediction:
         t0 = time.perf_counter()
@@ -49,34 +51,42 @@ class Predictor:
             raise Unavailable(f"no version of model '{self.runtime.model}' is ready to serve yet",
                               failed=self.runtime.status()["failed"] or None)
         loaded = snap.versions[version]
-        img = decode(data, draft_size=loaded.input_size, max_pixels=self.settings.serving.max_pixels)
-        x = to_input(img, loaded.input_size)
-        label, confidence, probs = score(loaded, x)
+        sha = sha256_hex(data)
+        cached = self.cache.get(sha, loaded.model, version)
+        if cached is None:
+            img = decode(data, draft_size=loaded.input_size, max_pixels=self.settings.serving.max_pixels)
+            cached = score(loaded, to_input(img, loaded.input_size))
+            self.cache.put(sha, loaded.model, version, cached)
+        label, confidence, probs = cached
         p = Prediction(request_id=request_id, model=loaded.model, version=version, label=label,
                        confidence=round(confidence, 6),
                        unconfident=confidence < self.settings.serving.unconfident_below,
                        probabilities=probs, latency_ms=round((time.perf_counter() - t0) * 1000, 2), user=user)
-        self.offpath.submit("decoy", lambda: self._decoy(data, p), nbytes=len(data))
+        self.offpath.submit("decoy", lambda: self._decoy(data, sha, p), nbytes=len(data))
         if snap.route.mirror:
-            self.offpath.submit("shadow", lambda: self._shadow(snap, x, p), nbytes=x.nbytes)
+            self.offpath.submit("shadow", lambda: self._shadow(snap, data, p), nbytes=len(data))
         return p
 
     # -- off the hot path ----------------------------------------------------------------------------
-    def _decoy(self, data: bytes, p: Prediction) -> None:
-        sha = sha256_hex(data)
+    def _decoy(self, data: bytes, sha: str, p: Prediction) -> None:
         key = image_key(sha)
         self.store.put_if_absent(key, data)
         self.sink.send(self.topics.predict_decoy, DecoyRecord(
             request_id=p.request_id, image_sha256=sha, image_key=key, user=p.user, created_at_ms=now_ms(),
             model=p.model, version=p.version, label=p.label, confidence=p.confidence), key=p.request_id)
 
-    def _shadow(self, snap: Snapshot, x: np.ndarray, p: Prediction) -> None:
+    def _shadow(self, snap: Snapshot, data: bytes, p: Prediction) -> None:
+        """Every mirror version scores the same bytes, preprocessed at ITS input size by the one function
+        training uses (a mirror version may take another size than the version that answered)."""
+        inputs: dict[int, np.ndarray] = {}
         for v in sorted(snap.route.mirror):
             loaded = snap.versions.get(v)
             if loaded is None or v == p.version:
                 continue
             t0 = time.perf_counter()
-            label, confidence, _ = score(loaded, x)
+            if loaded.input_size not in inputs:
+                inputs[loaded.input_size] = preprocess(data, loaded.input_size)
+            label, confidence, _ = score(loaded, inputs[loaded.input_size])
             self.sink.send(self.topics.predictions, PredictionRecord(
                 request_id=p.request_id, model=p.model, version=v, label=label, confidence=round(confidence, 6),
                 latency_ms=round((time.perf_counter() - t0) * 1000, 3), created_at_ms=now_ms()), key=p.request_id)

@@ -168,3 +168,14 @@ def test_shadow_versions_score_off_the_hot_path(served, gateway, store, settings
         assert shadow and shadow[0]["version"] == 2 and 0.5 <= shadow[0]["confidence"] <= 1
     finally:
         reg.update_control(lambda doc: (doc.models[served].mirror.clear(), "unmirror")[-1], "test")
+
+
+def test_a_repeated_image_is_answered_from_the_prediction_cache(served, gateway):
+    jpeg = to_jpeg(portrait(14_141)[0])
+    before = http("GET", f"{gateway}/function/predict/status")[2]["cache"]
+    first = predict_bytes(gateway, jpeg, user="U-cache")[2]
+    second = predict_bytes(gateway, jpeg, user="U-cache")[2]           # same user: same version, same bytes
+    after = http("GET", f"{gateway}/function/predict/status")[2]["cache"]
+    assert first["version"] == second["version"] and first["probabilities"] == second["probabilities"]
+    assert after["hits"] >= before["hits"] + 1 and after["misses"] >= before["misses"] + 1
+    assert after["entries"] <= after["max_entries"]

@@ -73,3 +73,14 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(gateway):
     body = b"\xff\xd8" + b"\0" * (17 * 1024 * 1024)
     status, _, reply = http("POST", f"{gateway}/function/fix?label=engineer", body, {"Content-Type": "image/jpeg"})
     assert status == 413 and reply["error"] == "too_large" and "16777216" in reply["message"], reply
+
+
+def test_the_prediction_cache_is_bounded_and_counts():
+    from layers.serving.cache import PredictionCache
+    cache = PredictionCache(max_entries=2)
+    cache.put("a", "m", 1, ("x", 0.9, {}))
+    cache.put("b", "m", 1, ("y", 0.8, {}))
+    assert cache.get("a", "m", 1) == ("x", 0.9, {})                    # a is now the most recent
+    cache.put("c", "m", 1, ("z", 0.7, {}))                               # evicts b, the least recent
+    assert cache.get("b", "m", 1) is None and cache.get("a", "m", 2) is None
+    assert cache.stats() == {"entries": 2, "max_entries": 2, "hits": 1, "misses": 2}
