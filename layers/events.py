@@ -28,6 +28,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# kafka-python backs off up to 30 s between reconnects by default: after a broker restart, producers would
+# keep failing for that long. 2 s bounds the gap.
+RECONNECT_BACKOFF_MAX_MS = 2000
+
+
 @dataclass(frozen=True)
 class Record:
     """Base of every record: `kind` names the type on the wire, `schema` its version."""
@@ -211,6 +216,7 @@ class EventSink:
                 max_block_ms=self.settings.request_timeout_ms,
                 delivery_timeout_ms=self.settings.request_timeout_ms + 1000,
                 linger_ms=0,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
         except KafkaError as err:
             raise Unavailable(f"Kafka unreachable at {self.settings.bootstrap}: {err}") from err
@@ -239,7 +245,8 @@ def make_consumer(settings: KafkaSettings, topic: str | tuple[str, ...], group: 
     from kafka.errors import KafkaError
     config = dict(bootstrap_servers=settings.bootstrap, group_id=group, enable_auto_commit=False,
                   auto_offset_reset="earliest", bootstrap_timeout_ms=settings.bootstrap_timeout_ms,
-                  session_timeout_ms=6000, heartbeat_interval_ms=2000)  # 6 s: the broker minimum
+                  session_timeout_ms=6000, heartbeat_interval_ms=2000,  # 6 s: the broker minimum
+                  reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)
     config.update(overrides)
     try:
         return KafkaConsumer(*((topic,) if isinstance(topic, str) else topic), **config)

@@ -14,15 +14,26 @@ from tests.conftest import http, run_script, wait_until
 
 
 def stopped(service: str):
-    """A fixture that stops `service` (dev/stop.sh) for the test and starts it again (dev/start.sh) after."""
+    """A fixture that stops `service` (dev/stop.sh) for the test, starts it again (dev/start.sh) after, and
+    waits until the functions use it again: a decoy reaches Kafka, a vote reaches PostgreSQL."""
     @pytest.fixture
-    def fixture():
+    def fixture(gateway):
         result = run_script("stop.sh", service)
         assert result.returncode == 0, result.stderr
         yield
         result = run_script("start.sh", service, timeout=180)
         assert result.returncode == 0, result.stderr
+        assert wait_until(lambda: recovered(gateway), timeout_s=30), f"the functions did not recover after {service}"
     return fixture
+
+
+def recovered(gateway) -> bool:
+    done = lambda: http("GET", f"{gateway}/function/predict/status")[2]["offpath"].get("decoy.done", 0)
+    before = done()
+    jpeg = to_jpeg(portrait(uuid.uuid4().int % 100_000)[0])
+    if http("POST", f"{gateway}/function/predict", jpeg, {"Content-Type": "image/jpeg"})[0] != 200:
+        return False
+    return bool(wait_until(lambda: done() > before, timeout_s=8)) and fix_request(gateway, 44)[0] == 201
 
 
 kafka_down = stopped("kafka")
