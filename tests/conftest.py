@@ -65,13 +65,20 @@ MODEL_FIXTURES = {"bootstrapped", "served"}
 _bootstrap: dict = {}
 
 
+# The code a bootstrapped backbone depends on: its architecture and training, the data and its splits, the
+# preprocessing. (The learner, the reconciler, replay and the CLI do not change it.)
+BACKBONE_SOURCES = ("training_job/model.py", "training_job/config.py", "training_job/bootstrap.py",
+                    "training_job/pipeline.py", "training_job/data.py", "training_job/synth.py",
+                    "training_job/datasets.py", "layers/images.py")
+
+
 def backbone_cache_key() -> str:
     """What a trained test backbone depends on: the training code, its configuration and the dataset's name.
     (The synthetic dataset is deterministic; a change to its generator is a change to training_job/.)"""
     from training_job.config import TrainConfig
     h = hashlib.sha256(json.dumps(asdict(TrainConfig()), sort_keys=True).encode())
-    for path in sorted((ROOT / "training_job").glob("*.py")) + [ROOT / "layers" / "images.py"]:
-        h.update(path.read_bytes())
+    for name in BACKBONE_SOURCES:
+        h.update((ROOT / name).read_bytes())
     return h.hexdigest()[:24]
 
 
@@ -175,3 +182,13 @@ def pytest_sessionfinish(session, exitstatus):
     proc = _bootstrap.get("proc")
     if proc is not None and proc.poll() is None:      # a run cut short must not leave a trainer behind
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def served(bootstrapped, gateway):
+    """The bootstrapped model, once the predict function reports it ready (it polls the control document)."""
+    def ready():
+        status, _, body = http("GET", f"{gateway}/function/predict/status")
+        return status == 200 and {"1", "2"} <= set(body["ready"]) and body
+    assert wait_until(ready, timeout_s=60), http("GET", f"{gateway}/function/predict/status")
+    return bootstrapped

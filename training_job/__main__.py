@@ -3,6 +3,7 @@
     python -m training_job bootstrap [--base imagenet|none|s3://bucket/key] [--force] [options]
     python -m training_job consume   [--max-runs N] [--exit-when-idle S] [options]
     python -m training_job dataset   [--dataset NAME] [--dataset-size N] [--seed S]   # publish synthetic data
+    python -m training_job replay    --versions 1,3 [--from-offset N | --since-ms T] [--limit N]   # canary analysis
 
 Every TrainConfig field is an option (--input-size, --alpha, --min-fixes, ...); TRAIN_<FIELD> environment
 variables set the defaults (for the container). S3 and Kafka come from the environment / OpenFaaS-style
@@ -21,7 +22,11 @@ from training_job.config import TrainConfig
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training_job", description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["bootstrap", "consume", "dataset"])
+    p.add_argument("command", choices=["bootstrap", "consume", "dataset", "replay"])
+    p.add_argument("--versions", default="", help="replay: the versions to compare, e.g. 1,3")
+    p.add_argument("--from-offset", type=int, default=0, help="replay: the predict-decoy offset to start at")
+    p.add_argument("--since-ms", type=int, default=None, help="replay: start at this time (ms) instead")
+    p.add_argument("--limit", type=int, default=500, help="replay: at most this many decoy records")
     p.add_argument("--force", action="store_true", help="bootstrap even when versions exist")
     p.add_argument("--max-runs", type=int, default=None, help="consume: stop after N training runs")
     p.add_argument("--exit-when-idle", type=float, default=None, help="consume: stop after S idle seconds")
@@ -36,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     cfg = TrainConfig(**{f.name: type(getattr(TrainConfig(), f.name))(getattr(args, f.name)) for f in fields(TrainConfig)})
     settings = Settings.from_env()
+    if args.command == "replay":
+        from training_job.replay import main as replay_main
+        return replay_main(settings, cfg.model, args.versions, args.from_offset, args.since_ms, args.limit)
     if args.command == "dataset":
         from training_job.datasets import publish_synthetic
         from layers.store import BlobStore

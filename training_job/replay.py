@@ -1,0 +1,96 @@
+"""`python -m training_job replay`: re-score archived live traffic (the `predict-decoy` topic) with any versions,
+and compare them: how often they agree, and how accurate each is on the images that have a consensus label in
+the ledger. The canary analysis reads the same numbers.
+
+    python -m training_job replay --model engineer --versions 1,3 [--from-offset 0 | --since-ms T] [--limit 500]
+
+Example:
+    report = replay(settings, "engineer", [1, 3], from_offset=0, limit=500)
+    report["agreement"], report["versions"]["3"]["accuracy"], report["versions"]["3"]["labelled"]
+
+IMPORTANT: it runs the versions' own verified .tflite artifacts with LiteRT and the one preprocessing function,
+exactly as serving does (no TensorFlow); each stored image is read once, and one image seen many times in
+the traffic counts once.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from layers.config import Settings
+from layers.db import Database
+from layers.events import DecoyRecord, decode
+from layers.images import preprocess
+from layers.ledger import Ledger, decide
+from layers.registry import Registry
+from layers.serving.litert import LiteModel
+from layers.store import BlobStore
+
+
+def read_decoys(settings: Settings, topic: str, from_offset: int | None, since_ms: int | None, limit: int,
+                model: str) -> list[DecoyRecord]:
+    """Decoy records of `model` from one offset (or time) on, at most `limit`, in topic order."""
+    from kafka import KafkaConsumer, TopicPartition
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(parts)
+        ends = consumer.end_offsets(parts)
+        starts = consumer.offsets_for_times({p: since_ms for p in parts}) if since_ms is not None else {}
+        for p in parts:
+            start = starts.get(p).offset if starts.get(p) else (from_offset or 0)
+            consumer.seek(p, min(start, ends[p]))
+        out: list[DecoyRecord] = []
+        deadline = time.time() + 30
+        while len(out) < limit and time.time() < deadline and any(consumer.position(p) < ends[p] for p in parts):
+            for records in consumer.poll(timeout_ms=500).values():
+                for r in records:
+                    rec = decode(r.value, DecoyRecord)
+                    if isinstance(rec, DecoyRecord) and rec.model == model and len(out) < limit:
+                        out.append(rec)
+        return out
+    finally:
+        consumer.close()
+
+
+def replay(settings: Settings, model: str, versions: list[int], from_offset: int | None = 0,
+           since_ms: int | None = None, limit: int = 500) -> dict:
+    store = BlobStore(settings.s3)
+    registry = Registry(store)
+    models = {}
+    for v in versions:
+        meta = registry.metadata(model, v)
+        models[v] = (LiteModel(registry.fetch_artifact(model, v, "model.tflite", meta)), meta)
+    decoys = read_decoys(settings, settings.kafka.topics.predict_decoy, from_offset, since_ms, limit, model)
+    images = list(dict.fromkeys(d.image_sha256 for d in decoys))           # each image once, in traffic order
+    db = Database(settings.db)
+    agreed = decide(Ledger(db).snapshot(model).latest).accepted
+    db.close()
+    answers: dict[int, dict[str, str]] = {v: {} for v in versions}
+    for sha in images:
+        data = store.get(f"images/{sha}").body
+        inputs: dict[int, np.ndarray] = {}
+        for v, (lite, meta) in models.items():
+            if meta.input_size not in inputs:
+                inputs[meta.input_size] = preprocess(data, meta.input_size)
+            probs = lite.predict(inputs[meta.input_size][None, ...])[0]
+            answers[v][sha] = meta.labels[int(np.argmax(probs))]
+    agree = sum(len({answers[v][sha] for v in versions}) == 1 for sha in images)
+    report = {"model": model, "records": len(decoys), "images": len(images),
+              "agreement": round(agree / len(images), 4) if images else None, "versions": {}}
+    for v in versions:
+        labelled = [sha for sha in images if sha in agreed]
+        right = sum(answers[v][sha] == agreed[sha]["label"] for sha in labelled)
+        report["versions"][str(v)] = {"labelled": len(labelled),
+                                      "accuracy": round(right / len(labelled), 4) if labelled else None,
+                                      "labels": dict(sorted(answers[v].items()))}
+    return report
+
+
+def main(settings: Settings, model: str, versions: str, from_offset: int | None, since_ms: int | None,
+         limit: int) -> int:
+    report = replay(settings, model, [int(v) for v in versions.split(",") if v], from_offset, since_ms, limit)
+    print(json.dumps(report, indent=1, sort_keys=True))
+    return 0
