@@ -120,10 +120,10 @@ class Database:
                         "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
             cur.execute("SELECT version FROM schema_migrations")
             done = {row[0] for row in cur.fetchall()}
-            for number, name, sql in MIGRATIONS:
+            for number, name, statements in MIGRATIONS:
                 if number in done:
                     continue
-                cur.execute(sql)
+                cur.execute(statements)
                 cur.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (number, name))
                 applied.append(number)
         self._migrated = True

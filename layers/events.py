@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-from layers.config import KafkaSettings, Settings, Topics
+from layers.config import KafkaSettings, Settings
 from layers.errors import BadInput, Unavailable
 
 

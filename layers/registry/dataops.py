@@ -225,8 +225,8 @@ class DataOps:
         try:
             return self.control.update_control(apply, actor, retries=1)
         except Conflict as err:
-            raise Conflict(f"the control document changed while this edit was being made; nothing was written. "
-                           f"Look again (list) and repeat it if it still makes sense") from err
+            raise Conflict("the control document changed while this edit was being made; nothing was written. "
+                           "Look again (list) and repeat it if it still makes sense") from err
 
     def _audit_newest_first(self):
         store = self.control.store

@@ -3,7 +3,6 @@ tested against a deliberately slow version (dev/test.sh delays v2 by 1.2 s), the
 result, and the record on `predictions`."""
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
