@@ -7,7 +7,7 @@
 stamp_ok() { [[ -f "$1" && "$(cat "$1")" == "$2" ]]; }
 
 install_python() {
-  local want; want="$(cat "$ROOT"/requirements-dev.txt "$ROOT"/layers/requirements.txt "$ROOT"/training_job/requirements.txt "$ROOT"/template/python3-afterdark/requirements.txt | sha256sum | cut -c1-16)"
+  local want; want="$(cat "$ROOT"/requirements-dev.txt "$ROOT"/layers/requirements.txt "$ROOT"/training_job/requirements.txt "$ROOT"/template/python3-afterdark/requirements.txt "$ROOT"/functions/*/requirements.txt | sha256sum | cut -c1-16)"
   if stamp_ok "$VENV/.afterdark-stamp" "$want"; then log "python venv up to date ($VENV)"; return; fi
   command -v python3 >/dev/null || fail "python3 not found"
   python3 -c "import sys; sys.exit(sys.version_info < tuple(map(int, '$PYTHON_MIN'.split('.'))))" || fail "Python >= $PYTHON_MIN needed"

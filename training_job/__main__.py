@@ -4,6 +4,7 @@
     python -m training_job consume   [--max-runs N] [--exit-when-idle S] [options]
     python -m training_job dataset   [--dataset NAME] [--dataset-size N] [--seed S]   # publish synthetic data
     python -m training_job replay    --versions 1,3 [--from-offset N | --since-ms T] [--limit N]   # canary analysis
+    python -m training_job export    --version N --out model.tflite     # one portable file: backbone + head
 
 Every TrainConfig field is an option (--input-size, --alpha, --min-fixes, ...); TRAIN_<FIELD> environment
 variables set the defaults (for the container). S3 and Kafka come from the environment / OpenFaaS-style
@@ -22,7 +23,9 @@ from training_job.config import TrainConfig
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training_job", description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["bootstrap", "consume", "dataset", "replay"])
+    p.add_argument("command", choices=["bootstrap", "consume", "dataset", "replay", "export"])
+    p.add_argument("--version", type=int, default=None, help="export: the version to export")
+    p.add_argument("--out", default=None, help="export: the file to write (default <model>-v<N>.tflite)")
     p.add_argument("--versions", default="", help="replay: the versions to compare, e.g. 1,3")
     p.add_argument("--from-offset", type=int, default=0, help="replay: the predict-decoy offset to start at")
     p.add_argument("--since-ms", type=int, default=None, help="replay: start at this time (ms) instead")
@@ -44,6 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replay":
         from training_job.replay import main as replay_main
         return replay_main(settings, cfg.model, args.versions, args.from_offset, args.since_ms, args.limit)
+    if args.command == "export":
+        import json
+        from pathlib import Path
+        from training_job.export import export
+        if args.version is None:
+            raise SystemExit("export needs --version N")
+        out = Path(args.out or f"{cfg.model}-v{args.version}.tflite").resolve()
+        print(json.dumps(export(settings, cfg, args.version, out), indent=1))
+        return 0
     if args.command == "dataset":
         from training_job.datasets import publish_synthetic
         from layers.store import BlobStore

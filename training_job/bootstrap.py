@@ -1,7 +1,8 @@
 """`python -m training_job bootstrap`: the first two versions, from the dataset prefix.
 
-v1: the backbone (imagenet, trained here on the dataset, or loaded from S3), then a head on all training data.
-v2: the same frozen backbone, another seed and 75% of the training data: a second, different model, so
+v1: the backbone (imagenet, trained here on the dataset, or loaded from S3), converted to TFLite and published
+    once as backbones/<fingerprint>/backbone.tflite, then a head on all training data.
+v2: the same frozen backbone and 75% of the training data: a second, different head, so
     ensembles and rendezvous have two versions from the start (and share one backbone pass).
 Both train on the dataset plus the ledger's consensus: `--force` replaces the base model, never the votes.
 Nothing happens when the model already has versions (use --force to add two more: they are registered as
@@ -73,7 +74,7 @@ def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list
 
     backbone, source = load_base(cfg, settings, trainer, train_images)
     backbone.trainable = False
-    info = trainer.save_backbone(backbone, source)
+    info = trainer.publish_backbone(backbone, source, train)     # backbone.tflite, converted once
     print(f"[bootstrap] backbone {info['fingerprint']} ({source})", flush=True)
     outcomes = [trainer.train_and_publish(exs, agreed, ledger, backbone, info, parent=None, seed=cfg.seed,
                                           policy=Policy(), note="bootstrap v1: all training data")]

@@ -21,7 +21,8 @@ class TrainConfig:
     input_size: int = DEFAULT_INPUT_SIZE
     base: str = "none"              # imagenet | none | s3://<bucket>/<key of a .weights.h5>
     backbone_epochs: int = 24       # bootstrap only, when base=none: train the backbone on the dataset
-    head_epochs: int = 60
+    head_c: float = 0.1             # the head's inverse L2 strength (logistic regression, L-BFGS)
+    head_max_iter: int = 1000
     batch_size: int = 32
     learning_rate: float = 1e-3
     seed: int = 1

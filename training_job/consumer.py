@@ -27,7 +27,6 @@ from layers.events import (CommandRecord, DeadLetter, EventSink, FixEvent, Malfo
 from layers.ledger import Ledger, TrainingRuns, Vote, decide
 from layers.registry import Registry, image_key
 from layers.store import BlobStore
-from training_job.synth import LABELS
 from training_job.config import TrainConfig
 from training_job.data import examples
 from training_job.failpoints import failpoint
@@ -41,7 +40,7 @@ class Learner:
         self.settings, self.cfg = settings, cfg
         self.store = BlobStore(settings.s3)
         self.sink = EventSink(settings.kafka, client_id="training-job")
-        self.labels = list(LABELS)
+        self.labels = list(settings.labels)       # the classes votes may name (as /fix validates them)
         self._trainer = None
         self.registry = Registry(self.store)
         self.db = Database(settings.db)

@@ -57,6 +57,11 @@ def publish_synthetic(store: BlobStore, name: str, n: int, seed: int) -> list[It
     return items
 
 
+def labels_of(items: list[Item]) -> list[str]:
+    """The dataset's classes: its items' labels, sorted (the order of a head's outputs)."""
+    return sorted({i.label for i in items})
+
+
 def load_manifest(store: BlobStore, name: str) -> list[Item]:
     return [Item(**d) for d in json.loads(store.get(manifest_key(name)).body)]
 

@@ -2,9 +2,15 @@
 
 Example:
     trainer = Trainer(store, sink, cfg)
+    info = trainer.publish_backbone(backbone, "bootstrap: ...", exs)   # once per backbone: backbone.tflite
     backbone, info = trainer.backbone_for(parent_meta)  # loaded once, kept warm by the learner
     outcome = trainer.train_and_publish(exs, agreed, {"watermark": 42, "votes": 17, "run_id": 7}, backbone, info,
                                         parent=live_meta, seed=1, progress=lambda stage, v: ...)
+
+A version is a head on a published backbone (layers.serving.servable): a run embeds only images it has not
+seen (cached by backbone fingerprint and image sha256), fits the head by L-BFGS, converts only the head,
+checks the head's parity and the composed path's (LiteRT backbone then LiteRT head, against Keras), and
+publishes a few KiB.
 
 Stages, each reported to `progress` (the learner writes them to the run's row): metadata.json written
 ("published") -> the control document names it ("registered") -> its model-event acknowledged (the return).
@@ -28,20 +34,23 @@ import numpy as np
 from training_job.datasets import Item, manifest_key
 from layers.errors import NotFound
 from layers.events import EventSink, announce
+from layers.charts import training_report
 from layers.images import preprocess, sha256_hex
-from layers.registry import ModelMetadata, Policy, Registry, backbone_key, embedding_key, utc_now
+from layers.registry import ModelMetadata, Policy, Registry, backbone_key, backbone_tflite_key, embedding_key, utc_now
+from layers.serving.litert import LiteModel
 from layers.store import BlobStore
 from layers.ledger import Consensus
-from training_job.synth import LABELS
 from training_job import model as M
 from training_job.config import TrainConfig
-from training_job.convert import parity, to_tflite
+from training_job.convert import agreement, embedding_parity, to_tflite
 from training_job.data import Example, data_manifest
-from training_job.evaluate import metrics, report_png
+from training_job.datasets import labels_of
+from training_job.evaluate import metrics
 from training_job.failpoints import failpoint
 
 PREPROCESSING = "layers.images.preprocess: decode, EXIF orientation, RGB, JPEG draft + bilinear resize, x/127.5-1"
 IO_THREADS = 8
+PARITY_IMAGES = 64        # hold-out images the head and the composed path are checked on
 
 
 @dataclass
@@ -56,11 +65,13 @@ class Trainer:
     def __init__(self, store: BlobStore, sink: EventSink | None, cfg: TrainConfig) -> None:
         self.store, self.sink, self.cfg = store, sink, cfg
         self.registry = Registry(store)
-        self.labels = list(LABELS)
+        self.labels: list[str] = []              # the dataset manifest's classes (read with the dataset)
         self._pool = ThreadPoolExecutor(IO_THREADS)
         self._backbones: dict[str, tuple[object, dict]] = {}
+        self._lite: dict[str, LiteModel] = {}     # fingerprint -> the published backbone.tflite, on LiteRT
         self._dataset: tuple[str, list, str] | None = None
         self._embedded: dict[tuple[str, str], np.ndarray] = {}     # (backbone fingerprint, image sha256) -> (D,)
+        self._lite_embedded: dict[tuple[str, str], np.ndarray] = {}   # the same, from backbone.tflite
 
     # -- events --------------------------------------------------------------------------------------
     def emit(self, event: str, version: int | None, reason: str | None = None, **details) -> None:
@@ -75,6 +86,7 @@ class Trainer:
         if blob is not None:
             items = [Item(**d) for d in json.loads(blob.body)]
             self._dataset = (blob.etag, items, sha256_hex(blob.body))
+            self.labels = labels_of(items)
         return self._dataset[1], self._dataset[2]
 
     def images(self, exs: list[Example]) -> np.ndarray:
@@ -111,8 +123,27 @@ class Trainer:
             self._embedded[(fp, e.sha256)] = vec
         return np.stack(found).astype(np.float32) if found else np.zeros((0, 1), np.float32)
 
+    def lite_embeddings(self, info: dict, exs: list[Example]) -> np.ndarray:
+        """Embeddings by the published backbone.tflite (what serving computes), kept in memory."""
+        fp = info["fingerprint"]
+        lite = self._lite.get(fp)
+        if lite is None:
+            data = self.store.get(info["tflite"]["key"]).body
+            if sha256_hex(data) != info["tflite"]["sha256"]:
+                raise RuntimeError(f"backbone {info['tflite']['key']} does not match its sha256")
+            lite = self._lite[fp] = LiteModel(data)
+        missing = [e for e in exs if (fp, e.sha256) not in self._lite_embedded]
+        if missing:
+            for e, vec in zip(missing, lite.predict(self.images(missing))):
+                self._lite_embedded[(fp, e.sha256)] = vec
+        return np.stack([self._lite_embedded[(fp, e.sha256)] for e in exs]) if exs else np.zeros((0, 1), np.float32)
+
     # -- backbone ------------------------------------------------------------------------------------
-    def save_backbone(self, backbone, source: str) -> dict:
+    def publish_backbone(self, backbone, source: str, sample: list[Example]) -> dict:
+        """The frozen backbone's weights and its backbone.tflite, published once per fingerprint (a second
+        trainer reuses the first one's), checked against Keras on `sample` images before its manifest is
+        written. Returns the `backbone` block of a version's metadata."""
+        cfg = self.cfg
         fp = M.fingerprint(backbone)
         key = backbone_key(fp)
         if not self.store.exists(key):
@@ -120,7 +151,23 @@ class Trainer:
                 path = os.path.join(tmp, "backbone.weights.h5")
                 backbone.save_weights(path)
                 self.store.put(key, open(path, "rb").read())
-        info = {"fingerprint": fp, "source": source, "weights_key": key, "frozen": True}
+        manifest = self.registry.backbone_manifest(fp)
+        if manifest is None:
+            t0 = time.perf_counter()
+            print(f"[train] converting backbone {fp} to TFLite ({cfg.quantize}; once per backbone)", flush=True)
+            calib = self.images(sample[:200]) if cfg.quantize == "int8" else None
+            stored = self.registry.put_backbone(fp, to_tflite(backbone, cfg.quantize, calib))
+            x = self.images(sample[:32])
+            par = embedding_parity(M.embed(backbone, x), LiteModel(stored).predict(x), cfg.quantize)
+            if not par["ok"]:
+                raise RuntimeError(f"backbone {fp} does not convert faithfully: {par}")
+            manifest = self.registry.commit_backbone(fp, {
+                "key": backbone_tflite_key(fp), "sha256": sha256_hex(stored), "bytes": len(stored),
+                "mode": cfg.quantize, "input_size": cfg.input_size, "embedding_dim": int(backbone.output_shape[-1]),
+                "parity": par, "convert_seconds": round(time.perf_counter() - t0, 2), "created_at": utc_now()})
+        info = {"fingerprint": fp, "source": source, "weights_key": key, "frozen": True,
+                "embedding_dim": manifest["embedding_dim"],
+                "tflite": {k: manifest[k] for k in ("key", "sha256", "bytes", "mode")}}
         self._backbones[fp] = (backbone, info)
         return info
 
@@ -149,6 +196,8 @@ class Trainer:
         progress = progress or (lambda stage, version: None)
         cfg = TrainConfig(**{**self.cfg.params(), "seed": seed})
         _, dataset_sha = self.dataset()
+        if "tflite" not in backbone_info:       # a backbone from before versions were heads: publish it once
+            backbone_info = self.publish_backbone(backbone, backbone_info["source"], exs)
         data = data_manifest(cfg.dataset, dataset_sha, exs, agreed, ledger)
         same = self._published_with(cfg.model, data["data_sha256"], seed)
         if same is not None:
@@ -158,7 +207,7 @@ class Trainer:
         reasons = accuracy_reasons(fitted.accuracy, cfg, parent)        # refuse before paying for a conversion
         cand = None
         if not reasons:
-            cand = self._convert(fitted, backbone, cfg)
+            cand = self._convert(fitted, backbone, backbone_info)
             reasons = gate_reasons(cand, cfg, parent)
         if reasons:
             self.emit("refused", None, "; ".join(reasons), parent=parent.version if parent else None,
@@ -182,9 +231,12 @@ class Trainer:
         return None
 
     def _fit(self, exs: list[Example], backbone, fp: str, cfg: TrainConfig) -> "Fitted":
-        """The head, trained on cached embeddings, and its metrics (no conversion yet)."""
+        """The head, fitted on cached embeddings, and its metrics (no conversion yet)."""
         t0 = time.perf_counter()
         label_idx = {l: i for i, l in enumerate(self.labels)}
+        unknown = sorted({e.label for e in exs} - set(label_idx))
+        if unknown:
+            raise ValueError(f"labels {unknown} are not classes of dataset '{cfg.dataset}' ({self.labels})")
         train = [e for e in exs if e.split == "train"]
         hold = [e for e in exs if e.split == "holdout"]
         fixes = [e for e in exs if e.source == "fix"]
@@ -194,74 +246,87 @@ class Trainer:
         def pick(part: list[Example]) -> tuple[np.ndarray, np.ndarray]:
             return emb[[index[e.sha256] for e in part]], np.array([label_idx[e.label] for e in part], int)
 
-        def measure(x: np.ndarray, y: np.ndarray) -> dict:
-            return metrics(y, np.asarray(head.predict(x, verbose=0)) if len(x) else np.zeros((0, len(self.labels))), self.labels)
-
         (xtr, ytr), (xho, yho), (xfx, yfx) = pick(train), pick(hold), pick(fixes)
         t1 = time.perf_counter()
-        head, history = M.train_head(xtr, ytr, len(self.labels), cfg, val=(xho, yho))
+        head = M.fit_head(xtr, ytr, len(self.labels), cfg)
         t2 = time.perf_counter()
-        fitted = Fitted(head=head, history=history, holdout=measure(xho, yho), fixes=measure(xfx, yfx),
-                        train=train, hold=hold, seconds={"embeddings": round(t1 - t0, 2), "head": round(t2 - t1, 2)})
+        hold_probs = head.predict(xho) if len(xho) else np.zeros((0, len(self.labels)), np.float32)
+        fix_probs = head.predict(xfx) if len(xfx) else np.zeros((0, len(self.labels)), np.float32)
+        fitted = Fitted(head=head, holdout=metrics(yho, hold_probs, self.labels), fixes=metrics(yfx, fix_probs, self.labels),
+                        hold_probs=hold_probs, hold_true=yho, train=train, hold=hold,
+                        seconds={"embeddings": round(t1 - t0, 2), "head": round(t2 - t1, 2)})
         print(f"[train] hold-out accuracy {fitted.accuracy:.3f}, fixes accuracy {fitted.fixes['accuracy']}", flush=True)
         return fitted
 
-    def _convert(self, fitted: "Fitted", backbone, cfg: TrainConfig) -> "Candidate":
-        """The whole model (backbone + head) as TFLite, and its parity with Keras."""
+    def _convert(self, fitted: "Fitted", backbone, info: dict) -> "Candidate":
+        """The head alone as TFLite, its parity with Keras on hold-out embeddings, and the parity of the
+        composed path that serving runs (backbone.tflite then head.tflite) with the Keras model."""
         t0 = time.perf_counter()
-        full = M.assemble(backbone, fitted.head)
-        calib = self.images(fitted.train[:200]) if cfg.quantize == "int8" else None
-        tflite = to_tflite(full, cfg.quantize, calib)
+        head_keras = M.head_model(fitted.head)
+        tflite = to_tflite(head_keras, "fp32")
         t1 = time.perf_counter()
-        par = parity(full, tflite, self.images(fitted.hold[:64]), cfg.quantize)
+        sample = fitted.hold[:PARITY_IMAGES]
+        emb = self.embeddings(backbone, info["fingerprint"], sample)
+        keras_p = np.asarray(head_keras(emb), np.float32) if len(emb) else np.zeros((0, len(self.labels)), np.float32)
+        lite_head = LiteModel(tflite)
+        head_par = agreement(keras_p, lite_head.predict(emb), "fp32")
+        composed = agreement(keras_p, lite_head.predict(self.lite_embeddings(info, sample)), info["tflite"]["mode"])
+        par = {"ok": head_par["ok"] and composed["ok"], "head": head_par, "composed": composed,
+               "backbone_sha256": info["tflite"]["sha256"]}
         seconds = {**fitted.seconds, "convert": round(t1 - t0, 2), "parity": round(time.perf_counter() - t1, 2)}
-        cand = Candidate(head=fitted.head, history=fitted.history, holdout=fitted.holdout, fixes=fitted.fixes,
-                         tflite=tflite, parity=par, seconds=seconds)
-        print(f"[train] parity max|dp|={par['max_abs_diff']:.2e} top1={par['top1_agreement']:.3f}; seconds {seconds}",
-              flush=True)
+        cand = Candidate(fitted=fitted, tflite=tflite, parity=par, seconds=seconds)
+        print(f"[train] parity: head max|dp|={head_par['max_abs_diff']:.2e}, composed max|dp|="
+              f"{composed['max_abs_diff']:.2e} top1={composed['top1_agreement']:.3f}; seconds {seconds}", flush=True)
         return cand
 
     def _publish(self, cand: "Candidate", cfg: TrainConfig, data: dict, agreed: Consensus,
                  backbone_info: dict, parent: ModelMetadata | None, note: str, seconds: float) -> ModelMetadata:
         version = self.registry.allocate(cfg.model, owner=f"training-job pid {os.getpid()}")
         buf = io.BytesIO()
-        np.savez(buf, **M.head_arrays(cand.head))
+        np.savez(buf, **cand.fitted.head.arrays())
+        fitted = cand.fitted
+        confidence = fitted.hold_probs.max(axis=1) if len(fitted.hold_probs) else np.zeros(0)
+        report = training_report(fitted.holdout["confusion"], self.labels, confidence.tolist(),
+                                 (fitted.hold_probs.argmax(axis=1) == fitted.hold_true).tolist(),
+                                 f"{cfg.model} v{version}: hold-out accuracy {cand.accuracy:.3f}")
         put = lambda name, body: self.registry.put_artifact(cfg.model, version, name, body)
         artifacts = {
-            "model.tflite": put("model.tflite", cand.tflite),
+            "head.tflite": put("head.tflite", cand.tflite),
             "head.npz": put("head.npz", buf.getvalue()),
             "data.json": put("data.json", json.dumps(data, indent=1, sort_keys=True).encode()),
-            "report.png": put("report.png", report_png(cand.history, cand.holdout["confusion"], self.labels,
-                                                       f"{cfg.model} v{version}: hold-out acc {cand.accuracy:.3f}")),
+            "report.png": put("report.png", report),
         }
         meta = ModelMetadata(
             model=cfg.model, version=version, parent=parent.version if parent else None, created_at=utc_now(),
             labels=self.labels, input_size=cfg.input_size, preprocessing=PREPROCESSING,
-            architecture={"name": "MobileNetV2", "alpha": cfg.alpha, "pooling": "avg", "head": "Dense softmax"},
+            architecture={"name": "MobileNetV2", "alpha": cfg.alpha, "pooling": "avg",
+                          "head": "Dense softmax (multinomial logistic regression, L-BFGS)"},
             backbone=backbone_info,
             data={k: data[k] for k in ("data_sha256", "dataset", "dataset_manifest_sha256", "counts", "ledger")}
                  | {"quarantined": sorted(agreed.quarantined), "note": note},
             params=cfg.params(),
             metrics={"holdout": cand.holdout, "fixes": cand.fixes, "train_seconds": round(seconds, 2),
-                     "stage_seconds": cand.seconds},
+                     "stage_seconds": cand.seconds, "head_iterations": fitted.head.iterations},
             conversion=cand.parity,
-            sizes={"model.tflite": len(cand.tflite), "head.npz": artifacts["head.npz"]["bytes"]},
+            sizes={"head.tflite": len(cand.tflite), "backbone.tflite": backbone_info["tflite"]["bytes"],
+                   "head.npz": artifacts["head.npz"]["bytes"]},
             artifacts=artifacts,
         )
         self.registry.commit(meta)
         self.emit("published", version, None, parent=meta.parent, data_sha256=data["data_sha256"],
                   holdout_accuracy=cand.accuracy, fixes=len(agreed.accepted), quarantined=list(agreed.quarantined),
-                  tflite_bytes=len(cand.tflite), run_id=data["ledger"].get("run_id"))
+                  head_bytes=len(cand.tflite), run_id=data["ledger"].get("run_id"))
         return meta
 
 
 @dataclass
 class Fitted:
-    """A trained head and its metrics, before conversion."""
-    head: object
-    history: dict
+    """A fitted head and its metrics, before conversion."""
+    head: M.Head
     holdout: dict
     fixes: dict
+    hold_probs: np.ndarray
+    hold_true: np.ndarray
     train: list
     hold: list
     seconds: dict
@@ -273,18 +338,23 @@ class Fitted:
 
 @dataclass
 class Candidate:
-    """A trained, converted model that has not been judged yet."""
-    head: object
-    history: dict
-    holdout: dict
-    fixes: dict
+    """A fitted head converted to TFLite, with its parity, not judged yet."""
+    fitted: Fitted
     tflite: bytes
     parity: dict
     seconds: dict = field(default_factory=dict)      # per stage: embeddings, head, convert, parity
 
     @property
+    def holdout(self) -> dict:
+        return self.fitted.holdout
+
+    @property
+    def fixes(self) -> dict:
+        return self.fitted.fixes
+
+    @property
     def accuracy(self) -> float:
-        return self.holdout["accuracy"] or 0.0
+        return self.fitted.accuracy
 
 
 def accuracy_reasons(accuracy: float, cfg: TrainConfig, parent: ModelMetadata | None) -> list[str]:
@@ -302,8 +372,9 @@ def accuracy_reasons(accuracy: float, cfg: TrainConfig, parent: ModelMetadata | 
 def gate_reasons(cand: Candidate, cfg: TrainConfig, parent: ModelMetadata | None) -> list[str]:
     """Why this candidate must not be published (empty: it may): parity, then accuracy. Pure."""
     reasons = []
-    par = cand.parity
-    if not par["ok"]:
-        reasons.append(f"parity gate failed: max|dp|={par['max_abs_diff']:.3g} (tol {par['tolerance']}), "
-                       f"top1 agreement {par['top1_agreement']:.3f}, finite={par['finite']}")
+    for part in ("head", "composed"):
+        par = cand.parity[part]
+        if not par["ok"]:
+            reasons.append(f"{part} parity gate failed: max|dp|={par['max_abs_diff']:.3g} (tol {par['tolerance']}), "
+                           f"top1 agreement {par['top1_agreement']:.3f}, finite={par['finite']}")
     return reasons + accuracy_reasons(cand.accuracy, cfg, parent)

@@ -8,16 +8,15 @@ Example:
     report = replay(settings, "engineer", [1, 3], from_offset=0, limit=500)
     report["agreement"], report["versions"]["3"]["accuracy"], report["versions"]["3"]["labelled"]
 
-IMPORTANT: it runs the versions' own verified .tflite artifacts with LiteRT and the one preprocessing function,
-exactly as serving does (no TensorFlow); each stored image is read once, and one image seen many times in
-the traffic counts once.
+IMPORTANT: it loads the versions with serving's own loader (verified artifacts, LiteRT, one backbone pass for
+the versions that share it) and the one preprocessing function (no TensorFlow); each stored image is read
+once, and one image seen many times in the traffic counts once.
 """
 from __future__ import annotations
 
 import json
+import tempfile
 import time
-
-import numpy as np
 
 from layers.config import Settings
 from layers.db import Database
@@ -25,7 +24,8 @@ from layers.events import DecoyRecord, decode
 from layers.images import preprocess
 from layers.ledger import Ledger, decide
 from layers.registry import Registry
-from layers.serving.litert import LiteModel
+from layers.serving.prediction import top
+from layers.serving.servable import Loader, score_all
 from layers.store import BlobStore
 
 
@@ -58,11 +58,9 @@ def read_decoys(settings: Settings, topic: str, from_offset: int | None, since_m
 def replay(settings: Settings, model: str, versions: list[int], from_offset: int | None = 0,
            since_ms: int | None = None, limit: int = 500) -> dict:
     store = BlobStore(settings.s3)
-    registry = Registry(store)
-    models = {}
-    for v in versions:
-        meta = registry.metadata(model, v)
-        models[v] = (LiteModel(registry.fetch_artifact(model, v, "model.tflite", meta)), meta)
+    with tempfile.TemporaryDirectory() as cache:
+        loader = Loader(Registry(store), cache)
+        loaded = [loader.load(model, v) for v in versions]
     decoys = read_decoys(settings, settings.kafka.topics.predict_decoy, from_offset, since_ms, limit, model)
     images = list(dict.fromkeys(d.image_sha256 for d in decoys))           # each image once, in traffic order
     db = Database(settings.db)
@@ -71,12 +69,9 @@ def replay(settings: Settings, model: str, versions: list[int], from_offset: int
     answers: dict[int, dict[str, str]] = {v: {} for v in versions}
     for sha in images:
         data = store.get(f"images/{sha}").body
-        inputs: dict[int, np.ndarray] = {}
-        for v, (lite, meta) in models.items():
-            if meta.input_size not in inputs:
-                inputs[meta.input_size] = preprocess(data, meta.input_size)
-            probs = lite.predict(inputs[meta.input_size][None, ...])[0]
-            answers[v][sha] = meta.labels[int(np.argmax(probs))]
+        probs = score_all(loaded, {size: preprocess(data, size) for size in {l.input_size for l in loaded}})
+        for l in loaded:
+            answers[l.version][sha] = top(l.labels, probs[l.version])[0]
     agree = sum(len({answers[v][sha] for v in versions}) == 1 for sha in images)
     report = {"model": model, "records": len(decoys), "images": len(images),
               "agreement": round(agree / len(images), 4) if images else None, "versions": {}}

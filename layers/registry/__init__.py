@@ -1,7 +1,8 @@
 """The model registry in S3: immutable versions and the routing control document.
 
     keys.py       the S3 key layout (docs/formats.md is the reference)
-    versions.py   Versions: allocate, put_artifact, commit (metadata.json last), versions, metadata, fetch_artifact
+    versions.py   Versions: allocate, put_artifact, commit (metadata.json last), versions, metadata, fetch_artifact;
+                  shared backbones: put_backbone, commit_backbone, backbone_manifest, fetch_backbone
     control.py    Control: the control document, update_control (CAS + audit), register, live_version;
                   ModelRoute, ControlDoc, Policy and the pure retention rule `retain`
 
@@ -12,6 +13,7 @@ Example:
 """
 from layers.registry.control import Control, ControlDoc, DEFAULT_KEEP_RECENT, ModelRoute, Policy, retain
 from layers.registry.keys import (AUDIT_PREFIX, CLAIM, CONTROL_KEY, METADATA, artifact_key, backbone_key,
+                                  backbone_manifest_key, backbone_tflite_key,
                                   embedding_key, image_key, version_prefix)
 from layers.registry.versions import ModelMetadata, Versions, utc_now
 from layers.store import BlobStore
@@ -25,5 +27,5 @@ class Registry(Versions, Control):
 
 
 __all__ = ["Registry", "Versions", "Control", "ControlDoc", "ModelRoute", "Policy", "retain", "ModelMetadata",
-           "DEFAULT_KEEP_RECENT", "AUDIT_PREFIX", "CLAIM", "CONTROL_KEY", "METADATA", "artifact_key", "backbone_key",
+           "DEFAULT_KEEP_RECENT", "AUDIT_PREFIX", "CLAIM", "CONTROL_KEY", "METADATA", "artifact_key", "backbone_key", "backbone_manifest_key", "backbone_tflite_key",
            "embedding_key", "image_key", "version_prefix", "utc_now"]

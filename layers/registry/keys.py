@@ -1,9 +1,11 @@
 """The S3 key layout of the registry and of the content-addressed stores (docs/formats.md is the reference).
 
     models/<model>/<n>/.claim           create-only marker that allocates version n (If-None-Match: *)
-    models/<model>/<n>/<artifact>       model.tflite, head.npz, data.json, report.png: create-only
+    models/<model>/<n>/<artifact>       head.tflite, head.npz, data.json, report.png: create-only
     models/<model>/<n>/metadata.json    written LAST: a version exists for readers only once this exists
     backbones/<fingerprint>/backbone.weights.h5   frozen base weights (training only)
+    backbones/<fingerprint>/backbone.tflite       the same backbone for LiteRT, shared by every version on it
+    backbones/<fingerprint>/backbone.json         its sha256, size and parity, written after it (create-only)
     cache/embeddings/<fingerprint>/<image sha256>.npy
     images/<sha256>                     content-addressed images (votes, decoys)
     control/routing.json                the control document (If-Match writes only)
@@ -27,6 +29,14 @@ def artifact_key(model: str, version: int, name: str) -> str:
 
 def backbone_key(fingerprint: str) -> str:
     return f"backbones/{fingerprint}/backbone.weights.h5"
+
+
+def backbone_tflite_key(fingerprint: str) -> str:
+    return f"backbones/{fingerprint}/backbone.tflite"
+
+
+def backbone_manifest_key(fingerprint: str) -> str:
+    return f"backbones/{fingerprint}/backbone.json"
 
 
 def embedding_key(fingerprint: str, image_sha256: str) -> str:

@@ -5,9 +5,14 @@ Example:
     v = versions.allocate("engineer")                               # 1, 2, ... never the same twice
     versions.put_artifact("engineer", v, "model.tflite", tflite_bytes)
     versions.commit(ModelMetadata(...))                             # sha256s of the artifacts are recorded
-    data = versions.fetch_artifact("engineer", v, "model.tflite")   # verified: ArtifactCorrupt on mismatch
+    data = versions.fetch_artifact("engineer", v, "head.tflite")    # verified: ArtifactCorrupt on mismatch
+    backbone = versions.fetch_backbone(meta)                        # the shared backbone, verified the same way
 
-IMPORTANT: versions are immutable: every artifact key is written with a create-only PUT.
+A version is a head (head.tflite: embedding -> probabilities) on a backbone (backbones/<fingerprint>/
+backbone.tflite: image -> embedding) that every version trained on it shares; metadata.backbone["tflite"]
+names the backbone's key and sha256. A version may instead carry one whole model.tflite (the portable form).
+
+IMPORTANT: versions and backbones are immutable: every artifact key is written with a create-only PUT.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from typing import Any
 
 from layers.errors import ArtifactCorrupt, Conflict, NotFound, VersionNotFound
 from layers.images import sha256_hex
-from layers.registry.keys import CLAIM, METADATA, artifact_key
+from layers.registry.keys import CLAIM, METADATA, artifact_key, backbone_manifest_key, backbone_tflite_key
 from layers.store import BlobStore
 
 
@@ -111,3 +116,43 @@ class Versions:
             raise ArtifactCorrupt(f"{model} v{version}: {name} sha256 mismatch", expected=expected["sha256"],
                                   actual=sha256_hex(data))
         return data
+
+    # -- backbones (content-addressed by fingerprint, shared by versions) ------------------------------------
+    def fetch_backbone(self, meta: ModelMetadata) -> bytes:
+        """The version's backbone.tflite, verified against the sha256 its metadata records."""
+        ref = meta.backbone.get("tflite") or {}
+        if not ref.get("sha256") or not ref.get("key"):
+            raise ArtifactCorrupt(f"{meta.model} v{meta.version} metadata names no backbone.tflite")
+        try:
+            data = self.store.get(ref["key"]).body
+        except NotFound as err:
+            raise ArtifactCorrupt(f"{meta.model} v{meta.version}: backbone {ref['key']} is missing") from err
+        if sha256_hex(data) != ref["sha256"]:
+            raise ArtifactCorrupt(f"{meta.model} v{meta.version}: backbone {ref['key']} sha256 mismatch",
+                                  expected=ref["sha256"], actual=sha256_hex(data))
+        return data
+
+    def backbone_manifest(self, fingerprint: str) -> dict[str, Any] | None:
+        """The published backbone's manifest (key, sha256, bytes, parity), or None when it is not published."""
+        try:
+            return json.loads(self.store.get(backbone_manifest_key(fingerprint)).body)
+        except NotFound:
+            return None
+
+    def put_backbone(self, fingerprint: str, tflite: bytes) -> bytes:
+        """Store backbone.tflite create-only; the bytes that are stored (another writer's, when it was first)."""
+        key = backbone_tflite_key(fingerprint)
+        try:
+            self.store.put(key, tflite, if_none_match="*")
+            return tflite
+        except Conflict:
+            return self.store.get(key).body
+
+    def commit_backbone(self, fingerprint: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Write the manifest create-only, after the bytes were checked; the manifest that is stored."""
+        try:
+            self.store.put(backbone_manifest_key(fingerprint), json.dumps(manifest, sort_keys=True).encode(),
+                           if_none_match="*", content_type="application/json")
+            return manifest
+        except Conflict:
+            return self.backbone_manifest(fingerprint) or manifest

@@ -2,7 +2,9 @@
 
 Example:
     m = LiteModel(tflite_bytes)             # loads, allocates tensors
-    probs = m.predict(batch)                # (N, size, size, 3) float32 -> (N, n_labels) float32
+    probs = m.predict(batch)                # (N, *input_shape) float32 -> (N, n_outputs) float32
+
+A model's input is an image (size, size, 3) for a backbone or a whole model, or an embedding (D,) for a head.
 
 IMPORTANT: an Interpreter is not thread-safe. A LiteModel serialises its own invocations with a lock;
 callers that need parallelism hold several LiteModels (see layers.serving.runtime).
@@ -27,7 +29,8 @@ class LiteModel:
         self._in = self._interp.get_input_details()[0]
         self._out = self._interp.get_output_details()[0]
         self._lock = threading.Lock()
-        self.input_size = int(self._in["shape"][1])
+        self.input_shape = tuple(int(d) for d in self._in["shape"][1:])
+        self.input_size = self.input_shape[0]
         self.n_outputs = int(self._out["shape"][-1])
 
     def _quantize_in(self, x: np.ndarray) -> np.ndarray:
@@ -43,7 +46,7 @@ class LiteModel:
         return (y.astype(np.float32) - zero) * scale
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities for each image of the batch (invoked one at a time: the model's batch is 1)."""
+        """The output for each row of the batch (invoked one at a time: the model's batch is 1)."""
         out = np.empty((len(batch), self.n_outputs), np.float32)
         with self._lock:
             for i, x in enumerate(batch):

@@ -8,13 +8,12 @@ Example:
 Hot path: route (sticky by user) -> preprocess (the shared function) -> invoke -> reply.
 Off the hot path (layers.serving.offpath, bounded; a slow or dead Kafka/S3 only drops and counts):
   * decoy: the raw input stored content-addressed at images/<sha256>, and a DecoyRecord on predict-decoy;
-  * shadow: every mirror-set version scores the same input; PredictionRecords go to predictions.
+  * shadow: every mirror-set version scores the same input (one backbone pass for the versions that share
+            it); PredictionRecords go to predictions.
 """
 from __future__ import annotations
 
 import time
-
-import numpy as np
 
 from layers.config import Settings
 from layers.errors import Unavailable
@@ -23,16 +22,11 @@ from layers.images import decode, preprocess, sha256_hex, to_input
 from layers.registry import image_key
 from layers.serving.cache import PredictionCache
 from layers.serving.offpath import OffPath
-from layers.serving.prediction import Prediction
+from layers.serving.prediction import Prediction, top
 from layers.serving.routing import choose
-from layers.serving.runtime import Loaded, ModelRuntime, Snapshot
+from layers.serving.runtime import ModelRuntime, Snapshot
+from layers.serving.servable import score_all
 from layers.store import BlobStore
-
-
-def score(loaded: Loaded, x: np.ndarray) -> tuple[str, float, dict[str, float]]:
-    probs = loaded.predict(x[None, ...])[0]
-    i = int(np.argmax(probs))
-    return loaded.labels[i], float(probs[i]), {l: round(float(p), 6) for l, p in zip(loaded.labels, probs)}
 
 
 class Predictor:
@@ -55,7 +49,7 @@ class Predictor:
         cached = self.cache.get(sha, loaded.model, version)
         if cached is None:
             img = decode(data, draft_size=loaded.input_size, max_pixels=self.settings.serving.max_pixels)
-            cached = score(loaded, to_input(img, loaded.input_size))
+            cached = top(loaded.labels, loaded.predict(to_input(img, loaded.input_size)[None, ...])[0])
             self.cache.put(sha, loaded.model, version, cached)
         label, confidence, probs = cached
         p = Prediction(request_id=request_id, model=loaded.model, version=version, label=label,
@@ -77,16 +71,16 @@ class Predictor:
 
     def _shadow(self, snap: Snapshot, data: bytes, p: Prediction) -> None:
         """Every mirror version scores the same bytes, preprocessed at ITS input size by the one function
-        training uses (a mirror version may take another size than the version that answered)."""
-        inputs: dict[int, np.ndarray] = {}
-        for v in sorted(snap.route.mirror):
-            loaded = snap.versions.get(v)
-            if loaded is None or v == p.version:
-                continue
-            t0 = time.perf_counter()
-            if loaded.input_size not in inputs:
-                inputs[loaded.input_size] = preprocess(data, loaded.input_size)
-            label, confidence, _ = score(loaded, inputs[loaded.input_size])
+        training uses (a mirror version may take another size than the version that answered); versions on
+        one backbone share its pass. `latency_ms` is the time for the whole mirror set."""
+        mirror = [snap.versions[v] for v in sorted(snap.route.mirror) if v in snap.versions and v != p.version]
+        if not mirror:
+            return
+        t0 = time.perf_counter()
+        probs = score_all(mirror, {size: preprocess(data, size) for size in {l.input_size for l in mirror}})
+        ms = round((time.perf_counter() - t0) * 1000, 3)
+        for loaded in mirror:
+            label, confidence, _ = top(loaded.labels, probs[loaded.version])
             self.sink.send(self.topics.predictions, PredictionRecord(
-                request_id=p.request_id, model=p.model, version=v, label=label, confidence=round(confidence, 6),
-                latency_ms=round((time.perf_counter() - t0) * 1000, 3), created_at_ms=now_ms()), key=p.request_id)
+                request_id=p.request_id, model=p.model, version=loaded.version, label=label,
+                confidence=round(confidence, 6), latency_ms=ms, created_at_ms=now_ms()), key=p.request_id)

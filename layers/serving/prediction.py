@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Sequence
+
+
+def top(labels: list[str], probs: Sequence[float]) -> tuple[str, float, dict[str, float]]:
+    """(label, confidence, probabilities by label) of one probability vector, in the labels' order."""
+    i = max(range(len(labels)), key=lambda j: probs[j])
+    return labels[i], float(probs[i]), {l: round(float(p), 6) for l, p in zip(labels, probs)}
 
 
 @dataclass(frozen=True)

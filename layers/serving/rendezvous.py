@@ -12,7 +12,9 @@ Policies:
     preferred         wait for the preferred version until the deadline; if it is late, the most confident
                       answer that has arrived wins
 
-IMPORTANT: the image is decoded once, and preprocessed once per input size in the set (versions may differ).
+IMPORTANT: the image is decoded once, preprocessed once per input size in the set (versions may differ), and
+run through each backbone once: versions that share a backbone (layers.serving.servable) wait for that one
+embedding, then run only their heads.
 A version that misses the deadline is reported `late`, never waited for: the reply is due at the deadline.
 The average is over the answers that arrived.
 """
@@ -29,7 +31,9 @@ from layers.errors import BadInput, Unavailable
 from layers.events import EventSink, RendezvousRecord, now_ms
 from layers.images import decode, to_input
 from layers.serving.offpath import OffPath
-from layers.serving.runtime import Loaded, ModelRuntime
+from layers.serving.prediction import top
+from layers.serving.runtime import ModelRuntime
+from layers.serving.servable import Loaded
 
 POLICIES = ("best-confidence", "fastest", "preferred")
 
@@ -85,7 +89,14 @@ class Rendezvous:
             raise BadInput(f"the preferred version must be one of {[l.version for l in loaded]}")
         img = decode(data, draft_size=max(l.input_size for l in loaded), max_pixels=self.settings.max_pixels)
         inputs = {size: to_input(img, size) for size in {l.input_size for l in loaded}}   # once per input size
-        futures: dict[Future, Loaded] = {self._pool.submit(self._answer, l, inputs[l.input_size], t0): l for l in loaded}
+        # Each shared embedding is submitted before the heads that wait for it: the pool is FIFO, so a head
+        # that runs always finds its embedding running or done (no deadlock, whatever the pool's size).
+        embeddings: dict[tuple[str, int], Future] = {}
+        for l in loaded:
+            if l.shares is not None and l.shares not in embeddings:
+                embeddings[l.shares] = self._pool.submit(l.embed, inputs[l.input_size][None, ...])
+        futures: dict[Future, Loaded] = {
+            self._pool.submit(self._answer, l, inputs[l.input_size], embeddings.get(l.shares), t0): l for l in loaded}
         budget = max(0.0, deadline_s - (time.perf_counter() - t0))
         if policy == "fastest":
             done, _ = wait(futures, timeout=budget, return_when=FIRST_COMPLETED)
@@ -113,14 +124,16 @@ class Rendezvous:
                 created_at_ms=now_ms()), key=request_id))
         return result
 
-    def _answer(self, loaded: Loaded, x: np.ndarray, t0: float) -> VersionAnswer:
+    def _answer(self, loaded: Loaded, x: np.ndarray, embedding: Future | None, t0: float) -> VersionAnswer:
         if loaded.version in self._delays:
             time.sleep(self._delays[loaded.version] / 1000)
-        probs = loaded.predict(x[None, ...])[0]
-        i = int(np.argmax(probs))
-        return VersionAnswer(version=loaded.version, label=loaded.labels[i], confidence=round(float(probs[i]), 6),
-                             probabilities={l: round(float(p), 6) for l, p in zip(loaded.labels, probs)},
-                             latency_ms=round((time.perf_counter() - t0) * 1000, 2))
+        if embedding is None:
+            probs = loaded.predict(x[None, ...])[0]
+        else:
+            probs = loaded.head_predict(embedding.result())[0]
+        label, confidence, by_label = top(loaded.labels, probs)
+        return VersionAnswer(version=loaded.version, label=label, confidence=round(confidence, 6),
+                             probabilities=by_label, latency_ms=round((time.perf_counter() - t0) * 1000, 2))
 
     @staticmethod
     def _choose(policy: str, arrived: list[VersionAnswer], preferred: int | None) -> VersionAnswer | None:

@@ -10,76 +10,30 @@ Example:
 How a reload works (like TF Serving's source/loader/manager):
   * source:  a poller GETs control/routing.json with If-None-Match every `poll_s`; a 304 costs ~1 ms. The
              document names the complete set of versions wanted (weights + mirror + rendezvous).
-  * loader:  for a new version: metadata -> model.tflite from the local cache or S3 -> sha256 verified ->
-             LiteRT interpreters built -> one warm-up inference. Only then is it ready.
+  * loader:  for a new version (layers.serving.servable): metadata -> head.tflite and its shared backbone
+             from the local cache or S3 -> sha256 verified -> LiteRT interpreters built -> one warm-up
+             inference. Only then is it ready.
   * policy:  a new route takes over only once every version it sends traffic to is ready; until then the
              previous route keeps serving. `to_unload` (pure) drops versions no longer wanted, but never the
              last ready ones. A failed load is logged, kept out, and retried after `retry_s`.
   * swap:    one reference (`_snapshot`) is replaced; requests in flight keep the Snapshot they started with.
 
-IMPORTANT: a LiteRT Interpreter is not thread-safe. Each loaded version owns `interpreters` of them in a
-pool; a request leases one for the duration of its invocation.
+IMPORTANT: a LiteRT Interpreter is not thread-safe. Each loaded part owns `interpreters` of them in a pool;
+a request leases one for the duration of its invocation (layers.serving.servable).
 """
 from __future__ import annotations
 
 import logging
-import os
-import queue
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterator
-
-import numpy as np
 
 from layers.config import ServingSettings
-from layers.errors import AfterDarkError, ArtifactCorrupt
-from layers.images import sha256_hex
-from layers.serving.litert import LiteModel
-from layers.registry import CONTROL_KEY, ControlDoc, ModelMetadata, ModelRoute, Registry
+from layers.errors import AfterDarkError
+from layers.registry import CONTROL_KEY, ControlDoc, ModelRoute, Registry
+from layers.serving.servable import Loaded, Loader
 
 log = logging.getLogger("afterdark.runtime")
-
-
-class InterpreterPool:
-    """`size` interpreters over the same model bytes; `lease()` hands one out at a time."""
-
-    def __init__(self, content: bytes, size: int) -> None:
-        self._free: queue.Queue[LiteModel] = queue.Queue()
-        for _ in range(max(1, size)):
-            self._free.put(LiteModel(content))
-
-    @contextmanager
-    def lease(self) -> Iterator[LiteModel]:
-        m = self._free.get()
-        try:
-            yield m
-        finally:
-            self._free.put(m)
-
-
-@dataclass(frozen=True)
-class Loaded:
-    model: str
-    version: int
-    meta: ModelMetadata
-    pool: InterpreterPool
-    sha256: str
-    loaded_at: float
-
-    @property
-    def input_size(self) -> int:
-        return self.meta.input_size
-
-    @property
-    def labels(self) -> list[str]:
-        return self.meta.labels
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        with self.pool.lease() as m:
-            return m.predict(batch)
 
 
 @dataclass(frozen=True)
@@ -111,6 +65,7 @@ class ModelRuntime:
         self.last_poll: float | None = None
         self.last_error: str | None = None
         self.reloads = 0
+        self.loader = Loader(registry, settings.cache_dir, settings.interpreters)
 
     # -- reading -----------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
@@ -119,8 +74,9 @@ class ModelRuntime:
     def status(self) -> dict:
         snap = self._snapshot
         return {"model": self.model, "route": snap.route.to_json(), "desired_route": self._desired.to_json(),
-                "ready": {v: {"sha256": l.sha256, "input_size": l.input_size, "loaded_at": l.loaded_at}
-                          for v, l in sorted(snap.versions.items())},
+                "ready": {v: {"sha256": l.sha256, "backbone_sha256": l.backbone_sha256, "input_size": l.input_size,
+                              "loaded_at": l.loaded_at} for v, l in sorted(snap.versions.items())},
+                "backbones": self.loader.backbones,
                 "failed": {v: why for v, (_, why) in sorted(self._failed.items())},
                 "control_etag": self._etag, "last_poll": self.last_poll, "last_error": self.last_error,
                 "reloads": self.reloads}
@@ -169,7 +125,7 @@ class ModelRuntime:
             if failed_at and now - failed_at < self.settings.retry_s:
                 continue
             try:
-                versions[v] = self._load(v)
+                versions[v] = self.loader.load(self.model, v)
                 self._failed.pop(v, None)
             except Exception as err:
                 why = err.message if isinstance(err, AfterDarkError) else f"{type(err).__name__}: {err}"
@@ -190,33 +146,10 @@ class ModelRuntime:
         self._desired, route = route, serving
         changed = versions.keys() != self._snapshot.versions.keys() or route != self._snapshot.route
         self._snapshot = Snapshot(route=route, versions=versions)   # the swap: one reference
+        self.loader.keep({l.backbone_sha256 for l in versions.values() if l.backbone_sha256})
         self._etag = etag
         self.last_error = None
         if changed:
             self.reloads += 1
             log.info("%s serving %s, route %s", self.model, sorted(versions), route.to_json())
         return changed
-
-    def _cache_path(self, version: int, sha: str) -> Path:
-        return Path(self.settings.cache_dir) / self.model / str(version) / f"{sha}.tflite"
-
-    def _load(self, version: int) -> Loaded:
-        meta = self.registry.metadata(self.model, version)
-        expected = meta.artifacts.get("model.tflite", {}).get("sha256")
-        if not expected:
-            raise ArtifactCorrupt(f"{self.model} v{version} metadata names no model.tflite")
-        path = self._cache_path(version, expected)
-        content = path.read_bytes() if path.exists() else None
-        if content is None or sha256_hex(content) != expected:
-            content = self.registry.fetch_artifact(self.model, version, "model.tflite", meta)   # verified
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(content)
-            tmp.replace(path)
-        pool = InterpreterPool(content, self.settings.interpreters)
-        loaded = Loaded(self.model, version, meta, pool, expected, time.time())
-        warm = np.zeros((1, meta.input_size, meta.input_size, 3), np.float32)
-        probs = loaded.predict(warm)
-        if probs.shape != (1, len(meta.labels)) or not np.isfinite(probs).all():
-            raise ArtifactCorrupt(f"{self.model} v{version} warm-up gave {probs!r}")
-        return loaded

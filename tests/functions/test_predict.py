@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 
+import pytest
 
 from layers.registry import ModelMetadata, Registry, artifact_key
 from training_job.synth import portrait, to_jpeg
@@ -79,15 +80,19 @@ def test_routing_split_matches_weights_and_is_sticky(served, gateway, store):
         set_route(store, gateway, served, {1: 100, 2: 0})
 
 
-def _publish_copy(reg: Registry, store, model: str, source: int, tamper: bool = False) -> int:
-    """A new immutable version with the artifacts of `source` (what a trainer would publish); `tamper`
-    then overwrites its model.tflite behind the registry's back, so the recorded sha256 no longer matches."""
+def _publish_copy(reg: Registry, store, model: str, source: int, tamper: str | None = None) -> int:
+    """A new immutable version with the artifacts of `source` (what a trainer would publish). tamper="head"
+    then overwrites its head.tflite behind the registry's back, so the recorded sha256 no longer matches;
+    tamper="backbone" records a backbone sha256 that the shared backbone.tflite does not have."""
     meta = reg.metadata(model, source)
     v = reg.allocate(model, owner="test")
     arts = {name: reg.put_artifact(model, v, name, reg.fetch_artifact(model, source, name, meta)) for name in meta.artifacts}
-    reg.commit(ModelMetadata(**{**meta.__dict__, "version": v, "parent": source, "artifacts": arts}))
-    if tamper:
-        store.put(artifact_key(model, v, "model.tflite"), b"\x00" * 1000)
+    backbone = meta.backbone
+    if tamper == "backbone":
+        backbone = {**backbone, "tflite": {**backbone["tflite"], "sha256": "0" * 64}}
+    reg.commit(ModelMetadata(**{**meta.__dict__, "version": v, "parent": source, "artifacts": arts, "backbone": backbone}))
+    if tamper == "head":
+        store.put(artifact_key(model, v, "head.tflite"), b"\x00" * 1000)
     return v
 
 
@@ -122,10 +127,11 @@ def test_hot_reload_under_load_drops_nothing(served, gateway, store):
         set_route(store, gateway, served, {1: 100, 2: 0})
 
 
-def test_a_corrupted_artifact_is_never_served(served, gateway, store):
+@pytest.mark.parametrize("tamper", ["head", "backbone"])
+def test_a_corrupted_artifact_is_never_served(tamper, served, gateway, store):
     reg = Registry(store)
     set_route(store, gateway, served, {1: 100, 2: 0})
-    bad = _publish_copy(reg, store, served, 1, tamper=True)
+    bad = _publish_copy(reg, store, served, 1, tamper=tamper)
     set_route(store, gateway, served, {bad: 100, 1: 0}, wait=False)
     try:
         def failed():

@@ -37,6 +37,11 @@ def test_shrinkwrap_puts_handler_template_and_layer_in_every_context(tmp_path, s
         assert (ctx / "function" / "handler.py").read_text() == (ROOT / fn["handler"] / "handler.py").read_text()
         assert (ctx / "function" / "layers" / "__init__.py").exists()
         assert (ctx / "function" / "layers" / "requirements.txt").exists()
+        for line in (ctx / "Dockerfile").read_text().splitlines():     # every COPY source is in the context
+            words = line.split()
+            if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+                sources = [w for w in words[1:-1] if not w.startswith("--")]
+                assert all((ctx / src).exists() for src in sources), (name, line)
 
 
 def test_generate_gives_function_resources(stack):

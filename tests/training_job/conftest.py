@@ -16,9 +16,9 @@ def training_job(*args: str, timeout: float = 600) -> subprocess.CompletedProces
                           text=True, timeout=timeout)
 
 
-# Test trainer runs fit a small head: the pipeline is the same, the epochs fewer. They read no `commands`
-# (a test that sends one names its own topic), so another test's `train` never starts a run here.
-FAST = ("--head-epochs", "12", "--max-wait-s", "1")
+# Test trainer runs wait at most 1 s for more votes. They read no `commands` (a test that sends one names its
+# own topic), so another test's `train` never starts a run here.
+FAST = ("--max-wait-s", "1")
 
 
 def consume_args(model: str, topic: str, *extra: str, commands: str = "none") -> list[str]:

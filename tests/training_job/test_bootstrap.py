@@ -42,29 +42,46 @@ def test_v1_and_v2_with_complete_metadata(bootstrapped, store, settings):
     assert sorted(e["version"] for e in events) == [1, 2]
 
 
-def test_tflite_agrees_with_keras_on_held_out_images(bootstrapped, store):
-    """Rebuild the Keras model from the stored backbone weights and head, and compare with the stored
-    TFLite artifact on the LiteRT runtime, on hold-out images."""
+def test_the_composed_path_agrees_with_keras_on_held_out_images(bootstrapped, store, tmp_path):
+    """Rebuild the Keras model from the stored backbone weights and head.npz, and compare it with what serving
+    runs: backbone.tflite then head.tflite on LiteRT (the Loader), on hold-out images. Both versions share one
+    backbone artifact, and each head is a few KiB."""
     from training_job.config import TrainConfig
-    from training_job.convert import parity
+    from training_job.convert import agreement
+    from training_job.model import Head, assemble
     from training_job.pipeline import Trainer
-    import keras
+    from layers.serving.servable import Loader
 
     reg = Registry(store)
     meta = reg.metadata(bootstrapped, 1)
     trainer = Trainer(store, None, TrainConfig(model=bootstrapped))
     backbone, _ = trainer.backbone_for(meta)
-    head = np.load(io.BytesIO(reg.fetch_artifact(bootstrapped, 1, "head.npz", meta)))
-    dense = keras.layers.Dense(2, activation="softmax")
-    full = keras.Model(backbone.input, dense(backbone.output))
-    dense.set_weights([head["kernel"], head["bias"]])
+    arrays = np.load(io.BytesIO(reg.fetch_artifact(bootstrapped, 1, "head.npz", meta)))
+    full = assemble(backbone, Head(arrays["kernel"], arrays["bias"]))
     data = json.loads(reg.fetch_artifact(bootstrapped, 1, "data.json", meta))
     hold = [e for e in data["examples"] if e["split"] == "holdout"][:48]
     x = np.stack([preprocess(store.get(e["key"]).body, meta.input_size) for e in hold])
-    result = parity(full, reg.fetch_artifact(bootstrapped, 1, "model.tflite", meta), x)
+    loader = Loader(reg, str(tmp_path))
+    v1, v2 = loader.load(bootstrapped, 1), loader.load(bootstrapped, 2)
+    served = v1.predict(x)
+    result = agreement(np.asarray(full.predict(x, verbose=0)), served)
     assert result["ok"], result
     assert result["max_abs_diff"] <= 1e-4 and result["top1_agreement"] == 1.0
+    assert v1.backbone is v2.backbone and len(loader.backbones) == 1
+    assert meta.sizes["head.tflite"] < 64 * 1024 < meta.sizes["backbone.tflite"]
+    assert meta.conversion["ok"] and meta.conversion["composed"]["max_abs_diff"] <= 1e-4
     # and the served model is actually right on most hold-out images
-    lite = LiteModel(reg.fetch_artifact(bootstrapped, 1, "model.tflite", meta)).predict(x)
     y = np.array([meta.labels.index(e["label"]) for e in hold])
-    assert (lite.argmax(1) == y).mean() >= 0.75
+    assert (served.argmax(1) == y).mean() >= 0.75
+
+
+def test_export_writes_one_portable_model_that_serves_the_same(bootstrapped, store, tmp_path):
+    from tests.training_job.conftest import training_job
+    out = tmp_path / "v2.tflite"
+    result = training_job("export", "--model", bootstrapped, "--version", "2", "--out", str(out))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    assert report["parity"]["ok"] and report["bytes"] == out.stat().st_size
+    meta = Registry(store).metadata(bootstrapped, 2)
+    lite = LiteModel(out.read_bytes())
+    assert lite.input_shape == (meta.input_size, meta.input_size, 3) and lite.n_outputs == len(meta.labels)

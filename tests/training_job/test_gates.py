@@ -3,14 +3,18 @@ import pytest
 
 from layers.registry import ModelMetadata
 from training_job.config import TrainConfig
-from training_job.pipeline import Candidate, gate_reasons
+from training_job.pipeline import Candidate, Fitted, gate_reasons
 
-GOOD_PARITY = {"ok": True, "max_abs_diff": 1e-6, "tolerance": 1e-4, "top1_agreement": 1.0, "finite": True}
-BAD_PARITY = {"ok": False, "max_abs_diff": float("nan"), "tolerance": 1e-4, "top1_agreement": 0.5, "finite": False}
+GOOD = {"ok": True, "max_abs_diff": 1e-6, "tolerance": 1e-4, "top1_agreement": 1.0, "finite": True}
+BAD = {"ok": False, "max_abs_diff": float("nan"), "tolerance": 1e-4, "top1_agreement": 0.5, "finite": False}
+GOOD_PARITY = {"ok": True, "head": GOOD, "composed": GOOD}
+BAD_PARITY = {"ok": False, "head": GOOD, "composed": BAD}          # e.g. a backbone.tflite that drifted
 
 
 def cand(acc, parity=GOOD_PARITY):
-    return Candidate(head=None, history={}, holdout={"accuracy": acc}, fixes={}, tflite=b"", parity=parity)
+    fitted = Fitted(head=None, holdout={"accuracy": acc}, fixes={}, hold_probs=None, hold_true=None, train=[],
+                    hold=[], seconds={})
+    return Candidate(fitted=fitted, tflite=b"", parity=parity)
 
 
 def parent(acc):
@@ -23,7 +27,8 @@ def parent(acc):
     (cand(0.90), parent(0.93), []),                         # within the allowed regression
     (cand(0.86), parent(0.93), ["regressed from parent v7"]),
     (cand(0.70), None, ["< minimum 0.75"]),
-    (cand(0.95, BAD_PARITY), None, ["parity gate failed", "finite=False"]),
+    (cand(0.95, BAD_PARITY), None, ["composed parity gate failed", "finite=False"]),
+    (cand(0.95, {"ok": False, "head": BAD, "composed": GOOD}), None, ["head parity gate failed"]),
     (cand(0.60, BAD_PARITY), parent(0.9), ["parity", "minimum", "regressed"]),
 ])
 def test_gates(candidate, par, words):

@@ -17,7 +17,7 @@ from layers.images import sha256_hex
 from layers.ledger import Ledger, TrainingRuns, decide
 from layers.registry import Registry, backbone_key, image_key
 from training_job.synth import portrait, to_jpeg
-from tests.training_job.conftest import FAST, consume_args, ingest_only, read_topic, training_job
+from tests.training_job.conftest import consume_args, ingest_only, read_topic, training_job
 
 
 @pytest.fixture
@@ -195,7 +195,7 @@ def test_bootstrap_force_keeps_the_ledger(bootstrapped, store, settings, db, top
     live = reg.control()[0].models[bootstrapped].live
     fp = reg.metadata(bootstrapped, live).backbone["fingerprint"]
     before = reg.versions(bootstrapped)
-    result = training_job("bootstrap", "--model", bootstrapped, "--force", "--head-epochs", FAST[1],
+    result = training_job("bootstrap", "--model", bootstrapped, "--force",
                           "--base", f"s3://{settings.s3.bucket}/{backbone_key(fp)}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     new = [v for v in reg.versions(bootstrapped) if v not in before]
