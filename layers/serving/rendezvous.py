@@ -12,9 +12,13 @@ Policies:
     preferred         wait for the preferred version until the deadline; if it is late, the most confident
                       answer that has arrived wins
 
-IMPORTANT: the image is decoded once, preprocessed once per input size in the set (versions may differ), and
-run through each backbone once: versions that share a backbone (layers.serving.servable) wait for that one
-embedding, then run only their heads.
+IMPORTANT: the image is decoded and preprocessed once per input size in the set (versions may differ), and
+run through each backbone once: the versions that share a backbone (layers.serving.servable) are one group,
+scored as the embedding and then each version's head (microseconds). A version on no shared backbone (the
+portable single-model form) is a group of its own, its "embedding" being its input.
+The largest group is scored in the request's own thread while the others run in the pool: handing work to
+another thread costs about as much as one backbone pass of the default model (bench/RESULTS.md), and that
+group is never slower than one /predict. The deadline applies to the groups in the pool.
 A version that misses the deadline is reported `late`, never waited for: the reply is due at the deadline.
 The average is over the answers that arrived.
 """
@@ -87,27 +91,25 @@ class Rendezvous:
             raise Unavailable(f"no version of model '{self.runtime.model}' in the rendezvous set is ready")
         if policy == "preferred" and preferred not in {l.version for l in loaded}:
             raise BadInput(f"the preferred version must be one of {[l.version for l in loaded]}")
-        img = decode(data, draft_size=max(l.input_size for l in loaded), max_pixels=self.settings.max_pixels)
-        inputs = {size: to_input(img, size) for size in {l.input_size for l in loaded}}   # once per input size
-        # Each shared embedding is submitted before the heads that wait for it: the pool is FIFO, so a head
-        # that runs always finds its embedding running or done (no deadlock, whatever the pool's size).
-        embeddings: dict[tuple[str, int], Future] = {}
-        for l in loaded:
-            if l.shares is not None and l.shares not in embeddings:
-                embeddings[l.shares] = self._pool.submit(l.embed, inputs[l.input_size][None, ...])
-        futures: dict[Future, Loaded] = {
-            self._pool.submit(self._answer, l, inputs[l.input_size], embeddings.get(l.shares), t0): l for l in loaded}
+        # once per input size, exactly as training preprocesses for that size (the JPEG draft scale depends on it)
+        inputs = {size: to_input(decode(data, draft_size=size, max_pixels=self.settings.max_pixels), size)
+                  for size in {l.input_size for l in loaded}}
+        groups = self._groups(loaded)
+        here = max((g for g in groups if g[0].version not in self._delays), key=len, default=None)
+        futures: dict[Future, list[Loaded]] = {
+            self._pool.submit(self._group, g, inputs[g[0].input_size], t0): g for g in groups if g is not here}
+        answers = self._group(here, inputs[here[0].input_size], t0) if here else []
         budget = max(0.0, deadline_s - (time.perf_counter() - t0))
         if policy == "fastest":
-            done, _ = wait(futures, timeout=budget, return_when=FIRST_COMPLETED)
+            done = {f for f in futures if f.done()} if answers else wait(futures, timeout=budget, return_when=FIRST_COMPLETED)[0]
         elif policy == "preferred":
-            target = next(f for f, l in futures.items() if l.version == preferred)
-            wait([target], timeout=budget)
+            target = [f for f, group in futures.items() if preferred in {l.version for l in group}]
+            wait(target, timeout=budget)
             done = {f for f in futures if f.done()}
         else:
             done, _ = wait(futures, timeout=budget)
-        answers = [f.result() if f in done else VersionAnswer(l.version, None, None, late=True)
-                   for f, l in futures.items()]
+        answers += [a for f, group in futures.items()
+                    for a in (f.result() if f in done else [VersionAnswer(l.version, None, None, late=True) for l in group])]
         arrived = [a for a in answers if not a.late]
         chosen = self._choose(policy, arrived, preferred)
         labels = loaded[0].labels
@@ -124,16 +126,26 @@ class Rendezvous:
                 created_at_ms=now_ms()), key=request_id))
         return result
 
-    def _answer(self, loaded: Loaded, x: np.ndarray, embedding: Future | None, t0: float) -> VersionAnswer:
-        if loaded.version in self._delays:
-            time.sleep(self._delays[loaded.version] / 1000)
-        if embedding is None:
-            probs = loaded.predict(x[None, ...])[0]
-        else:
-            probs = loaded.head_predict(embedding.result())[0]
-        label, confidence, by_label = top(loaded.labels, probs)
-        return VersionAnswer(version=loaded.version, label=label, confidence=round(confidence, 6),
-                             probabilities=by_label, latency_ms=round((time.perf_counter() - t0) * 1000, 2))
+    def _groups(self, loaded: list[Loaded]) -> list[list[Loaded]]:
+        """Versions that share a backbone pass are scored together: one embedding, then each head (a few
+        microseconds). A version on no shared backbone, or with an injected delay, is a group of its own."""
+        groups: dict[object, list[Loaded]] = {}
+        for l in loaded:
+            key = l.shares if l.shares is not None and l.version not in self._delays else ("alone", l.version)
+            groups.setdefault(key, []).append(l)
+        return list(groups.values())
+
+    def _group(self, group: list[Loaded], x: np.ndarray, t0: float) -> list[VersionAnswer]:
+        first = group[0]
+        if first.version in self._delays:
+            time.sleep(self._delays[first.version] / 1000)
+        embedding = first.embed(x[None, ...])
+        answers = []
+        for loaded in group:
+            label, confidence, by_label = top(loaded.labels, loaded.head_predict(embedding)[0])
+            answers.append(VersionAnswer(version=loaded.version, label=label, confidence=round(confidence, 6),
+                                         probabilities=by_label, latency_ms=round((time.perf_counter() - t0) * 1000, 2)))
+        return answers
 
     @staticmethod
     def _choose(policy: str, arrived: list[VersionAnswer], preferred: int | None) -> VersionAnswer | None:

@@ -72,3 +72,53 @@ def test_preferred_waits_for_its_version_until_the_deadline(deadline_ms, chosen_
 def test_bad_requests(query, auth, status, code, served, gateway):
     got, _, body = rendezvous(gateway, auth=auth, **query)
     assert got == status and body["error"] == code, body
+
+
+def test_mixed_input_sizes_in_one_rendezvous_set(served, gateway, store, tmp_path):
+    """A version at 64 px (a whole model.tflite, the portable form) joins the 96 px versions' rendezvous set:
+    each version scores the image preprocessed at ITS size, and the shared-backbone versions still agree with
+    the served /predict path."""
+    import dataclasses
+
+    import keras
+    import numpy as np
+
+    from layers.images import preprocess
+    from layers.registry import Registry
+    from layers.serving.litert import LiteModel
+    from layers.serving.servable import Loader
+    from tests.conftest import wait_until
+    from training_job.convert import to_tflite
+
+    inp = keras.Input((64, 64, 3))
+    dense = keras.layers.Dense(2, activation="softmax")
+    small = keras.Model(inp, dense(keras.layers.GlobalAveragePooling2D()(inp)))    # mean colour -> 2 classes
+    dense.set_weights([np.array([[3, -3], [-2, 2], [1, -1]], np.float32), np.array([0.1, -0.1], np.float32)])
+    tflite = to_tflite(small)
+    reg = Registry(store)
+    base = reg.metadata(served, 1)
+    v = reg.allocate(served, owner="test")
+    arts = {"model.tflite": reg.put_artifact(served, v, "model.tflite", tflite)}
+    reg.commit(dataclasses.replace(base, version=v, parent=None, input_size=64, artifacts=arts, backbone={},
+                                   sizes={"model.tflite": len(tflite)}, conversion={"ok": True}))
+
+    def add(doc):
+        doc.models[served].rendezvous.append(v)
+        return f"test: v{v} joins the rendezvous set"
+
+    def remove(doc):
+        doc.models[served].rendezvous.remove(v)
+        return f"test: v{v} leaves the rendezvous set"
+    reg.update_control(add, "test")
+    try:
+        body = wait_until(lambda: (lambda r: r[0] == 200 and v in by_version(r[2]) and r[2])(
+            rendezvous(gateway, deadline_ms=3000)), timeout_s=15)
+        assert body, "the 64 px version never joined the rendezvous"
+        answers = by_version(body)
+        want_small = LiteModel(tflite).predict(preprocess(JPEG, 64)[None])[0]
+        assert abs(answers[v]["probabilities"]["engineer"] - want_small[0]) < 1e-5
+        want_v1 = Loader(reg, str(tmp_path)).load(served, 1).predict(preprocess(JPEG, 96)[None])[0]
+        assert abs(answers[1]["probabilities"]["engineer"] - want_v1[0]) < 1e-5
+        assert not answers[v]["late"] and not answers[1]["late"]
+    finally:
+        reg.update_control(remove, "test")
