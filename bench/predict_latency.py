@@ -123,7 +123,8 @@ def pool_run(content: bytes, size: int, x: np.ndarray, threads: int = 16, per: i
 def keras_model(store: BlobStore, meta):
     """The same model in Keras: the stored backbone weights plus the stored head."""
     from training_job.config import TrainConfig
-    from training_job.model import Head, assemble
+    from training_job.head import Head
+    from training_job.model import assemble
     from training_job.pipeline import Trainer
     trainer = Trainer(store, None, TrainConfig(model=meta.model))
     backbone, _ = trainer.backbone_for(meta)

@@ -68,15 +68,19 @@ _bootstrap: dict = {}
 # The code a bootstrapped backbone depends on: its architecture and training, the data and its splits, the
 # preprocessing. (The heads, conversion, the learner, the reconciler, replay and the CLI do not change it;
 # training_job/pipeline.py only reads the images for it, through layers/images.py.)
-BACKBONE_SOURCES = ("training_job/model.py", "training_job/config.py", "training_job/bootstrap.py",
-                    "training_job/data.py", "training_job/synth.py", "training_job/datasets.py", "layers/images.py")
+BACKBONE_SOURCES = ("training_job/model.py", "training_job/bootstrap.py", "training_job/data.py",
+                    "training_job/synth.py", "training_job/datasets.py", "layers/images.py")
+# ...and the TrainConfig fields that shape it (a head's or the learner's settings do not).
+BACKBONE_FIELDS = ("dataset", "dataset_size", "alpha", "input_size", "base", "backbone_epochs", "batch_size",
+                   "learning_rate", "seed")
 
 
 def backbone_cache_key() -> str:
     """What a trained test backbone depends on: the training code, its configuration and the dataset's name.
     (The synthetic dataset is deterministic; a change to its generator is a change to training_job/.)"""
     from training_job.config import TrainConfig
-    h = hashlib.sha256(json.dumps(asdict(TrainConfig()), sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps({k: v for k, v in asdict(TrainConfig()).items() if k in BACKBONE_FIELDS},
+                                  sort_keys=True).encode())
     for name in BACKBONE_SOURCES:
         h.update((ROOT / name).read_bytes())
     return h.hexdigest()[:24]
@@ -165,6 +169,17 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict | None 
         return status, hdrs, json.loads(raw)
     except ValueError:
         return status, hdrs, raw
+
+
+def new_topic(settings, name: str) -> str:
+    """Create a one-partition topic (the test broker creates none on first use) and return its name."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+    finally:
+        admin.close()
+    return name
 
 
 def wait_until(predicate, timeout_s: float = 30, interval_s: float = 0.2):

@@ -23,6 +23,7 @@ class TrainConfig:
     backbone_epochs: int = 24       # bootstrap only, when base=none: train the backbone on the dataset
     head_c: float = 0.1             # the head's inverse L2 strength (logistic regression, L-BFGS)
     head_max_iter: int = 1000
+    fix_weight: float = 10.0        # a consensus correction weighs this many dataset images in the head's fit
     batch_size: int = 32
     learning_rate: float = 1e-3
     seed: int = 1
@@ -39,6 +40,8 @@ class TrainConfig:
     retry_backoff_s: float = 30.0   # a refused or failed run is retried after this, doubling...
     retry_backoff_max_s: float = 600.0   # ...up to this
     reconcile_every_s: float = 60.0  # how often the reconciler looks for unregistered versions
+    canary_every_s: float = 3.0     # how often the canary analysis looks (when the model's policy is on; 0: never)
+    decoy_topic: str = ""           # the traffic the canary analysis replays (default: the settings' predict-decoy)
 
     def params(self) -> dict:
         return asdict(self)

@@ -42,6 +42,7 @@ class Learner:
         self.sink = EventSink(settings.kafka, client_id="training-job")
         self.labels = list(settings.labels)       # the classes votes may name (as /fix validates them)
         self._trainer = None
+        self._analyst = None
         self.registry = Registry(self.store)
         self.db = Database(settings.db)
         self.ledger = Ledger(self.db)
@@ -188,6 +189,20 @@ class Learner:
             except Unavailable:
                 pass
 
+    def analyse(self):
+        """One step of the canary analysis (training_job.canary), when the model's policy is on."""
+        if self._analyst is None:
+            from training_job.canary import CanaryAnalyst
+            self._analyst = CanaryAnalyst(self.settings, self.registry, self.emit, topic=self.cfg.decoy_topic or None)
+        model = self.cfg.model
+        try:
+            return self._analyst.step(model, lambda: decide(self.ledger.snapshot(model).latest,
+                                                              self.cfg.min_votes_per_image).accepted)
+        except Exception as err:     # an analysis that cannot run now never stops the votes from flowing
+            why = err.message if isinstance(err, AfterDarkError) else f"{type(err).__name__}: {err}"
+            print(f"[canary] analysis skipped: {why}", flush=True)
+            return None
+
     def reconcile(self) -> None:
         for action in reconcile(self.registry, self.runs, self.cfg.model, self.emit):
             print(f"[reconcile] {action}", flush=True)
@@ -206,7 +221,7 @@ class Learner:
         print(f"[consume] consuming '{self.topic}' as group '{self.cfg.group}' into the ledger "
               f"(train: {self.cfg.min_votes} new votes or {self.cfg.max_wait_s}s)", flush=True)
         outcomes: list = []
-        last_activity = last_reconcile = time.time()
+        last_activity = last_reconcile = last_canary = time.time()
         try:
             while not self._stop:
                 polled = consumer.poll(timeout_ms=500)
@@ -237,6 +252,9 @@ class Learner:
                     if time.time() - last_reconcile > self.cfg.reconcile_every_s:
                         self.reconcile()
                         last_reconcile = time.time()
+                    if self.cfg.canary_every_s > 0 and time.time() - last_canary > self.cfg.canary_every_s:
+                        self.analyse()
+                        last_canary = time.time()
                 except Unavailable as err:
                     print(f"[consume] {err.message}; trying again shortly", flush=True)
                     time.sleep(INGEST_RETRY_S)

@@ -23,6 +23,7 @@ from layers.serving.litert import LiteModel
 from layers.serving.servable import Loader
 from layers.store import BlobStore
 from training_job import model as M
+from training_job.head import Head
 from training_job.config import TrainConfig
 from training_job.convert import agreement, to_tflite
 from training_job.datasets import load_manifest
@@ -36,7 +37,7 @@ def export(settings: Settings, cfg: TrainConfig, version: int, out: Path, check_
     trainer = Trainer(store, None, cfg)
     backbone, _ = trainer.backbone_for(meta)
     arrays = np.load(io.BytesIO(registry.fetch_artifact(cfg.model, version, "head.npz", meta)))
-    tflite = to_tflite(M.assemble(backbone, M.Head(arrays["kernel"], arrays["bias"])), "fp32")
+    tflite = to_tflite(M.assemble(backbone, Head(arrays["kernel"], arrays["bias"])), "fp32")
     hold = [i for i in load_manifest(store, meta.data.get("dataset") or cfg.dataset) if i.split == "holdout"]
     x = np.stack([preprocess(store.get(i.key).body, meta.input_size) for i in hold[:check_images]])
     with tempfile.TemporaryDirectory() as cache:

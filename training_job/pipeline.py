@@ -40,7 +40,7 @@ from layers.registry import ModelMetadata, Policy, Registry, backbone_key, backb
 from layers.serving.litert import LiteModel
 from layers.store import BlobStore
 from layers.ledger import Consensus
-from training_job import model as M
+from training_job import head as H, model as M
 from training_job.config import TrainConfig
 from training_job.convert import agreement, embedding_parity, to_tflite
 from training_job.data import Example, data_manifest
@@ -248,7 +248,8 @@ class Trainer:
 
         (xtr, ytr), (xho, yho), (xfx, yfx) = pick(train), pick(hold), pick(fixes)
         t1 = time.perf_counter()
-        head = M.fit_head(xtr, ytr, len(self.labels), cfg)
+        head = H.fit_head(xtr, ytr, len(self.labels), cfg,
+                          weights=np.array([cfg.fix_weight if e.source == "fix" else 1.0 for e in train]))
         t2 = time.perf_counter()
         hold_probs = head.predict(xho) if len(xho) else np.zeros((0, len(self.labels)), np.float32)
         fix_probs = head.predict(xfx) if len(xfx) else np.zeros((0, len(self.labels)), np.float32)
@@ -262,7 +263,7 @@ class Trainer:
         """The head alone as TFLite, its parity with Keras on hold-out embeddings, and the parity of the
         composed path that serving runs (backbone.tflite then head.tflite) with the Keras model."""
         t0 = time.perf_counter()
-        head_keras = M.head_model(fitted.head)
+        head_keras = H.head_model(fitted.head)
         tflite = to_tflite(head_keras, "fp32")
         t1 = time.perf_counter()
         sample = fitted.hold[:PARITY_IMAGES]
@@ -322,7 +323,7 @@ class Trainer:
 @dataclass
 class Fitted:
     """A fitted head and its metrics, before conversion."""
-    head: M.Head
+    head: H.Head
     holdout: dict
     fixes: dict
     hold_probs: np.ndarray

@@ -7,6 +7,8 @@ the ledger. The canary analysis reads the same numbers.
 Example:
     report = replay(settings, "engineer", [1, 3], from_offset=0, limit=500)
     report["agreement"], report["versions"]["3"]["accuracy"], report["versions"]["3"]["labelled"]
+    replayer = Replayer(settings)            # kept by the canary analysis: answers are remembered
+    replayer.report("engineer", [1, 3], agreed, since_ms=t)
 
 IMPORTANT: it loads the versions with serving's own loader (verified artifacts, LiteRT, one backbone pass for
 the versions that share it) and the one preprocessing function (no TensorFlow); each stored image is read
@@ -55,33 +57,64 @@ def read_decoys(settings: Settings, topic: str, from_offset: int | None, since_m
         consumer.close()
 
 
+class Replayer:
+    """Scores archived traffic with any versions, remembering each (version, image) answer: versions and
+    images are immutable, so a canary analysis that replays every few seconds reads and scores only what is new."""
+
+    def __init__(self, settings: Settings, store: BlobStore | None = None) -> None:
+        self.settings = settings
+        self.store = store or BlobStore(settings.s3)
+        self._cache = tempfile.TemporaryDirectory(prefix="afterdark-replay-")
+        self.loader = Loader(Registry(self.store), self._cache.name)
+        self._loaded: dict[tuple[str, int], object] = {}
+        self._answers: dict[tuple[str, int, str], str] = {}
+
+    def report(self, model: str, versions: list[int], agreed: dict, from_offset: int | None = 0,
+               since_ms: int | None = None, limit: int = 500, topic: str | None = None) -> dict:
+        """Agreement between `versions` on the decoy traffic, and each one's accuracy on the images with a
+        consensus label (`agreed`: image sha256 -> {"label", ...}, the ledger's accepted consensus)."""
+        decoys = read_decoys(self.settings, topic or self.settings.kafka.topics.predict_decoy, from_offset, since_ms,
+                             limit, model)
+        images = list(dict.fromkeys(d.image_sha256 for d in decoys))       # each image once, in traffic order
+        loaded = [self._load(model, v) for v in versions]
+        for sha in images:
+            todo = [l for l in loaded if (model, l.version, sha) not in self._answers]
+            if not todo:
+                continue
+            data = self.store.get(f"images/{sha}").body
+            probs = score_all(todo, {size: preprocess(data, size) for size in {l.input_size for l in todo}})
+            for l in todo:
+                self._answers[(model, l.version, sha)] = top(l.labels, probs[l.version])[0]
+        answers = {v: {sha: self._answers[(model, v, sha)] for sha in images} for v in versions}
+        agree = sum(len({answers[v][sha] for v in versions}) == 1 for sha in images)
+        labelled = [sha for sha in images if sha in agreed]
+        report = {"model": model, "records": len(decoys), "images": len(images), "labelled": len(labelled),
+                  "agreement": round(agree / len(images), 4) if images else None, "versions": {}}
+        for v in versions:
+            right = sum(answers[v][sha] == agreed[sha]["label"] for sha in labelled)
+            report["versions"][str(v)] = {"labelled": len(labelled),
+                                          "accuracy": round(right / len(labelled), 4) if labelled else None,
+                                          "labels": dict(sorted(answers[v].items()))}
+        return report
+
+    def _load(self, model: str, version: int):
+        if (model, version) not in self._loaded:
+            self._loaded[(model, version)] = self.loader.load(model, version)
+        return self._loaded[(model, version)]
+
+
+def consensus(settings: Settings, model: str) -> dict:
+    """The ledger's accepted consensus labels of `model`: image sha256 -> {"label", "votes", ...}."""
+    db = Database(settings.db)
+    try:
+        return decide(Ledger(db).snapshot(model).latest).accepted
+    finally:
+        db.close()
+
+
 def replay(settings: Settings, model: str, versions: list[int], from_offset: int | None = 0,
            since_ms: int | None = None, limit: int = 500) -> dict:
-    store = BlobStore(settings.s3)
-    with tempfile.TemporaryDirectory() as cache:
-        loader = Loader(Registry(store), cache)
-        loaded = [loader.load(model, v) for v in versions]
-    decoys = read_decoys(settings, settings.kafka.topics.predict_decoy, from_offset, since_ms, limit, model)
-    images = list(dict.fromkeys(d.image_sha256 for d in decoys))           # each image once, in traffic order
-    db = Database(settings.db)
-    agreed = decide(Ledger(db).snapshot(model).latest).accepted
-    db.close()
-    answers: dict[int, dict[str, str]] = {v: {} for v in versions}
-    for sha in images:
-        data = store.get(f"images/{sha}").body
-        probs = score_all(loaded, {size: preprocess(data, size) for size in {l.input_size for l in loaded}})
-        for l in loaded:
-            answers[l.version][sha] = top(l.labels, probs[l.version])[0]
-    agree = sum(len({answers[v][sha] for v in versions}) == 1 for sha in images)
-    report = {"model": model, "records": len(decoys), "images": len(images),
-              "agreement": round(agree / len(images), 4) if images else None, "versions": {}}
-    for v in versions:
-        labelled = [sha for sha in images if sha in agreed]
-        right = sum(answers[v][sha] == agreed[sha]["label"] for sha in labelled)
-        report["versions"][str(v)] = {"labelled": len(labelled),
-                                      "accuracy": round(right / len(labelled), 4) if labelled else None,
-                                      "labels": dict(sorted(answers[v].items()))}
-    return report
+    return Replayer(settings).report(model, versions, consensus(settings, model), from_offset, since_ms, limit)
 
 
 def main(settings: Settings, model: str, versions: str, from_offset: int | None, since_ms: int | None,

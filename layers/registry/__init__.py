@@ -11,7 +11,7 @@ Example:
     v = reg.allocate("engineer"); ...; reg.commit(meta)
     reg.register("engineer", v, Policy())
 """
-from layers.registry.control import Control, ControlDoc, DEFAULT_KEEP_RECENT, ModelRoute, Policy, retain
+from layers.registry.control import AutoPromotion, Control, ControlDoc, DEFAULT_KEEP_RECENT, ModelRoute, Policy, retain
 from layers.registry.keys import (AUDIT_PREFIX, CLAIM, CONTROL_KEY, METADATA, artifact_key, backbone_key,
                                   backbone_manifest_key, backbone_tflite_key,
                                   embedding_key, image_key, version_prefix)
@@ -26,6 +26,6 @@ class Registry(Versions, Control):
         self.store = store
 
 
-__all__ = ["Registry", "Versions", "Control", "ControlDoc", "ModelRoute", "Policy", "retain", "ModelMetadata",
+__all__ = ["AutoPromotion", "Registry", "Versions", "Control", "ControlDoc", "ModelRoute", "Policy", "retain", "ModelMetadata",
            "DEFAULT_KEEP_RECENT", "AUDIT_PREFIX", "CLAIM", "CONTROL_KEY", "METADATA", "artifact_key", "backbone_key", "backbone_manifest_key", "backbone_tflite_key",
            "embedding_key", "image_key", "version_prefix", "utc_now"]

@@ -2,6 +2,7 @@
 
     /models list | show N | history | compare A B                        anyone authenticated
     /models route 1=90 3=10 | canary N PCT | mirror N on|off | promote N | rollback | train   admins only
+    /models auto on|off [canary=PCT] [samples=M] [margin=X]                 admins only (the canary policy)
 
 Example:
     cmd = from_text("canary 3 10")                  # Command("canary", {"version": 3, "percent": 10})
@@ -21,9 +22,10 @@ from layers.errors import BadInput, Forbidden
 from layers.registry.dataops import DataOps, parse_weights
 
 READS = ("list", "show", "history", "compare")
-EDITS = ("route", "canary", "mirror", "promote", "rollback", "train")
+EDITS = ("route", "canary", "mirror", "promote", "rollback", "train", "auto")
 USAGE = ("/models list | show N | history | compare A B | route 1=90 3=10 | canary N PCT | mirror N on|off | "
-         "promote N | rollback | train")
+         "promote N | rollback | train | auto on|off [canary=PCT] [samples=M] [margin=X]")
+AUTO_OPTIONS = {"canary": "canary_percent", "samples": "min_samples", "margin": "margin"}
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,25 @@ def _int(value, name: str) -> int:
         raise BadInput(f"{name} must be a number, not {value!r}") from None
 
 
-def _on(value) -> bool:
+def _on(value, verb: str = "mirror") -> bool:
     if value in (True, "on", "true", "1", 1):
         return True
     if value in (False, "off", "false", "0", 0):
         return False
-    raise BadInput(f"mirror takes on or off, not {value!r}")
+    raise BadInput(f"{verb} takes on or off, not {value!r}")
+
+
+def _auto(on, options: dict) -> Command:
+    args: dict = {"on": _on(on, "auto")}
+    for name, value in options.items():
+        key = AUTO_OPTIONS.get(name, name if name in AUTO_OPTIONS.values() else None)
+        if key is None:
+            raise BadInput(f"auto takes canary=PCT, samples=M and margin=X; not {name}")
+        try:
+            args[key] = float(value) if key == "margin" else int(value)
+        except (TypeError, ValueError):
+            raise BadInput(f"{name} must be a number, not {value!r}") from None
+    return Command("auto", args)
 
 
 def from_text(text: str) -> Command:
@@ -66,6 +81,10 @@ def from_text(text: str) -> Command:
         if not rest:
             raise BadInput("Usage: /models route 1=90 3=10")
         return Command("route", {"weights": parse_weights(rest)})
+    if verb == "auto":
+        if not rest or any("=" not in w for w in rest[1:]):
+            raise BadInput("Usage: /models auto on|off [canary=PCT] [samples=M] [margin=X]")
+        return _auto(rest[0], dict(w.split("=", 1) for w in rest[1:]))
     if verb not in shapes or len(rest) != shapes[verb]:
         raise BadInput(f"Usage: {USAGE}")
     return _build(verb, rest)
@@ -84,7 +103,7 @@ def _build(verb: str, rest: list) -> Command:
 
 
 def from_api(method: str, path: str, body: dict, query: dict | None = None) -> Command:
-    """GET /, /<n>, /history, /compare?a=&b=; POST /route, /canary, /mirror, /promote, /rollback, /train."""
+    """GET /, /<n>, /history, /compare?a=&b=; POST /route, /canary, /mirror, /promote, /rollback, /train, /auto."""
     query = query or {}
     parts = [p for p in path.split("/") if p]
     verb = parts[0] if parts else "list"
@@ -100,6 +119,10 @@ def from_api(method: str, path: str, body: dict, query: dict | None = None) -> C
         raise BadInput(f"POST one of {', '.join(EDITS)}")
     if verb == "route":
         return Command("route", {"weights": parse_weights(body.get("weights") or {})})
+    if verb == "auto":
+        if "on" not in body:
+            raise BadInput("auto needs on (true or false) in the JSON body")
+        return _auto(body["on"], {k: v for k, v in body.items() if k != "on"})
     keys = {"promote": ["version"], "canary": ["version", "percent"], "mirror": ["version", "on"]}.get(verb, [])
     missing = [k for k in keys if k not in body]
     if missing:
@@ -132,7 +155,9 @@ def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | Non
            "canary": lambda: ops.canary(a["version"], a["percent"], actor, revision),
            "mirror": lambda: ops.mirror(a["version"], a["on"], actor, revision),
            "promote": lambda: ops.promote(a["version"], actor, revision),
-           "rollback": lambda: ops.rollback(actor, revision)}[cmd.verb]()
+           "rollback": lambda: ops.rollback(actor, revision),
+           "auto": lambda: ops.auto(a["on"], actor, revision, a.get("canary_percent"), a.get("min_samples"),
+                                    a.get("margin"))}[cmd.verb]()
     return {"model": ops.model, "revision": doc.revision, "route": doc.models[ops.model].to_json(),
             "versions": [r.to_json() for r in ops.list()]}
 

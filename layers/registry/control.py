@@ -24,6 +24,30 @@ from layers.store import BlobStore
 
 
 @dataclass
+class AutoPromotion:
+    """The canary policy of one model, applied by the trainer's canary analysis (training_job/canary.py):
+    the newest mirrored version becomes a canary at `canary_percent`; once `min_samples` images of the
+    replayed live traffic have a consensus label in the ledger, it is promoted when its accuracy on them beats
+    the live version's by `margin`, and rolled back (and remembered in `rejected`) otherwise."""
+    enabled: bool = False
+    canary_percent: int = 10
+    min_samples: int = 8
+    margin: float = 0.05
+    rejected: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"enabled": self.enabled, "canary_percent": self.canary_percent, "min_samples": self.min_samples,
+                "margin": self.margin, "rejected": sorted(self.rejected)}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> "AutoPromotion":
+        data = data or {}
+        return cls(enabled=bool(data.get("enabled", False)), canary_percent=int(data.get("canary_percent", 10)),
+                   min_samples=int(data.get("min_samples", 8)), margin=float(data.get("margin", 0.05)),
+                   rejected=[int(v) for v in data.get("rejected") or []])
+
+
+@dataclass
 class ModelRoute:
     """Routing for one model: traffic weights (percent, summing to 100 when any), mirror and rendezvous sets.
     `registered_through` is the highest version ever registered: a committed version above it is an orphan
@@ -32,6 +56,7 @@ class ModelRoute:
     mirror: list[int] = field(default_factory=list)
     rendezvous: list[int] = field(default_factory=list)
     registered_through: int = 0
+    auto: AutoPromotion = field(default_factory=AutoPromotion)
 
     @property
     def deployed(self) -> list[int]:
@@ -45,13 +70,15 @@ class ModelRoute:
 
     def to_json(self) -> dict:
         return {"weights": {str(k): v for k, v in sorted(self.weights.items())}, "mirror": sorted(self.mirror),
-                "rendezvous": sorted(self.rendezvous), "registered_through": self.registered_through}
+                "rendezvous": sorted(self.rendezvous), "registered_through": self.registered_through,
+                "auto": self.auto.to_json()}
 
     @classmethod
     def from_json(cls, data: dict) -> "ModelRoute":
         route = cls(weights={int(k): int(v) for k, v in (data.get("weights") or {}).items()},
                     mirror=[int(v) for v in data.get("mirror") or []],
-                    rendezvous=[int(v) for v in data.get("rendezvous") or []])
+                    rendezvous=[int(v) for v in data.get("rendezvous") or []],
+                    auto=AutoPromotion.from_json(data.get("auto")))
         route.registered_through = int(data.get("registered_through") or max(route.deployed, default=0))
         return route
 
@@ -64,7 +91,7 @@ def retain(route: ModelRoute, keep_recent: int) -> ModelRoute:
     kept = live | set(others)
     return ModelRoute(weights={v: w for v, w in route.weights.items() if v in kept},
                       mirror=sorted(v for v in route.mirror if v in kept),
-                      rendezvous=sorted(kept), registered_through=route.registered_through)
+                      rendezvous=sorted(kept), registered_through=route.registered_through, auto=route.auto)
 
 
 @dataclass

@@ -183,9 +183,42 @@ class DataOps:
 
                 def change(route: ModelRoute) -> str:
                     route.weights, route.mirror, route.rendezvous = before.weights, before.mirror, before.rendezvous
+                    route.auto = before.auto
                     return f"rollback: the route before revision {undone}"
                 return self._edit(change, actor, revision, keep=False)
         raise BadInput(f"{self.model} has no change to roll back")
+
+    def auto(self, enabled: bool, actor: str, revision: int | None = None, canary_percent: int | None = None,
+             min_samples: int | None = None, margin: float | None = None) -> ControlDoc:
+        """Turn the canary policy (AutoPromotion) on or off, optionally with new settings."""
+        if canary_percent is not None and not 1 <= canary_percent <= 99:
+            raise BadInput("the canary takes 1 to 99 percent")
+        if min_samples is not None and not 1 <= min_samples <= 100_000:
+            raise BadInput("samples is a count from 1 to 100000")
+        if margin is not None and not -1 <= margin <= 1:
+            raise BadInput("the margin is an accuracy difference from -1 to 1")
+
+        def change(route: ModelRoute) -> str:
+            a = route.auto
+            a.enabled = enabled
+            a.canary_percent = a.canary_percent if canary_percent is None else canary_percent
+            a.min_samples = a.min_samples if min_samples is None else min_samples
+            a.margin = a.margin if margin is None else margin
+            return (f"auto-promotion {'on' if enabled else 'off'}: canary {a.canary_percent}%, "
+                    f"{a.min_samples} samples, margin {a.margin}")
+        return self._edit(change, actor, revision)
+
+    def reject(self, version: int, actor: str, why: str, revision: int | None = None) -> ControlDoc:
+        """Take a canary back out: no traffic, not mirrored, and never made a canary automatically again."""
+        def change(route: ModelRoute) -> str:
+            live = route.live
+            if live is None or live == version:
+                raise BadInput(f"v{version} is the live version; promote another one instead")
+            route.weights = {v: (100 if v == live else 0) for v in set(route.weights) | {live}}
+            route.mirror = [v for v in route.mirror if v != version]
+            route.auto.rejected = sorted(set(route.auto.rejected) | {version})
+            return f"reject v{version}: {why}"
+        return self._edit(change, actor, revision)
 
     def refuse(self, actor: str, what: str, why: str) -> None:
         """Record a refused attempt in the audit log, with the principal that tried."""

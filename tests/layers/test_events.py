@@ -3,18 +3,14 @@ from __future__ import annotations
 
 import re
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import KafkaAdminClient
 
 from layers.events import EventSink, FixEvent, Malformed, decode, make_consumer
-from tests.conftest import LOGS
+from tests.conftest import LOGS, new_topic
 
 
 def _topic(settings, uid: str) -> str:
-    name = f"test-{uid}"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
-    admin.close()
-    return name
+    return new_topic(settings, f"test-{uid}")
 
 
 def _fix(i: int) -> FixEvent:

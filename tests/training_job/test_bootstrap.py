@@ -48,7 +48,8 @@ def test_the_composed_path_agrees_with_keras_on_held_out_images(bootstrapped, st
     backbone artifact, and each head is a few KiB."""
     from training_job.config import TrainConfig
     from training_job.convert import agreement
-    from training_job.model import Head, assemble
+    from training_job.head import Head
+    from training_job.model import assemble
     from training_job.pipeline import Trainer
     from layers.serving.servable import Loader
 

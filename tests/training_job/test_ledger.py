@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from layers.auth import vote_id
 from layers.events import CommandRecord, EventSink, FixEvent, now_ms
@@ -17,16 +16,13 @@ from layers.images import sha256_hex
 from layers.ledger import Ledger, TrainingRuns, decide
 from layers.registry import Registry, backbone_key, image_key
 from training_job.synth import portrait, to_jpeg
+from tests.conftest import new_topic
 from tests.training_job.conftest import consume_args, ingest_only, read_topic, training_job
 
 
 @pytest.fixture
 def topic(settings, uid):
-    name = f"fixes-{uid}"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
-    admin.close()
-    return name
+    return new_topic(settings, f"fixes-{uid}")
 
 
 def cast(store, sink, topic, model, seed: int, label: str, principal: str) -> FixEvent:
@@ -155,10 +151,7 @@ def test_sigkill_after_registering_before_announcing(bootstrapped, store, settin
     reg, runs = Registry(store), TrainingRuns(db)
     sink = EventSink(settings.kafka)
     votes = [cast(store, sink, topic, bootstrapped, 62_000 + i, "non_engineer", f"api:t:{uid}{i}") for i in range(2)]
-    commands = f"commands-{uid}"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    admin.create_topics([NewTopic(commands, num_partitions=1, replication_factor=1)])
-    admin.close()
+    commands = new_topic(settings, f"commands-{uid}")
     sink.send(commands, CommandRecord(command="train", model=bootstrapped, actor="api:t", created_at_ms=now_ms()))
     before = reg.versions(bootstrapped)
     held = ("--min-votes", "1000000", "--max-wait-s", "1000000")
