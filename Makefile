@@ -4,12 +4,13 @@ SHELL := /bin/bash
 export AFTERDARK_CACHE ?= $(HOME)/.cache/afterdark
 PY := $(AFTERDARK_CACHE)/venv/bin/python
 
-.PHONY: help install up run test down status bench
+.PHONY: help install up run test down status bench demo
 
 help:
 	@echo "make run    install what is missing, start MinIO, Kafka and the functions, publish the first models, print how to try it"
 	@echo "make test   install what is missing, start the services, run every test, stop what it started"
 	@echo "make down   stop everything that was started (by recorded pid)"
+	@echo "make demo   the learning loop, live: votes -> a new version -> canary -> promoted -> a changed answer"
 
 install:
 	@dev/install.sh
@@ -28,6 +29,9 @@ down:
 
 status:
 	@dev/status.sh
+
+demo: run
+	@PYTHONPATH=. $(PY) dev/demo_loop.py
 
 bench: run
 	@PYTHONPATH=. $(PY) bench/predict_latency.py

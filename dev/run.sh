@@ -10,7 +10,9 @@ versions() { "$VENV/bin/python" -c "
 from layers.config import Settings; from layers.store import BlobStore; from layers.registry import Registry
 print(' '.join(map(str, Registry(BlobStore(Settings.from_env().s3)).versions('$MODEL'))))"; }
 
+fresh=0
 if [[ -z "$(versions)" ]]; then
+  fresh=1
   log "no versions of '$MODEL' yet: bootstrapping v1 and v2 (synthetic portraits, backbone trained here; ~3 min on 2 cores)"
   "$VENV/bin/python" -m training_job bootstrap --model "$MODEL" 2>&1 | grep --line-buffered -E '^\[|Epoch|step' >&2 \
     || fail "bootstrap failed (run: PYTHONPATH=. $VENV/bin/python -m training_job bootstrap)"
@@ -56,6 +58,7 @@ cat <<MSG
   Without a token, /fix and /predict answer 401, and healthz and /predict/status say only up or down.
     $VENV/bin/python dev/models.py list                  # DataOps: versions, roles, traffic (also /function/models)
     $VENV/bin/python dev/models.py canary 3 10           # after a vote round made v3: 10% of traffic to it
+    $VENV/bin/python dev/models.py auto on samples=4     # the canary policy: canary, replay, promote or roll back
   A vote: /fix stores the image, Kafka acknowledges it, then the trainer adds it to the ledger (PostgreSQL);
   each person's latest vote per image counts, and ${TRAIN_MIN_VOTES:-8} new votes (or 30 s) start a training run.
   URLs work too ({"image_url": "https://..."}); loopback and private addresses are refused unless FETCH_ALLOW
@@ -67,5 +70,12 @@ cat <<MSG
     $VENV/bin/python dev/slack.py send /fix http://$SAMPLES_HOST/engineer.jpg engineer
     $VENV/bin/python dev/slack.py send /models list
 
+  The learning loop (a fix, a new version, the canary, the promotion, the answer that changed):
+    make demo                                            # or: $VENV/bin/python dev/demo_loop.py
+
   Logs: $LOGS      Stop everything: make down
 MSG
+if (( fresh )); then
+  log "a first run: showing the learning loop once (make demo shows it again)"
+  "$VENV/bin/python" dev/demo_loop.py --timeout 180 || log "the demo did not finish; see $LOGS/trainer.log"
+fi

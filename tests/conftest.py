@@ -104,7 +104,7 @@ def pytest_collection_modifyitems(session, config, items):
     """Run the tests that need no model first, while the session's one bootstrap trains in the background
     (it takes minutes on 2 cores; most of the other tests wait on I/O)."""
     needs_model = lambda item: bool(MODEL_FIXTURES & set(item.fixturenames))
-    items.sort(key=needs_model)                                     # stable: file order within each group
+    items.sort(key=lambda item: (needs_model(item), item.get_closest_marker("last") is not None))   # stable
     if any(needs_model(i) for i in items):
         os.environ.setdefault("MODEL_NAME", f"test-{uuid.uuid4().hex[:8]}")
         settings = Settings.from_env()

@@ -95,9 +95,9 @@ class CanaryAnalyst:
             candidate = next_canary(route, lambda v: bool(ops.metadata(v).conversion.get("ok")))
             if candidate is None:
                 return None
-            return self._act(lambda: ops.canary(candidate, route.auto.canary_percent, ACTOR, doc.revision),
-                             Step("canary", candidate, live, f"newest version: {route.auto.canary_percent}% of traffic"),
-                             model)
+            why = f"the newest version gets {route.auto.canary_percent}% of traffic"
+            return self._act(lambda: ops.canary(candidate, route.auto.canary_percent, ACTOR, doc.revision, why),
+                             Step("canary", candidate, live, why), model)
         report = self.replayer.report(model, [live, canary], consensus(), from_offset=None,
                                       since_ms=int((time.time() - WINDOW_S) * 1000), limit=LIMIT, topic=self.topic)
         accuracy = lambda v: report["versions"][str(v)]["accuracy"]
@@ -110,8 +110,8 @@ class CanaryAnalyst:
                 print(f"[canary] v{canary} against live v{live}: {why}", flush=True)
             return Step("waiting", canary, live, why, evidence)
         if verdict == "promote":
-            return self._act(lambda: ops.promote(canary, ACTOR, doc.revision), Step("promoted", canary, live, why, evidence),
-                             model)
+            return self._act(lambda: ops.promote(canary, ACTOR, doc.revision, why),
+                             Step("promoted", canary, live, why, evidence), model)
         return self._act(lambda: ops.reject(canary, ACTOR, why, doc.revision), Step("rolled-back", canary, live, why, evidence),
                          model)
 

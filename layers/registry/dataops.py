@@ -8,7 +8,8 @@ Example:
     ops.rollback(actor="slack:T1:U1")            # the route as it was before this model's last change
 
 Roles: `live` (the most traffic), `canary` (some traffic), `mirror` (no traffic, shadow-scored), `standby`
-(loaded for rendezvous only), `retired` (committed, named nowhere, never loaded).
+(loaded for rendezvous only), `new` (committed, not registered yet: the trainer or the reconciler is about to),
+`rejected` (taken back out by the canary policy), `retired` (committed, named nowhere, never loaded).
 
 IMPORTANT:
   * Every edit is ONE compare-and-swap on the document it was decided on: if someone else changed it in
@@ -30,7 +31,7 @@ from layers.registry.control import DEFAULT_KEEP_RECENT, Control, ControlDoc, Mo
 from layers.registry.keys import AUDIT_PREFIX
 from layers.registry.versions import ModelMetadata, Versions, utc_now
 
-ROLES = ("live", "canary", "mirror", "standby", "retired")
+ROLES = ("live", "canary", "mirror", "standby", "new", "rejected", "retired")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,11 @@ def role_of(route: ModelRoute, version: int) -> str:
         return "live" if version == route.live else "canary"
     if version in route.mirror:
         return "mirror"
-    return "standby" if version in route.deployed else "retired"
+    if version in route.deployed:
+        return "standby"
+    if version > route.registered_through:
+        return "new"
+    return "rejected" if version in route.auto.rejected else "retired"
 
 
 def parse_weights(spec: list[str] | dict) -> dict[int, int]:
@@ -146,7 +151,7 @@ class DataOps:
         self._servable(weights)
         return self._edit(lambda route: self._weigh(route, weights), actor, revision)
 
-    def canary(self, version: int, percent: int, actor: str, revision: int | None = None) -> ControlDoc:
+    def canary(self, version: int, percent: int, actor: str, revision: int | None = None, why: str = "") -> ControlDoc:
         if not 1 <= percent <= 99:
             raise BadInput("a canary takes 1 to 99 percent")
         self._servable({version: percent})
@@ -156,11 +161,13 @@ class DataOps:
             if live is None or live == version:
                 raise BadInput(f"v{version} cannot be the canary: "
                                f"{'it is the live version' if live == version else 'nothing is live'}")
-            return self._weigh(route, {live: 100 - percent, version: percent})
+            return self._weigh(route, {live: 100 - percent, version: percent}) + (f": {why}" if why else "")
         return self._edit(change, actor, revision)
 
-    def promote(self, version: int, actor: str, revision: int | None = None) -> ControlDoc:
-        return self.set_route({version: 100}, actor, revision)
+    def promote(self, version: int, actor: str, revision: int | None = None, why: str = "") -> ControlDoc:
+        self._servable({version: 100})
+        return self._edit(lambda route: f"promote v{version}{': ' + why if why else ''} "
+                                        f"({self._weigh(route, {version: 100})})", actor, revision)
 
     def mirror(self, version: int, on: bool, actor: str, revision: int | None = None) -> ControlDoc:
         if on:

@@ -138,3 +138,26 @@ def test_the_cli_prints_the_same_table(served, gateway):
     bad = subprocess.run([sys.executable, str(ROOT / "dev" / "models.py"), "canary", "2"], capture_output=True,
                          text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "Usage" in bad.stderr
+
+
+def test_the_canary_policy_is_an_admin_edit_from_the_cli_api_and_slack(served, gateway, store, restore_route):
+    env = {**os.environ, "OPENFAAS_URL": gateway}
+    cli = subprocess.run([sys.executable, str(ROOT / "dev" / "models.py"), "auto", "on", "canary=25", "samples=6",
+                          "margin=0.1"], capture_output=True, text=True, env=env, timeout=60)
+    try:
+        assert cli.returncode == 0, cli.stderr
+        auto = Registry(store).control()[0].models[served].auto
+        assert (auto.enabled, auto.canary_percent, auto.min_samples, auto.margin) == (True, 25, 6, 0.1)
+        status, _, body = models(gateway, "POST", "/auto", {"on": False}, token=VIEWER)
+        assert status == 403 and Registry(store).control()[0].models[served].auto.enabled
+        assert models(gateway, "POST", "/auto", {"on": "maybe"})[0] == 400
+        assert models(gateway, "POST", "/auto", {"on": True, "canary": 150})[0] == 400
+        body = form("/models", "auto off", user="UADMIN")
+        status, _, reply = http("POST", f"{gateway}/function/models", body.encode(), signed(body))
+        assert status == 200 and reply["response_type"] == "in_channel", reply
+        auto = Registry(store).control()[0].models[served].auto
+        assert not auto.enabled and auto.min_samples == 6                   # off keeps the settings
+        history = models(gateway, path="/history")[2]["history"]
+        assert "auto-promotion off" in history[0]["change"] and history[1]["refused"]
+    finally:
+        models(gateway, "POST", "/auto", {"on": False})

@@ -1,0 +1,44 @@
+"""The whole loop through the real gateway, trainer, Kafka, MinIO and PostgreSQL, as `make demo` shows it:
+votes -> a new version -> canary -> promoted by the canary policy -> /predict answers with the new version."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from layers.registry import Registry
+from layers.registry.dataops import DataOps
+from tests.conftest import ROOT
+from tests.training_job.conftest import consume_args
+
+
+@pytest.mark.last
+def test_votes_become_a_canary_that_is_promoted_and_answers(served, gateway, store, settings, uid):
+    reg = Registry(store)
+    ops = DataOps(reg, served)
+    trainer = subprocess.Popen([sys.executable, "-m", "training_job", *consume_args(
+        served, settings.kafka.topics.fixes, "--canary-every-s", "1", "--max-wait-s", "3")], cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        demo = subprocess.run([sys.executable, "dev/demo_loop.py", "--gateway", gateway, "--json", "--timeout", "150"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=240)
+        assert demo.returncode == 0, demo.stderr[-3000:]
+        summary = json.loads(demo.stdout)
+        new = summary["promoted"]
+        assert new > summary["live_before"] and ops.route().live == new
+        assert summary["roles_seen"][str(new)] == "live" and all(p["version"] == new for p in summary["after"])
+        before, after = summary["before"], summary["after"]
+        # the voted class gained on every voted image: the new version learnt from the votes
+        for was, now, voted in zip(before, after, summary["voted"]):
+            assert now["probabilities"][voted] > was["probabilities"][voted], (was, now, voted)
+        audit = [h for h in ops.history(limit=50) if h["actor"] == "system:auto-promotion"]
+        assert any(h["change"].startswith(f"{served}: promote v{new}") for h in audit)
+        assert any(f"v{new}=" in h["change"] and "gets" in h["change"] for h in audit)      # the canary step
+    finally:
+        trainer.kill()
+        out = trainer.communicate(timeout=30)[0]
+        print(out[-4000:])
+        ops.auto(False, "test")
