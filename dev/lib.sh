@@ -31,6 +31,7 @@ export OPENFAAS_URL="${OPENFAAS_URL:-http://127.0.0.1:8080}"
 # Slack: the signing secret the functions verify with. Set SLACK_SIGNING_SECRET to your app's; otherwise one
 # is generated once and kept in the cache, so the local try-out (dev/slack.py) can sign requests.
 export SLACK_SIGNING_SECRET="${SLACK_SIGNING_SECRET:-$(secret_file slack-signing-secret)}"
+export MEDIA_SIGNING_KEY="${MEDIA_SIGNING_KEY:-$(secret_file media-signing-key)}"
 # The local sample-image host that `make run` starts (127.0.0.1:8766) is the only loopback address the
 # functions may fetch from locally; everything else non-public stays refused.
 export SAMPLES_HOST="${SAMPLES_HOST:-127.0.0.1:8766}"

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 export S3_BUCKET=afterdark-test KAFKA_TOPIC_PREFIX=test- MODEL_NAME="t-$(date +%s)-$RANDOM"
-export OPENFAAS_URL=http://127.0.0.1:8088 GATEWAY_NAME=gateway-test FUNCTION_FIRST_PORT=8300
+export OPENFAAS_URL=http://127.0.0.1:8088 PUBLIC_URL=http://127.0.0.1:8088 GATEWAY_NAME=gateway-test FUNCTION_FIRST_PORT=8300
 export TEST_IMAGE_SERVER=127.0.0.1:8765 FETCH_ALLOW=127.0.0.1:8765
 export DATABASE_URL="${DATABASE_URL%/*}/afterdark_test" VOTE_RATE_LIMIT=20 SLACK_ADMINS=T1:UADMIN
 export RENDEZVOUS_DELAYS_MS=2=1200      # v2 of the test model answers 1.2 s late in /predict-rendezvous

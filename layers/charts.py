@@ -77,8 +77,9 @@ def comparison(series: dict[str, dict[str, float | None]], title: str) -> bytes:
             if values.get(m) is None:
                 ax.text(i + k * width, 0.02, "n/a", ha="center", fontsize=8, rotation=90)
     ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(measures))], measures)
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("accuracy / agreement")
+    ax.set_ylim(0, 1.25)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ax.set_ylabel("accuracy")
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper right", ncols=max(1, len(series)))
     return _png(fig)

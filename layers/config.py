@@ -135,6 +135,14 @@ class AuthSettings:
     vote_window_s: int = 60
 
 
+@dataclass(frozen=True)
+class MediaSettings:
+    """Signed, expiring links to images in S3, served by the `media` function (layers.media)."""
+    signing_key: str | None = None      # secret media-signing-key, else MEDIA_SIGNING_KEY; None: no links, 503
+    public_url: str = "http://127.0.0.1:8080"   # how Slack (or a browser) reaches the gateway: PUBLIC_URL
+    ttl_s: int = 7 * 24 * 3600          # a link works this long (Slack caches images it has fetched)
+
+
 def max_pixels_for(env: Mapping[str, str]) -> int:
     """The decoded-pixel budget of one request, from the function's memory limit (MEMORY_LIMIT_MB, as in
     stack.yml's limits) and its request threads (AFTERDARK_THREADS, the template's waitress threads)."""
@@ -153,6 +161,7 @@ class Settings:
     slack: SlackSettings = field(default_factory=SlackSettings)
     db: DbSettings = field(default_factory=DbSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
     model: str = DEFAULT_MODEL
     labels: tuple[str, ...] = DEFAULT_LABELS
 
@@ -199,5 +208,10 @@ class Settings:
             votes_per_window=int(env.get("VOTE_RATE_LIMIT", AuthSettings.votes_per_window)),
             vote_window_s=int(env.get("VOTE_RATE_WINDOW_S", AuthSettings.vote_window_s)),
         )
-        return cls(s3=s3, kafka=kafka, fetch=fetch, serving=serving, slack=slack, db=db, auth=auth,
+        media = MediaSettings(
+            signing_key=read_secret("media-signing-key", "MEDIA_SIGNING_KEY", env) or None,
+            public_url=env.get("PUBLIC_URL", env.get("OPENFAAS_URL", MediaSettings.public_url)).rstrip("/"),
+            ttl_s=int(env.get("MEDIA_TTL_S", MediaSettings.ttl_s)),
+        )
+        return cls(s3=s3, kafka=kafka, fetch=fetch, serving=serving, slack=slack, db=db, auth=auth, media=media,
                    model=env.get("MODEL_NAME", DEFAULT_MODEL))

@@ -29,7 +29,7 @@ from layers.config import Settings
 from layers.errors import AfterDarkError, Conflict
 from layers.registry import AutoPromotion, ModelRoute, Registry
 from layers.registry.dataops import DataOps
-from training_job.replay import Replayer
+from layers.serving.replay import Replayer
 
 ACTOR = "system:auto-promotion"
 WINDOW_S = 7 * 24 * 3600          # the traffic replayed: the last week of predict-decoy records...

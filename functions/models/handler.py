@@ -4,13 +4,15 @@ promote, rollback, history, compare, and asking the trainer to run now.
     GET  /function/models                     the versions (role, weight, accuracy, fix accuracy, parent)
     GET  /function/models/<n>                 one version: metadata and lineage
     GET  /function/models/history             this model's audit log (edits and refused attempts)
-    GET  /function/models/compare?a=1&b=3     two versions side by side
+    GET  /function/models/compare?a=1&b=3     two versions side by side: metadata, a replay of live traffic
+                                              against the votes, and a chart (chart_url: a signed media link)
     POST /function/models/route               {"weights": {"1": 90, "3": 10}}
     POST /function/models/canary              {"version": 3, "percent": 10}
     POST /function/models/mirror              {"version": 3, "on": true}
     POST /function/models/promote             {"version": 3}
     POST /function/models/rollback            (the route before this model's last change)
     POST /function/models/train               (a command record on Kafka; the trainer runs now)
+    POST /function/models/auto                {"on": true, "canary_percent": 10, "min_samples": 8, "margin": 0.05}
 Reading needs a bearer token; editing needs a token with the admin scope (403 otherwise, audited). An edit
 may carry `If-Match: <revision>` (from list): if the control document moved on since, 409 and nothing is written.
 Slack: /models VERB ... (edits only from the user ids in the admin list, secret slack-admins / SLACK_ADMINS).
@@ -20,26 +22,47 @@ import logging
 import os
 
 from layers.auth import ApiTokens, api_principal, slack_principal
+from layers.comparison import Comparison
 from layers.config import Settings
 from layers.db import Database
-from layers.errors import BadInput
+from layers.errors import AfterDarkError, BadInput
 from layers.events import CommandRecord, EventSink, now_ms
 from layers.guards import ReplayGuard
 from layers.http import ok, respond
-from layers.registry import Registry
+from layers.ledger import Ledger, decide
+from layers.media import MediaLinks
+from layers.registry import Registry, artifact_key
 from layers.registry.commands import USAGE, from_api, from_text, run, table
 from layers.registry.dataops import DataOps
+from layers.serving.replay import Replayer
 from layers.slack import Reply, SlackFront, is_slack
+from layers.slack.blocks import compare_message
 from layers.store import BlobStore
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
 SLACK_ROWS = 20
 SETTINGS = Settings.from_env()
 TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
-OPS = DataOps(Registry(BlobStore(SETTINGS.s3)), SETTINGS.model)
+STORE = BlobStore(SETTINGS.s3)
+OPS = DataOps(Registry(STORE), SETTINGS.model)
 SINK = EventSink(SETTINGS.kafka, client_id="models")
+DB = Database(SETTINGS.db)
+LINKS = MediaLinks(SETTINGS.media)
+COMPARE = Comparison(OPS, Replayer(SETTINGS, STORE), lambda: decide(Ledger(DB).snapshot(SETTINGS.model).latest).accepted,
+                     STORE, LINKS)
 SLACK = SlackFront.from_settings(SETTINGS, "/models", USAGE, nargs=(1, 12), response_type="in_channel",
-                                 replay_guard=ReplayGuard(Database(SETTINGS.db)))
+                                 replay_guard=ReplayGuard(DB))
+
+
+def execute(cmd, actor: str, admin: bool, revision: int | None) -> dict:
+    result = run(OPS, cmd, actor=actor, admin=admin, revision=revision, request_training=request_training,
+                 compare=COMPARE)
+    if cmd.verb == "show" and "report.png" in result.get("artifacts", {}):
+        try:                                       # the training report, through a signed media link
+            result["report_url"] = LINKS.url(artifact_key(OPS.model, result["version"], "report.png"))
+        except AfterDarkError:
+            result["report_url"] = None
+    return result
 
 
 def request_training(actor: str) -> None:
@@ -65,15 +88,16 @@ def api(event) -> dict:
     if not isinstance(body, dict):
         raise BadInput("the JSON body must be an object")
     cmd = from_api(event.method, event.path, body, dict(event.query))
-    return ok(run(OPS, cmd, actor=api_principal(client), admin="admin" in client.scopes, revision=if_match(event),
-                  request_training=request_training))
+    return ok(execute(cmd, api_principal(client), "admin" in client.scopes, if_match(event)))
 
 
 def slash_models(cmd) -> Reply:
     principal = slack_principal(cmd.team_id, cmd.user_id)
     admin = principal in SETTINGS.slack.admins or cmd.user_id in SETTINGS.slack.admins
-    result = run(OPS, from_text(cmd.text), actor=principal, admin=admin, revision=None,
-                 request_training=request_training)
+    command = from_text(cmd.text)
+    result = execute(command, principal, admin, None)
+    if command.verb == "compare":
+        return compare_message(OPS.model, result)
     if "versions" in result:
         rows = result["versions"][-SLACK_ROWS:]             # a section holds 3000 characters: the newest rows
         older = len(result["versions"]) - len(rows)

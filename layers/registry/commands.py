@@ -131,8 +131,9 @@ def from_api(method: str, path: str, body: dict, query: dict | None = None) -> C
 
 
 def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | None,
-        request_training: Callable[[str], None]) -> dict:
-    """Authorise and run one command. The result is JSON; `versions` (when present) is what `table` shows."""
+        request_training: Callable[[str], None], compare: Callable[[int, int], dict] | None = None) -> dict:
+    """Authorise and run one command. The result is JSON; `versions` (when present) is what `table` shows.
+    `compare`: the full comparison (layers.comparison: replay and chart); by default the metadata figures."""
     if cmd.edits and not admin:
         why = f"{actor} is not an admin"
         ops.refuse(actor, cmd.describe(), why)
@@ -146,7 +147,7 @@ def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | Non
     if cmd.verb == "history":
         return {"model": ops.model, "history": ops.history()}
     if cmd.verb == "compare":
-        return ops.compare(a["a"], a["b"])
+        return (compare or ops.compare)(a["a"], a["b"])
     if cmd.verb == "train":
         request_training(actor)
         return {"model": ops.model, "requested": "train",

@@ -3,6 +3,7 @@
     predict_message(prediction, image_url)   label, confidence bar, version, the image, a /fix hint if unconfident
     fix_message(receipt)                      the vote that was recorded, and what happens to it
     rendezvous_message(result, image_url)     the chosen answer, the policy, the average, every version
+    compare_message(model, report)            /models compare A B: a table of both versions and the chart
 """
 from __future__ import annotations
 
@@ -61,3 +62,29 @@ def rendezvous_message(r, image_url: str | None) -> Reply:
         text=f"request `{r.request_id}` · deadline {r.deadline_ms:.0f} ms · {r.latency_ms:.0f} ms")]))
     text = f"{chosen.label} ({chosen.confidence:.0%}, v{chosen.version}, {r.policy})" if chosen else "no answer in time"
     return Reply(text=text, blocks=[b.to_dict() for b in blocks], response_type="in_channel")
+
+
+def compare_message(model: str, r: dict) -> Reply:
+    """Two versions side by side (layers.comparison): a table, the replay's verdict, and the chart when its
+    link is public (Slack fetches images itself)."""
+    a, b, replay = r["a"], r["b"], r.get("replay") or {}
+    pct = lambda x: "-" if x is None else f"{x:.1%}"
+    acc = replay.get("accuracy") or {}
+    rows = [("", f"v{a['version']}", f"v{b['version']}"),
+            ("hold-out accuracy", pct(a["accuracy"]), pct(b["accuracy"])),
+            ("its training fixes", pct(a["fix_accuracy"]), pct(b["fix_accuracy"])),
+            ("live traffic, voted", pct(acc.get(str(a["version"]))), pct(acc.get(str(b["version"])))),
+            ("parent", str(a["parent"] or "-"), str(b["parent"] or "-"))]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    if "error" in replay:
+        note = f"no replay of live traffic now: {replay['error']}"
+    else:
+        note = (f"replayed {replay.get('images', 0)} live images: the versions agree on "
+                f"{pct(replay.get('agreement'))}; {replay.get('labelled', 0)} of them have people's votes")
+    blocks = [SectionBlock(text=MarkdownTextObject(text=f"*{model}: v{a['version']} vs v{b['version']}*\n```{table}```")),
+              ContextBlock(elements=[MarkdownTextObject(text=note)])]
+    if r.get("chart_url") and is_public_url(r["chart_url"]):
+        blocks.append(ImageBlock(image_url=r["chart_url"], alt_text=f"v{a['version']} and v{b['version']} compared"))
+    return Reply(text=f"{model}: v{a['version']} vs v{b['version']}", blocks=[b.to_dict() for b in blocks],
+                 response_type="in_channel")

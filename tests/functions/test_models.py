@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 
 from layers.registry import Registry
 from tests.conftest import ROOT, http, wait_until
-from tests.functions.test_slack import form, signed
+from tests.functions.test_slack import assert_valid_blocks, form, receiver, signed  # noqa: F401 (a fixture)
 from tests.training_job.conftest import read_topic
 
 VIEWER = os.environ.get("API_TOKEN_VIEWER", "")          # dev/test.sh: a token without the admin scope
@@ -161,3 +162,33 @@ def test_the_canary_policy_is_an_admin_edit_from_the_cli_api_and_slack(served, g
         assert "auto-promotion off" in history[0]["change"] and history[1]["refused"]
     finally:
         models(gateway, "POST", "/auto", {"on": False})
+
+
+def test_compare_replays_live_traffic_and_links_a_chart_through_media(served, gateway, settings, receiver):
+    from tests.functions.test_predict import predict_bytes
+    from training_job.synth import portrait, to_jpeg
+    predict_bytes(gateway, to_jpeg(portrait(4242)[0]), user="U-compare")           # some live traffic
+    status, _, body = models(gateway, path="/compare?a=1&b=2")
+    assert status == 200, body
+    assert body["replay"]["images"] >= 1 and 0 <= body["replay"]["agreement"] <= 1, body["replay"]
+    assert set(body["replay"]["accuracy"]) == {"1", "2"}
+    url = body["chart_url"]
+    assert url.startswith(f"{gateway}/function/media/media/") and "sig=" in url
+    status, headers, png = http("GET", url, auth=False)                      # the link is the credential
+    assert status == 200 and headers["Content-Type"] == "image/png" and png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert http("GET", url.replace("sig=", "sig=0"), auth=False)[0] == 403
+    from layers.media import MediaLinks
+    exp = 99999999999
+    forged = f"{gateway}/function/media/control/routing.json?exp={exp}&sig={MediaLinks(settings.media).signature('control/routing.json', exp)}"
+    assert http("GET", forged, auth=False)[0] == 403                         # signed, but not an image it serves
+    status, _, one = models(gateway, path="/1")
+    status, headers, report = http("GET", one["report_url"], auth=False)
+    assert status == 200 and report[:8] == b"\x89PNG\r\n\x1a\n"
+    path = f"/commands/{uuid.uuid4().hex}"
+    body = form("/models", "compare 1 2", path=path)
+    status, _, reply = http("POST", f"{gateway}/function/models", body.encode(), signed(body), timeout=30)
+    assert status == 200, reply
+    if "Working" in reply["text"]:                         # a slow replay is delivered to response_url
+        reply = wait_until(lambda: [p for p in receiver.posts if p[1] == path], timeout_s=20)[0][2]
+    assert "hold-out accuracy" in json.dumps(reply["blocks"]) and "v1 vs v2" in reply["text"], reply
+    assert_valid_blocks(reply)
