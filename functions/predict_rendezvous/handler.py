@@ -5,8 +5,10 @@ policy picks the answer. Needs Authorization: Bearer <token>.
     GET  /function/predict-rendezvous?url=...&policy=fastest&deadline_ms=500
     -> {"chosen": {...}, "policy", "average", "average_label", "answers": [{version, label, confidence,
         latency_ms, late}], ...}; the whole record also goes to `predictions` (off the hot path)
-    Slack: /predict-rendezvous IMAGE_URL
-Policies: best-confidence (default), fastest, preferred (with `preferred`: a version in the set).
+    Slack: /predict-rendezvous IMAGE_URL, in two phases: the best answer by SLACK_FIRST_ANSWER_S (2.3 s) inline,
+    then, if versions were still scoring, the final answer replaces it through response_url (SLACK_FINAL_ANSWER_S).
+Policies: best-confidence (default), fastest, preferred (with `preferred`: a version in the set); the default
+comes from the control document (`/models policy ...`), else RENDEZVOUS_POLICY.
 """
 import logging
 import os
@@ -32,8 +34,9 @@ TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
 RUNTIME = ModelRuntime(Registry(BlobStore(SETTINGS.s3)), SETTINGS.model, SETTINGS.serving).start()
 RENDEZVOUS = Rendezvous(RUNTIME, SETTINGS.serving, EventSink(SETTINGS.kafka, client_id="predict-rendezvous"),
                         SETTINGS.kafka.topics.predictions)
+FIRST_S, FINAL_S = SETTINGS.slack.first_answer_s, SETTINGS.slack.final_answer_s
 SLACK = SlackFront.from_settings(SETTINGS, "/predict-rendezvous", "/predict-rendezvous IMAGE_URL", nargs=(1, 1),
-                                 replay_guard=ReplayGuard(Database(SETTINGS.db)))
+                                 replay_guard=ReplayGuard(Database(SETTINGS.db)), inline_budget_s=FIRST_S + 0.3)
 
 
 def number(fields: dict, name: str) -> int | None:
@@ -59,7 +62,11 @@ def rendezvous(event) -> dict:
 
 def slash_rendezvous(cmd, call_id: str):
     url = cmd.args[0]
-    return rendezvous_message(RENDEZVOUS.score(fetch_image(url, SETTINGS.fetch), call_id), url)
+    first, later = RENDEZVOUS.score_in_two(fetch_image(url, SETTINGS.fetch), call_id, FIRST_S, FINAL_S)
+    reply = rendezvous_message(first, url, pending=later is not None)
+    if later is not None:
+        reply.follow_up = lambda: rendezvous_message(later(), url)
+    return reply
 
 
 def handle(event, context):

@@ -3,6 +3,7 @@
     /models list | show N | history | compare A B                        anyone authenticated
     /models route 1=90 3=10 | canary N PCT | mirror N on|off | promote N | rollback | train   admins only
     /models auto on|off [canary=PCT] [samples=M] [margin=X]                 admins only (the canary policy)
+    /models policy best-confidence|fastest|preferred [N]                    admins only (rendezvous default)
 
 Example:
     cmd = from_text("canary 3 10")                  # Command("canary", {"version": 3, "percent": 10})
@@ -22,9 +23,10 @@ from layers.errors import BadInput, Forbidden
 from layers.registry.dataops import DataOps, parse_weights
 
 READS = ("list", "show", "history", "compare")
-EDITS = ("route", "canary", "mirror", "promote", "rollback", "train", "auto")
+EDITS = ("route", "canary", "mirror", "promote", "rollback", "train", "auto", "policy")
 USAGE = ("/models list | show N | history | compare A B | route 1=90 3=10 | canary N PCT | mirror N on|off | "
-         "promote N | rollback | train | auto on|off [canary=PCT] [samples=M] [margin=X]")
+         "promote N | rollback | train | auto on|off [canary=PCT] [samples=M] [margin=X] | "
+         "policy best-confidence|fastest|preferred [N]")
 AUTO_OPTIONS = {"canary": "canary_percent", "samples": "min_samples", "margin": "margin"}
 
 
@@ -85,6 +87,10 @@ def from_text(text: str) -> Command:
         if not rest or any("=" not in w for w in rest[1:]):
             raise BadInput("Usage: /models auto on|off [canary=PCT] [samples=M] [margin=X]")
         return _auto(rest[0], dict(w.split("=", 1) for w in rest[1:]))
+    if verb == "policy":
+        if len(rest) not in (1, 2):
+            raise BadInput("Usage: /models policy best-confidence|fastest|preferred [N]")
+        return Command("policy", {"name": rest[0], "preferred": _int(rest[1], "the version") if len(rest) == 2 else None})
     if verb not in shapes or len(rest) != shapes[verb]:
         raise BadInput(f"Usage: {USAGE}")
     return _build(verb, rest)
@@ -119,6 +125,11 @@ def from_api(method: str, path: str, body: dict, query: dict | None = None) -> C
         raise BadInput(f"POST one of {', '.join(EDITS)}")
     if verb == "route":
         return Command("route", {"weights": parse_weights(body.get("weights") or {})})
+    if verb == "policy":
+        if "name" not in body:
+            raise BadInput("policy needs name (and preferred, for the preferred policy) in the JSON body")
+        return Command("policy", {"name": str(body["name"]),
+                                  "preferred": _int(body["preferred"], "preferred") if body.get("preferred") is not None else None})
     if verb == "auto":
         if "on" not in body:
             raise BadInput("auto needs on (true or false) in the JSON body")
@@ -157,6 +168,7 @@ def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | Non
            "mirror": lambda: ops.mirror(a["version"], a["on"], actor, revision),
            "promote": lambda: ops.promote(a["version"], actor, revision),
            "rollback": lambda: ops.rollback(actor, revision),
+           "policy": lambda: ops.policy(a["name"], a["preferred"], actor, revision),
            "auto": lambda: ops.auto(a["on"], actor, revision, a.get("canary_percent"), a.get("min_samples"),
                                     a.get("margin"))}[cmd.verb]()
     return {"model": ops.model, "revision": doc.revision, "route": doc.models[ops.model].to_json(),

@@ -57,6 +57,8 @@ class ModelRoute:
     rendezvous: list[int] = field(default_factory=list)
     registered_through: int = 0
     auto: AutoPromotion = field(default_factory=AutoPromotion)
+    policy: str = ""                  # the rendezvous policy by default ("": the functions' RENDEZVOUS_POLICY)
+    preferred: int | None = None      # the version the `preferred` policy waits for
 
     @property
     def deployed(self) -> list[int]:
@@ -71,14 +73,15 @@ class ModelRoute:
     def to_json(self) -> dict:
         return {"weights": {str(k): v for k, v in sorted(self.weights.items())}, "mirror": sorted(self.mirror),
                 "rendezvous": sorted(self.rendezvous), "registered_through": self.registered_through,
-                "auto": self.auto.to_json()}
+                "auto": self.auto.to_json(), "policy": self.policy, "preferred": self.preferred}
 
     @classmethod
     def from_json(cls, data: dict) -> "ModelRoute":
         route = cls(weights={int(k): int(v) for k, v in (data.get("weights") or {}).items()},
                     mirror=[int(v) for v in data.get("mirror") or []],
                     rendezvous=[int(v) for v in data.get("rendezvous") or []],
-                    auto=AutoPromotion.from_json(data.get("auto")))
+                    auto=AutoPromotion.from_json(data.get("auto")), policy=str(data.get("policy") or ""),
+                    preferred=int(data["preferred"]) if data.get("preferred") is not None else None)
         route.registered_through = int(data.get("registered_through") or max(route.deployed, default=0))
         return route
 
@@ -91,7 +94,8 @@ def retain(route: ModelRoute, keep_recent: int) -> ModelRoute:
     kept = live | set(others)
     return ModelRoute(weights={v: w for v, w in route.weights.items() if v in kept},
                       mirror=sorted(v for v in route.mirror if v in kept),
-                      rendezvous=sorted(kept), registered_through=route.registered_through, auto=route.auto)
+                      rendezvous=sorted(kept), registered_through=route.registered_through, auto=route.auto,
+                      policy=route.policy, preferred=route.preferred if route.preferred in kept else None)
 
 
 @dataclass

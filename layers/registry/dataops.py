@@ -31,6 +31,7 @@ from layers.registry.control import DEFAULT_KEEP_RECENT, Control, ControlDoc, Mo
 from layers.registry.keys import AUDIT_PREFIX
 from layers.registry.versions import ModelMetadata, Versions, utc_now
 
+RENDEZVOUS_POLICIES = ("best-confidence", "fastest", "preferred")      # layers.serving.rendezvous.POLICIES
 ROLES = ("live", "canary", "mirror", "standby", "new", "rejected", "retired")
 
 
@@ -190,7 +191,7 @@ class DataOps:
 
                 def change(route: ModelRoute) -> str:
                     route.weights, route.mirror, route.rendezvous = before.weights, before.mirror, before.rendezvous
-                    route.auto = before.auto
+                    route.auto, route.policy, route.preferred = before.auto, before.policy, before.preferred
                     return f"rollback: the route before revision {undone}"
                 return self._edit(change, actor, revision, keep=False)
         raise BadInput(f"{self.model} has no change to roll back")
@@ -213,6 +214,20 @@ class DataOps:
             a.margin = a.margin if margin is None else margin
             return (f"auto-promotion {'on' if enabled else 'off'}: canary {a.canary_percent}%, "
                     f"{a.min_samples} samples, margin {a.margin}")
+        return self._edit(change, actor, revision)
+
+    def policy(self, name: str, preferred: int | None, actor: str, revision: int | None = None) -> ControlDoc:
+        """The rendezvous policy by default (best-confidence | fastest | preferred, with the version it prefers)."""
+        if name not in RENDEZVOUS_POLICIES:
+            raise BadInput(f"the policy is one of {', '.join(RENDEZVOUS_POLICIES)}, not {name!r}")
+        if (name == "preferred") != (preferred is not None):
+            raise BadInput("preferred takes a version (policy preferred N); the other policies take none")
+
+        def change(route: ModelRoute) -> str:
+            if preferred is not None and preferred not in route.rendezvous:
+                raise BadInput(f"v{preferred} is not in the rendezvous set {sorted(route.rendezvous)}")
+            route.policy, route.preferred = name, preferred
+            return f"rendezvous policy {name}" + (f" (v{preferred})" if preferred is not None else "")
         return self._edit(change, actor, revision)
 
     def reject(self, version: int, actor: str, why: str, revision: int | None = None) -> ControlDoc:

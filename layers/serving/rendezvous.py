@@ -5,6 +5,11 @@ Example:
     rv = Rendezvous(runtime, settings.serving)
     result = rv.score(jpeg_bytes, request_id="r-1", policy="preferred", preferred=3, deadline_s=1.0)
     result.chosen.version, result.average, [a.late for a in result.answers]
+    first, later = rv.score_in_two(jpeg_bytes, "r-2", first_s=2.3, final_s=10)   # Slack: now, then the rest
+    final = later() if later else first
+
+The policy and the preferred version come from the request, else from the control document's route
+(`/models policy ...`), else from RENDEZVOUS_POLICY.
 
 Policies:
     best-confidence   wait for every version until the deadline; the most confident answer wins (default)
@@ -27,6 +32,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -34,12 +40,11 @@ from layers.config import ServingSettings
 from layers.errors import BadInput, Unavailable
 from layers.events import EventSink, RendezvousRecord, now_ms
 from layers.images import decode, to_input
+from layers.registry.dataops import RENDEZVOUS_POLICIES as POLICIES     # one list, for DataOps too
 from layers.serving.offpath import OffPath
 from layers.serving.prediction import top
 from layers.serving.runtime import ModelRuntime
 from layers.serving.servable import Loaded
-
-POLICIES = ("best-confidence", "fastest", "preferred")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,19 @@ class RendezvousResult:
         return asdict(self)
 
 
+@dataclass
+class Round:
+    """One request's scoring in progress: the answers computed in the request's thread, and the futures of
+    the groups still (or already) scoring in the pool."""
+    request_id: str
+    policy: str
+    preferred: int | None
+    t0: float
+    labels: list[str]
+    futures: dict
+    here: list[VersionAnswer]
+
+
 class Rendezvous:
     def __init__(self, runtime: ModelRuntime, settings: ServingSettings, sink: EventSink | None = None,
                  topic: str = "", workers: int = 4) -> None:
@@ -78,19 +96,38 @@ class Rendezvous:
 
     def score(self, data: bytes, request_id: str, policy: str | None = None, preferred: int | None = None,
               deadline_s: float | None = None) -> RendezvousResult:
-        t0 = time.perf_counter()
-        policy = policy or self.settings.rendezvous_policy
         deadline_s = self.settings.rendezvous_deadline_s if deadline_s is None else deadline_s
+        return self.finish(self.start(data, request_id, policy, preferred, deadline_s), deadline_s)
+
+    def score_in_two(self, data: bytes, request_id: str, first_s: float, final_s: float
+                     ) -> tuple[RendezvousResult, Callable[[], RendezvousResult] | None]:
+        """For Slack: the best answer by `first_s`, and, when versions were still working then (and the policy
+        could still change its mind), a second look that waits for them until `final_s`. Only the final
+        result is recorded on `predictions`."""
+        rnd = self.start(data, request_id, None, None, final_s)
+        first = self.finish(rnd, first_s, record=False)
+        if rnd.policy == "fastest" or not any(a.late for a in first.answers):
+            self._record(first)
+            return first, None
+        return first, lambda: self.finish(rnd, final_s)
+
+    def start(self, data: bytes, request_id: str, policy: str | None, preferred: int | None,
+              deadline_s: float) -> "Round":
+        """Validate, preprocess, and set every version scoring (the largest group in this thread)."""
+        t0 = time.perf_counter()
+        snap = self.runtime.snapshot()
+        policy = policy or snap.route.policy or self.settings.rendezvous_policy
         if policy not in POLICIES:
             raise BadInput(f"unknown policy {policy!r}; one of {', '.join(POLICIES)}")
         if not 0 < deadline_s <= 10:
             raise BadInput("the deadline is between 1 ms and 10 s")
-        snap = self.runtime.snapshot()
         loaded = [snap.versions[v] for v in sorted(snap.route.rendezvous) if v in snap.versions]
         if not loaded:
             raise Unavailable(f"no version of model '{self.runtime.model}' in the rendezvous set is ready")
-        if policy == "preferred" and preferred not in {l.version for l in loaded}:
-            raise BadInput(f"the preferred version must be one of {[l.version for l in loaded]}")
+        if policy == "preferred":
+            preferred = preferred if preferred is not None else snap.route.preferred
+            if preferred not in {l.version for l in loaded}:
+                raise BadInput(f"the preferred version must be one of {[l.version for l in loaded]}")
         # once per input size, exactly as training preprocesses for that size (the JPEG draft scale depends on it)
         inputs = {size: to_input(decode(data, draft_size=size, max_pixels=self.settings.max_pixels), size)
                   for size in {l.input_size for l in loaded}}
@@ -99,32 +136,44 @@ class Rendezvous:
         futures: dict[Future, list[Loaded]] = {
             self._pool.submit(self._group, g, inputs[g[0].input_size], t0): g for g in groups if g is not here}
         answers = self._group(here, inputs[here[0].input_size], t0) if here else []
-        budget = max(0.0, deadline_s - (time.perf_counter() - t0))
+        return Round(request_id, policy, preferred, t0, loaded[0].labels, futures, answers)
+
+    def finish(self, rnd: "Round", deadline_s: float, record: bool = True) -> RendezvousResult:
+        """Wait by the policy until `deadline_s` after the start, choose, and (by default) record the result."""
+        futures, policy, preferred = rnd.futures, rnd.policy, rnd.preferred
+        budget = max(0.0, deadline_s - (time.perf_counter() - rnd.t0))
         if policy == "fastest":
-            done = {f for f in futures if f.done()} if answers else wait(futures, timeout=budget, return_when=FIRST_COMPLETED)[0]
+            done = ({f for f in futures if f.done()} if rnd.here
+                    else wait(futures, timeout=budget, return_when=FIRST_COMPLETED)[0])
         elif policy == "preferred":
-            target = [f for f, group in futures.items() if preferred in {l.version for l in group}]
-            wait(target, timeout=budget)
+            wait([f for f, group in futures.items() if preferred in {l.version for l in group}], timeout=budget)
             done = {f for f in futures if f.done()}
         else:
             done, _ = wait(futures, timeout=budget)
-        answers += [a for f, group in futures.items()
-                    for a in (f.result() if f in done else [VersionAnswer(l.version, None, None, late=True) for l in group])]
+        answers = rnd.here + [a for f, group in futures.items()
+                              for a in (f.result() if f in done else [VersionAnswer(l.version, None, None, late=True)
+                                                                      for l in group])]
         arrived = [a for a in answers if not a.late]
         chosen = self._choose(policy, arrived, preferred)
-        labels = loaded[0].labels
-        average = {lab: round(float(np.mean([a.probabilities[lab] for a in arrived])), 6) for lab in labels} if arrived else {}
+        average = ({lab: round(float(np.mean([a.probabilities[lab] for a in arrived])), 6) for lab in rnd.labels}
+                   if arrived else {})
         result = RendezvousResult(
-            request_id=request_id, model=self.runtime.model, policy=policy, deadline_ms=round(deadline_s * 1000, 1),
+            request_id=rnd.request_id, model=self.runtime.model, policy=policy, deadline_ms=round(deadline_s * 1000, 1),
             chosen=chosen, average=average, average_label=max(average, key=average.get) if average else None,
-            answers=sorted(answers, key=lambda a: a.version), latency_ms=round((time.perf_counter() - t0) * 1000, 2))
-        if self.sink is not None:                                       # the whole record, off the hot path
-            self.offpath.submit("record", lambda: self.sink.send(self.topic, RendezvousRecord(
-                request_id=request_id, model=result.model, policy=policy,
-                chosen_version=chosen.version if chosen else None, average=average,
-                answers=[{k: v for k, v in asdict(a).items() if k != "probabilities"} for a in result.answers],
-                created_at_ms=now_ms()), key=request_id))
+            answers=sorted(answers, key=lambda a: a.version), latency_ms=round((time.perf_counter() - rnd.t0) * 1000, 2))
+        if record:
+            self._record(result)
         return result
+
+    def _record(self, result: RendezvousResult) -> None:
+        if self.sink is None:
+            return
+        chosen = result.chosen
+        self.offpath.submit("record", lambda: self.sink.send(self.topic, RendezvousRecord(    # off the hot path
+            request_id=result.request_id, model=result.model, policy=result.policy,
+            chosen_version=chosen.version if chosen else None, average=result.average,
+            answers=[{k: v for k, v in asdict(a).items() if k != "probabilities"} for a in result.answers],
+            created_at_ms=now_ms()), key=result.request_id))
 
     def _groups(self, loaded: list[Loaded]) -> list[list[Loaded]]:
         """Versions that share a backbone pass are scored together: one embedding, then each head (a few

@@ -46,12 +46,14 @@ def fix_message(r: VoteReceipt) -> Reply:
     return Reply(text=f"vote {r.vote_id[:12]}: {r.label}", blocks=[b.to_dict() for b in blocks], response_type="in_channel")
 
 
-def rendezvous_message(r, image_url: str | None) -> Reply:
-    """The chosen answer, which policy chose it, the average, and each version's own result."""
+def rendezvous_message(r, image_url: str | None, pending: bool = False) -> Reply:
+    """The chosen answer, which policy chose it, the average, and each version's own result. `pending`: the
+    late versions are still scoring, and this message will be replaced when they answer."""
     chosen = r.chosen
     head = (f"*{PRETTY.get(chosen.label, chosen.label)}*  `{bar(chosen.confidence)}`  ·  v{chosen.version} "
             f"chosen by *{r.policy}*" if chosen else ":hourglass: no version answered before the deadline")
-    lines = [f"v{a.version}: " + ("late (missed the deadline)" if a.late else f"{a.label} {a.confidence:.0%} in {a.latency_ms:.0f} ms")
+    late = "still scoring…" if pending else "late (missed the deadline)"
+    lines = [f"v{a.version}: " + (late if a.late else f"{a.label} {a.confidence:.0%} in {a.latency_ms:.0f} ms")
              for a in r.answers]
     avg = ", ".join(f"{k} {v:.0%}" for k, v in r.average.items())
     blocks = [SectionBlock(text=MarkdownTextObject(text=head)),
@@ -59,7 +61,8 @@ def rendezvous_message(r, image_url: str | None) -> Reply:
     if image_url and is_public_url(image_url):
         blocks.append(ImageBlock(image_url=image_url, alt_text="the image every version scored"))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(
-        text=f"request `{r.request_id}` · deadline {r.deadline_ms:.0f} ms · {r.latency_ms:.0f} ms")]))
+        text=f"request `{r.request_id}` · deadline {r.deadline_ms:.0f} ms · {r.latency_ms:.0f} ms"
+             + (" · the best answer so far; this message updates when the other versions answer" if pending else ""))]))
     text = f"{chosen.label} ({chosen.confidence:.0%}, v{chosen.version}, {r.policy})" if chosen else "no answer in time"
     return Reply(text=text, blocks=[b.to_dict() for b in blocks], response_type="in_channel")
 

@@ -98,9 +98,13 @@ class Reply:
     text: str
     blocks: list[dict] = field(default_factory=list)
     response_type: str = "ephemeral"      # in_channel | ephemeral
+    replace_original: bool = False        # through response_url: replace the message this command posted
+    # More to say later: the front runs it after this reply and posts its Reply over this one (two phases)
+    follow_up: Callable[[], "Reply"] | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict:
-        return {"response_type": self.response_type, "text": self.text, "blocks": self.blocks}
+        out = {"response_type": self.response_type, "text": self.text, "blocks": self.blocks}
+        return {**out, "replace_original": True} if self.replace_original else out
 
 
 def ephemeral(text: str, title: str | None = None) -> Reply:
@@ -146,8 +150,9 @@ def response_url_allowed(url: str, allow: tuple[str, ...]) -> bool:
 class SlackFront:
     def __init__(self, settings: SlackSettings, command: str, usage: str, nargs: tuple[int, int],
                  response_type: str | None = None, executor: ThreadPoolExecutor | None = None,
-                 replay_guard=None) -> None:
+                 replay_guard=None, inline_budget_s: float | None = None) -> None:
         self.settings, self.command, self.usage, self.nargs = settings, command, usage, nargs
+        self.inline_budget_s = settings.inline_budget_s if inline_budget_s is None else inline_budget_s
         self.response_type = response_type or settings.response_type
         self._verifier = SignatureVerifier(settings.signing_secret) if settings.signing_secret else None
         self._local_replays = LocalReplayGuard()
@@ -202,14 +207,31 @@ class SlackFront:
         future = self._pool.submit(self._run, work, cmd)
         future.add_done_callback(lambda _: self._inflight.release())
         try:
-            return http_reply(200, future.result(timeout=self.settings.inline_budget_s))
+            reply = future.result(timeout=self.inline_budget_s)
+            self._follow_up(cmd, reply)
+            return http_reply(200, reply)
         except FutureTimeout:
             if not response_url_allowed(cmd.response_url, self.settings.response_url_allow):
                 log.warning("not delivering to response_url %r: not a Slack hooks URL", cmd.response_url)
                 return http_reply(200, ephemeral("Still working, but this request has no valid response_url to answer on."))
-            future.add_done_callback(lambda f: threading.Thread(
-                target=self.deliver, args=(cmd.response_url, f.result()), name="slack-deliver", daemon=True).start())
+
+            def later(f):
+                self.deliver(cmd.response_url, f.result())
+                self._follow_up(cmd, f.result())
+            future.add_done_callback(lambda f: threading.Thread(target=later, args=(f,), name="slack-deliver",
+                                                                daemon=True).start())
             return http_reply(200, ephemeral(f":hourglass_flowing_sand: Working on `{cmd.command} {cmd.text}`…"))
+
+    def _follow_up(self, cmd: SlashCommand, reply: Reply) -> None:
+        """A reply's second phase: computed on the pool, posted over the first one through response_url."""
+        if reply.follow_up is None or not response_url_allowed(cmd.response_url, self.settings.response_url_allow):
+            return
+
+        def second() -> None:
+            final = self._run(lambda _: reply.follow_up(), cmd)
+            final.replace_original = final.response_type != "ephemeral"      # an error is said aside, not over
+            self.deliver(cmd.response_url, final)
+        self._pool.submit(second)
 
     def _run(self, work: Callable[[SlashCommand], Reply], cmd: SlashCommand) -> Reply:
         try:

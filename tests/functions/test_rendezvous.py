@@ -3,11 +3,15 @@ tested against a deliberately slow version (dev/test.sh delays v2 by 1.2 s), the
 result, and the record on `predictions`."""
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 
-from tests.conftest import http
+from layers.errors import BadInput
+from layers.registry import Registry
+from tests.conftest import http, wait_until
+from tests.functions.test_slack import assert_valid_blocks, form, receiver, signed  # noqa: F401 (a fixture)
 from tests.training_job.conftest import read_topic
 from training_job.synth import portrait, to_jpeg
 
@@ -84,10 +88,8 @@ def test_mixed_input_sizes_in_one_rendezvous_set(served, gateway, store, tmp_pat
     import numpy as np
 
     from layers.images import preprocess
-    from layers.registry import Registry
     from layers.serving.litert import LiteModel
     from layers.serving.servable import Loader
-    from tests.conftest import wait_until
     from training_job.convert import to_tflite
 
     inp = keras.Input((64, 64, 3))
@@ -122,3 +124,33 @@ def test_mixed_input_sizes_in_one_rendezvous_set(served, gateway, store, tmp_pat
         assert not answers[v]["late"] and not answers[1]["late"]
     finally:
         reg.update_control(remove, "test")
+
+
+def test_slack_gets_the_best_answer_first_then_the_final_one_over_it(served, gateway, image_server, receiver):
+    """dev/test.sh: the first answer is due at 0.5 s, and v2 answers at 1.2 s."""
+    path = f"/commands/{uuid.uuid4().hex}"
+    body = form("/predict-rendezvous", f"{image_server}/img/91.jpg", path=path)
+    status, _, first = http("POST", f"{gateway}/function/predict-rendezvous", body.encode(), signed(body))
+    assert status == 200 and first["response_type"] == "in_channel", first
+    assert "v2: still scoring" in json.dumps(first["blocks"]) and not first.get("replace_original")
+    posts = wait_until(lambda: [p for p in receiver.posts if p[1] == path], timeout_s=10)
+    assert len(posts) == 1, posts
+    final = posts[0][2]
+    assert final["replace_original"] is True and final["response_type"] == "in_channel"
+    text = json.dumps(final["blocks"])
+    assert "still scoring" not in text and "late" not in text and "v2: " in text and "v1: " in text
+    assert_valid_blocks(final)
+
+
+def test_the_default_policy_comes_from_the_control_document(served, gateway, store):
+    from layers.registry.dataops import DataOps
+    ops = DataOps(Registry(store), served)
+    ops.policy("preferred", 2, "test")
+    try:
+        body = wait_until(lambda: (lambda r: r[0] == 200 and r[2]["policy"] == "preferred" and r[2])(
+            rendezvous(gateway, deadline_ms=3000)), timeout_s=10)
+        assert body and body["chosen"]["version"] == 2                   # it waited for v2 (1.2 s late)
+        with pytest.raises(BadInput):
+            ops.policy("preferred", 99, "test")                          # not in the rendezvous set
+    finally:
+        ops.policy("best-confidence", None, "test")
