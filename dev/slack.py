@@ -38,7 +38,7 @@ APPS = {
             "/predict": ("predict", "Classify a photo: engineer or non_engineer", "IMAGE_URL"),
             "/fix": ("fix", "Correct the model: this photo is CLASS", "IMAGE_URL engineer|non_engineer"),
             "/predict-rendezvous": ("predict-rendezvous", "Every deployed version scores the photo", "IMAGE_URL"),
-            "/models": ("models", "DataOps: versions, traffic split, canary, mirror, promote, rollback", "list | show N | route 1=90 3=10 | canary N PCT | mirror N on|off | promote N | rollback | history | train | compare A B"),
+            "/models": ("models", "DataOps: versions, traffic split, canary, mirror, promote, rollback", "list | show N | route 1=90 3=10 | canary N PCT | mirror N on|off | promote N | rollback | history | train | compare A B | auto on|off | policy NAME [N]"),
         },
     },
     "slack-after-dark": {

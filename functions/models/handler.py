@@ -92,10 +92,8 @@ def api(event) -> dict:
 
 
 def slash_models(cmd) -> Reply:
-    principal = slack_principal(cmd.team_id, cmd.user_id)
-    admin = principal in SETTINGS.slack.admins or cmd.user_id in SETTINGS.slack.admins
     command = from_text(cmd.text)
-    result = execute(command, principal, admin, None)
+    result = execute(command, slack_principal(cmd.team_id, cmd.user_id), cmd.admin, None)
     if command.verb == "compare":
         return compare_message(OPS.model, result)
     if "versions" in result:

@@ -8,12 +8,16 @@ Example (a handler):
         ...JSON API...
 
 Flow of a slash command (same path as the JSON API, told apart by its form content type):
-  1. verify_slack_signature: slack-sdk's SignatureVerifier over the RAW body, 5-minute window, and each
-     signature accepted once (replays inside the window are refused, on every replica: the guard is a table
-     in PostgreSQL, layers.guards.ReplayGuard; while the database is down, an in-process guard stands in).
-     Missing, bad or replayed: 401, and no work is done. No signing secret configured: every Slack request is
-     refused (503), never accepted unsigned.
-  2. parse `text` into arguments; wrong usage -> an ephemeral help message (200), never a stack trace.
+  1. the checks, a middleware chain (`checks`: each returns an answer that stops the request, or None):
+     require_signature (slack-sdk's SignatureVerifier over the RAW body, 5-minute window; missing or bad:
+     401; no signing secret configured: every Slack request is refused, 503, never accepted unsigned), then
+     refuse_replays (each signature accepted once, on every replica: the guard is a table in PostgreSQL,
+     layers.guards.ReplayGuard; while the database is down, an in-process guard stands in; a replay: 401).
+     No work is done for a request that a check stopped.
+  2. parse the form into a SlashCommand, with `principal` (slack:<team>:<user>) and `admin` (whether that
+     principal, or the bare user id, is in the admin list: secret slack-admins / SLACK_ADMINS). What an
+     admin may do that others may not is the work's decision (e.g. layers.registry.commands.run);
+     wrong usage -> an ephemeral help message (200), never a stack trace.
   3. run the work on a bounded worker pool and wait up to `inline_budget_s` (default 0.8 s: a prediction
      takes milliseconds, so only slow image hosts miss it; Slack's 3000 ms leave a wide margin): done -> the reply inline (200); not done -> an ephemeral "working on it" (200) now, and
      the same worker delivers the result to `response_url` with slack-sdk's WebhookClient when it finishes
@@ -32,7 +36,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -69,6 +73,12 @@ class SlashCommand:
     response_url: str
     trigger_id: str
     body_sha256: str = ""
+    admin: bool = False              # set by the front from the admin list
+
+    @property
+    def principal(self) -> str | None:
+        """slack:<team>:<user>, the identity votes and DataOps edits are recorded under."""
+        return f"slack:{self.team_id}:{self.user_id}" if self.team_id and self.user_id else None
 
     @property
     def args(self) -> list[str]:
@@ -159,13 +169,14 @@ class SlackFront:
         self._replays = replay_guard or self._local_replays
         self._pool = executor or ThreadPoolExecutor(settings.workers, thread_name_prefix="slack")
         self._inflight = threading.BoundedSemaphore(settings.max_inflight)
+        self.checks: list[Callable[[object], dict | None]] = [self.require_signature, self.refuse_replays]
 
     @classmethod
     def from_settings(cls, settings, command: str, usage: str, nargs: tuple[int, int], **kw) -> "SlackFront":
         return cls(settings.slack, command, usage, nargs, **kw)
 
-    # -- verification (a middleware: returns an answer to stop, or None to go on) ---------------------------
-    def verify_slack_signature(self, event) -> dict | None:
+    # -- the checks (a middleware chain: each returns an answer to stop, or None to go on) -------------------
+    def require_signature(self, event) -> dict | None:
         if self._verifier is None:
             return http_reply(503, ephemeral("This function has no Slack signing secret configured "
                                              "(secret slack-signing-secret or SLACK_SIGNING_SECRET), so it refuses Slack requests."))
@@ -174,10 +185,17 @@ class SlackFront:
             return http_reply(401, ephemeral("missing Slack signature headers"))
         if not self._verifier.is_valid_request(event.body, headers):
             return http_reply(401, ephemeral("invalid or expired Slack signature"))
+        return None
+
+    def refuse_replays(self, event) -> dict | None:
         key = event.headers.get("X-Slack-Request-Timestamp") + ":" + event.headers.get("X-Slack-Signature")
         if not self._first_time(key):
             return http_reply(401, ephemeral("this Slack request was already received (replay)"))
         return None
+
+    def is_admin(self, cmd: SlashCommand) -> bool:
+        admins = self.settings.admins
+        return bool(cmd.user_id) and (cmd.principal in admins or cmd.user_id in admins)
 
     def _first_time(self, key: str) -> bool:
         try:
@@ -191,14 +209,16 @@ class SlackFront:
         return ephemeral((f"{why}\n" if why else "") + f"Usage: `{self.usage}`", f"{self.command}")
 
     def handle(self, event, work: Callable[[SlashCommand], Reply]) -> dict:
-        stop = self.verify_slack_signature(event)
-        if stop is not None:
-            return stop
+        for check in self.checks:
+            stop = check(event)
+            if stop is not None:
+                return stop
         if event.method != "POST":
             return http_reply(200, self.help("Slack commands are POSTs."))
         if b"ssl_check=1" in event.body:
             return {"statusCode": 200, "body": "", "headers": {}}
         cmd = SlashCommand.from_body(event.body)
+        cmd = replace(cmd, admin=self.is_admin(cmd))
         lo, hi = self.nargs
         if not lo <= len(cmd.args) <= hi or (cmd.args and cmd.args[0] in ("help", "-h", "--help")):
             return http_reply(200, self.help())

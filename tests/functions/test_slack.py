@@ -17,6 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from layers.config import SlackSettings
 from layers.images import sha256_hex
 from layers.slack import SlackFront, response_url_allowed
+from layers.slack.front import ephemeral
 from training_job.synth import portrait, to_jpeg
 from tests.conftest import http, wait_until
 from tests.training_job.conftest import read_topic
@@ -191,3 +192,26 @@ def test_response_url_must_be_slack_unless_allowed():
     assert not response_url_allowed("https://evil.example.com/hook", ())
     assert response_url_allowed("http://127.0.0.1:8799/x", ("127.0.0.1:8799",))
     assert not response_url_allowed("http://127.0.0.1:8800/x", ("127.0.0.1:8799",))
+
+
+def test_the_checks_are_a_chain_that_stops_before_any_work_and_admins_are_marked():
+    front = SlackFront(SlackSettings(signing_secret=SECRET, admins=("slack:T1:UA", "UB")), "/x", "/x", nargs=(0, 5))
+    assert front.checks == [front.require_signature, front.refuse_replays]
+    ran = []
+
+    class Event:
+        method, path = "POST", "/"
+
+        def __init__(self, user: str):
+            body = form("/x", "hello", user=user)
+            self.body, self.headers = body.encode(), signed(body)
+
+    work = lambda cmd: ran.append(cmd) or ephemeral("hi")
+    for user, admin in (("UA", True), ("UB", True), ("UC", False)):     # a bare user id in the list counts too
+        assert front.handle(Event(user), work)["statusCode"] == 200
+        assert ran[-1].user_id == user and ran[-1].admin is admin and ran[-1].principal == f"slack:T1:{user}"
+    replayed = Event("UA")
+    assert front.handle(replayed, work)["statusCode"] == 200
+    assert front.handle(replayed, work)["statusCode"] == 401 and len(ran) == 4     # the replay did no work
+    front.checks.append(lambda event: {"statusCode": 418, "body": {}, "headers": {}})     # a check of one's own
+    assert front.handle(Event("UA"), work)["statusCode"] == 418 and len(ran) == 4
