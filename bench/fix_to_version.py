@@ -19,7 +19,7 @@ import uuid
 
 from kafka import KafkaConsumer
 
-from bench.predict_latency import RESULTS, api_token
+from bench.predict_latency import api_token, record
 from layers.config import Settings
 from layers.registry import Registry
 from layers.store import BlobStore
@@ -91,8 +91,7 @@ def main() -> int:
     fmt = lambda v: "" if v is None else f"{v:.2f}"
     lines += [f"| {r} | {v or ev} | {fmt(p)} | {fmt(g)} | {fmt(s)} | {st.get('embeddings', '')} | {st.get('head', '')} | "
               f"{st.get('convert', '')} | {st.get('parity', '')} |" for r, ev, v, p, g, s, st in rows]
-    with RESULTS.open("a") as f:
-        f.write("\n".join(lines) + "\n")
+    record(lines)
     return 0
 
 

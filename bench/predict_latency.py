@@ -180,13 +180,18 @@ def main() -> int:
               f"the HTTP hops (client -> gateway -> watchdog -> waitress/Flask).",
               f"- LiteRT vs Keras model(x), decode included: {keras_p50 / floor:.1f}x faster (target >= 8x); "
               f"through the gateway vs Keras in-process: {keras_p50 / rows[0]['p50']:.1f}x."]
+    record(lines)
+    return 0
+
+
+def record(lines: list[str]) -> None:
+    """Append one dated section to bench/RESULTS.md (every bench script writes through here) and print it."""
     text = "\n".join(lines) + "\n"
     if not RESULTS.exists():
         RESULTS.write_text("# Benchmark results\n\nAppended by bench/*.py; each section names its machine and date.\n")
     with RESULTS.open("a") as f:
         f.write(text)
     print(text)
-    return 0
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 import urllib.request
 from dataclasses import replace
 
-from bench.predict_latency import RESULTS, api_token
+from bench.predict_latency import api_token, record
 from layers.config import Settings
 from layers.images import decode, to_input
 from layers.registry import ModelRoute, Registry
@@ -125,10 +125,7 @@ def main() -> int:
     lines += [f"| {name} | {ms:.2f} | {ms / (one if 'gateway' not in name else rows[3][1]):.2f} |" for name, ms in rows]
     lines += ["", f"- k={args.k} with the shared backbone costs {shared_ms / one:.2f}x one prediction (target <= 1.3x); "
               f"the naive path costs {naive_ms / one:.2f}x."]
-    text = "\n".join(lines) + "\n"
-    with RESULTS.open("a") as f:
-        f.write(text)
-    print(text)
+    record(lines)
     return 0
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.predict_latency import RESULTS
+from bench.predict_latency import record
 from tests.imageserver import serve
 
 # dev/slack.py signs exactly as Slack does; loaded by path (the name `slack` belongs to slack-sdk's shim)
@@ -103,9 +103,7 @@ def main() -> int:
              f"| ack, fast path (inline Block Kit reply) | {len(acks)} | {p(acks, 50):.1f} | {p(acks, 99):.1f} |",
              f"| ack, slow path ('working on it') | {len(slow_ack)} | {p(slow_ack, 50):.1f} | {p(slow_ack, 99):.1f} |",
              f"| response_url delivery, slow path (from the request) | {len(delivery)} | {p(delivery, 50):.1f} | {p(delivery, 99):.1f} |"]
-    with RESULTS.open("a") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    record(lines)
     return 0
 
 

@@ -80,6 +80,6 @@ def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list
                                           policy=Policy(), note="bootstrap v1: all training data")]
     subset = [e for e in exs if e.split == "holdout" or e.source == "fix" or int(e.sha256[8:16], 16) % 4 != 0]
     outcomes.append(trainer.train_and_publish(subset, agreed, ledger, backbone, info, parent=None, seed=cfg.seed + 1,
-                                              policy=Policy(), note="bootstrap v2: another seed, 75% of the training data"))
+                                              policy=Policy(), note="bootstrap v2: 75% of the training data"))
     sink.close()
     return outcomes

@@ -49,9 +49,11 @@ def data_of(store, model, version) -> dict:
 
 
 def holding(store, model, sha: str) -> list[int]:
-    """The versions whose training data has this image as a voted example."""
+    """The versions whose training data has this image as a voted example (a version published by hand, with
+    no data.json, holds none)."""
     reg = Registry(store)
-    return [v for v in reg.versions(model) if sha in data_of(store, model, v)["fixes"]]
+    return [v for v in reg.versions(model)
+            if "data.json" in reg.metadata(model, v).artifacts and sha in data_of(store, model, v)["fixes"]]
 
 
 def run_with_failpoint(point: str, *args: str):
