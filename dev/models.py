@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from layers.registry.commands import from_text, table  # noqa: E402
+from layers.registry.commands import compare_table, from_text, table  # noqa: E402
 
 
 def call(gateway: str, token: str, method: str, path: str, body: dict | None, revision: int | None) -> tuple[int, dict]:
@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     if "versions" in result:
         print(f"{result['model']}, control revision {result['revision']}")
         print(table(result["versions"]))
+    elif "delta" in result:                              # compare: the same table as Slack's
+        text, note = compare_table(result)
+        print(f"{text}\n{note}" + (f"\nchart: {result['chart_url']}" if result.get("chart_url") else ""))
     else:
         print(json.dumps(result, indent=1, sort_keys=True))
     return 0

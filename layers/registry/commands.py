@@ -183,3 +183,23 @@ def table(rows: list[dict]) -> str:
                        fmt(r["fixes"]), fmt(r["parent"]), r["created_at"]) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
     return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(len(head))).rstrip() for c in cells)
+
+
+def compare_table(r: dict) -> tuple[str, str]:
+    """`compare A B` (layers.comparison) as a fixed-width table, and one line on the replay."""
+    a, b, replay = r["a"], r["b"], r.get("replay") or {}
+    pct = lambda x: "-" if x is None else f"{x:.1%}"
+    acc = replay.get("accuracy") or {}
+    rows = [("", f"v{a['version']}", f"v{b['version']}"),
+            ("hold-out accuracy", pct(a["accuracy"]), pct(b["accuracy"])),
+            ("its training fixes", pct(a["fix_accuracy"]), pct(b["fix_accuracy"])),
+            ("live traffic, voted", pct(acc.get(str(a["version"]))), pct(acc.get(str(b["version"])))),
+            ("parent", str(a["parent"] or "-"), str(b["parent"] or "-"))]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    if "error" in replay:
+        note = f"no replay of live traffic now: {replay['error']}"
+    else:
+        note = (f"replayed {replay.get('images', 0)} live images: the versions agree on "
+                f"{pct(replay.get('agreement'))}; {replay.get('labelled', 0)} of them have people's votes")
+    return text, note

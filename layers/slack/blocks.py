@@ -10,6 +10,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import ContextBlock, ImageBlock, MarkdownTextObject, SectionBlock
 
 from layers.fixes import VoteReceipt
+from layers.registry.commands import compare_table
 from layers.intake import is_public_url
 from layers.serving.prediction import Prediction
 from layers.slack.front import Reply
@@ -70,21 +71,8 @@ def rendezvous_message(r, image_url: str | None, pending: bool = False) -> Reply
 def compare_message(model: str, r: dict) -> Reply:
     """Two versions side by side (layers.comparison): a table, the replay's verdict, and the chart when its
     link is public (Slack fetches images itself)."""
-    a, b, replay = r["a"], r["b"], r.get("replay") or {}
-    pct = lambda x: "-" if x is None else f"{x:.1%}"
-    acc = replay.get("accuracy") or {}
-    rows = [("", f"v{a['version']}", f"v{b['version']}"),
-            ("hold-out accuracy", pct(a["accuracy"]), pct(b["accuracy"])),
-            ("its training fixes", pct(a["fix_accuracy"]), pct(b["fix_accuracy"])),
-            ("live traffic, voted", pct(acc.get(str(a["version"]))), pct(acc.get(str(b["version"])))),
-            ("parent", str(a["parent"] or "-"), str(b["parent"] or "-"))]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
-    if "error" in replay:
-        note = f"no replay of live traffic now: {replay['error']}"
-    else:
-        note = (f"replayed {replay.get('images', 0)} live images: the versions agree on "
-                f"{pct(replay.get('agreement'))}; {replay.get('labelled', 0)} of them have people's votes")
+    a, b = r["a"], r["b"]
+    table, note = compare_table(r)
     blocks = [SectionBlock(text=MarkdownTextObject(text=f"*{model}: v{a['version']} vs v{b['version']}*\n```{table}```")),
               ContextBlock(elements=[MarkdownTextObject(text=note)])]
     if r.get("chart_url") and is_public_url(r["chart_url"]):

@@ -192,3 +192,7 @@ def test_compare_replays_live_traffic_and_links_a_chart_through_media(served, ga
         reply = wait_until(lambda: [p for p in receiver.posts if p[1] == path], timeout_s=20)[0][2]
     assert "hold-out accuracy" in json.dumps(reply["blocks"]) and "v1 vs v2" in reply["text"], reply
     assert_valid_blocks(reply)
+    cli = subprocess.run([sys.executable, str(ROOT / "dev" / "models.py"), "compare", "1", "2"], capture_output=True,
+                         text=True, env={**os.environ, "OPENFAAS_URL": gateway}, timeout=60)
+    assert cli.returncode == 0 and cli.stdout.split("\n")[0].split() == ["v1", "v2"], cli.stdout + cli.stderr
+    assert cli.stdout.split("\n")[1].startswith("hold-out accuracy") and "chart: " in cli.stdout
