@@ -37,6 +37,9 @@ export MEDIA_SIGNING_KEY="${MEDIA_SIGNING_KEY:-$(secret_file media-signing-key)}
 export SAMPLES_HOST="${SAMPLES_HOST:-127.0.0.1:8766}"
 export FETCH_ALLOW="${FETCH_ALLOW-$SAMPLES_HOST}"
 export SLACK_RESPONSE_URL_ALLOW="${SLACK_RESPONSE_URL_ALLOW:-127.0.0.1:8799}"   # dev/slack.py listen
+# The review channel posts through the Web API; locally to dev/slack.py listen, which answers like Slack.
+export SLACK_API_URL="${SLACK_API_URL:-http://127.0.0.1:8799/api/}" SLACK_REVIEW_CHANNEL="${SLACK_REVIEW_CHANNEL:-CREVIEW}"
+export SLACK_BOT_TOKEN="${SLACK_BOT_TOKEN:-xoxb-local-not-a-slack-token}"
 export KAFKA_TOPICS="${KAFKA_TOPICS:-fixes predict-decoy predictions model-events dead-letter commands}"
 # Who may change routing from Slack (/models). The local try-out user of dev/slack.py is TLOCAL:ULOCAL.
 export SLACK_ADMINS="${SLACK_ADMINS-TLOCAL:ULOCAL}"

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Slack without Slack, for local try-outs and for generating the app manifests.
 
-    python dev/slack.py listen [--port 8799]                 # a response_url receiver: prints what arrives
+    python dev/slack.py listen [--port 8799]                 # a response_url and Web API receiver: prints what arrives
     python dev/slack.py send /predict IMAGE_URL [--gateway URL] [--response-url URL]
     python dev/slack.py send /fix IMAGE_URL engineer
+    python dev/slack.py send /afterdark signup IMAGE_URL Ada
+    python dev/slack.py click fix 'vote:engineer' '{"sha": "<sha256>", "model": "engineer"}'   # a button click
     python dev/slack.py manifest --gateway https://gateway.example.com [--out slack/]
 
 `send` signs the form body exactly as Slack does (v0, HMAC-SHA256 with SLACK_SIGNING_SECRET, via slack-sdk)
 and POSTs it to /function/<name> on the gateway; the inline answer is printed, and a slow answer arrives at
-the receiver. `manifest` writes the two apps' manifests with request URLs made from the gateway URL; a
+the receiver. `click` sends a signed block_actions payload, as Slack does for a button. `listen` also answers
+Web API calls under /api/ (chat.postMessage: the review channel) the way Slack does. `manifest` writes the two
+apps' manifests with request URLs made from the gateway URL (slash commands and the interactivity URL); a
 command is listed only when its function exists in stack.yml.
 """
 from __future__ import annotations
@@ -44,9 +48,14 @@ APPS = {
     "slack-after-dark": {
         "name": "Slack After Dark",
         "description": "Engineers, meet non-engineers. Sign up with a photo and get matched.",
-        "commands": {"/afterdark": ("afterdark", "Sign up with a photo and meet your match", "IMAGE_URL")},
+        "commands": {"/afterdark": ("afterdark", "Sign up with a photo and meet your match",
+                                    "signup PHOTO_URL [name] | match | me | delete | help")},
+        "interactivity": "afterdark",          # confirm-your-side and next-match buttons
+        "scopes": ["commands"],
     },
 }
+APPS["ai-monkey"]["interactivity"] = "fix"                 # vote buttons under unconfident answers
+APPS["ai-monkey"]["scopes"] = ["commands", "chat:write"]   # chat:write: the review channel
 
 
 def signed_request(gateway: str, command: str, text: str, response_url: str, secret: str, user: str = "ULOCAL") -> urllib.request.Request:
@@ -54,6 +63,21 @@ def signed_request(gateway: str, command: str, text: str, response_url: str, sec
     body = urlencode({"token": "local", "team_id": "TLOCAL", "team_domain": "local", "channel_id": "CLOCAL",
                       "channel_name": "general", "user_id": user, "user_name": "you", "command": command,
                       "text": text, "response_url": response_url, "trigger_id": f"{time.time_ns()}.local", "api_app_id": "ALOCAL"})
+    ts = str(int(time.time()))
+    sig = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return urllib.request.Request(f"{gateway}/function/{function}", data=body.encode(), method="POST", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig})
+
+
+def signed_click(gateway: str, function: str, action_id: str, value: str, response_url: str, secret: str,
+                 user: str = "ULOCAL", blocks: list | None = None) -> urllib.request.Request:
+    """A button click as Slack sends it: a form with one `payload` field (block_actions JSON), signed."""
+    payload = {"type": "block_actions", "user": {"id": user, "team_id": "TLOCAL"}, "team": {"id": "TLOCAL"},
+               "trigger_id": f"{time.time_ns()}.click", "response_url": response_url, "api_app_id": "ALOCAL",
+               "actions": [{"action_id": action_id, "value": value, "block_id": action_id.split(":")[0],
+                            "type": "button", "action_ts": f"{time.time():.6f}"}],
+               "message": {"blocks": blocks or []}, "channel": {"id": "CLOCAL"}}
+    body = urlencode({"payload": json.dumps(payload)})
     ts = str(int(time.time()))
     sig = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
     return urllib.request.Request(f"{gateway}/function/{function}", data=body.encode(), method="POST", headers={
@@ -72,7 +96,10 @@ def send(args) -> int:
     if not secret:
         print("SLACK_SIGNING_SECRET is not set (make run prints it)", file=sys.stderr)
         return 2
-    req = signed_request(args.gateway, args.command, " ".join(args.text), args.response_url, secret)
+    if args.what == "click":
+        req = signed_click(args.gateway, args.function, args.action_id, args.value, args.response_url, secret)
+    else:
+        req = signed_request(args.gateway, args.command, " ".join(args.text), args.response_url, secret)
     t0 = time.perf_counter()
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -94,18 +121,22 @@ def listen(args) -> int:
 
         def do_POST(self):
             data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            print(f"--- response_url POST {self.path} at {time.strftime('%H:%M:%S')}")
+            api = self.path.startswith("/api/")
+            print(f"--- {'Web API ' + self.path[5:] if api else 'response_url POST ' + self.path} at {time.strftime('%H:%M:%S')}")
             try:
                 print(json.dumps(json.loads(data), indent=2, ensure_ascii=False), flush=True)
             except ValueError:
                 print(data.decode(errors="replace"), flush=True)
+            answer = json.dumps({"ok": True, "channel": "CLOCAL", "ts": f"{time.time():.6f}"}).encode() if api else b"ok"
             self.send_response(200)
-            self.send_header("Content-Length", "2")
+            self.send_header("Content-Type", "application/json" if api else "text/plain")
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(answer)
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Receiver)
-    print(f"listening for response_url POSTs on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)", flush=True)
+    print(f"listening for response_url POSTs and Web API calls on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)",
+          flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -122,13 +153,16 @@ def manifests(gateway: str, stack: dict) -> dict[str, dict]:
                     for cmd, (fn, desc, hint) in app["commands"].items() if fn in functions]
         if not commands:
             continue
+        settings = {"org_deploy_enabled": False, "socket_mode_enabled": False, "token_rotation_enabled": False}
+        if app.get("interactivity") in functions:
+            settings["interactivity"] = {"is_enabled": True,
+                                         "request_url": f"{gateway.rstrip('/')}/function/{app['interactivity']}"}
         out[key] = {"_metadata": {"major_version": 1, "minor_version": 1},
                     "display_information": {"name": app["name"], "description": app["description"]},
                     "features": {"bot_user": {"display_name": key, "always_online": False},
                                  "slash_commands": commands},
-                    "oauth_config": {"scopes": {"bot": ["commands"]}},
-                    "settings": {"org_deploy_enabled": False, "socket_mode_enabled": False,
-                                 "token_rotation_enabled": False}}
+                    "oauth_config": {"scopes": {"bot": app.get("scopes", ["commands"])}},
+                    "settings": settings}
     return out
 
 
@@ -153,13 +187,19 @@ def main() -> int:
     s.add_argument("text", nargs="*")
     s.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "http://127.0.0.1:8080"))
     s.add_argument("--response-url", default="http://127.0.0.1:8799/commands/local")
+    c = sub.add_parser("click")
+    c.add_argument("function")
+    c.add_argument("action_id")
+    c.add_argument("value")
+    c.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "http://127.0.0.1:8080"))
+    c.add_argument("--response-url", default="http://127.0.0.1:8799/actions/local")
     l = sub.add_parser("listen")
     l.add_argument("--port", type=int, default=8799)
     m = sub.add_parser("manifest")
     m.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "https://gateway.example.com"))
     m.add_argument("--out", default=str(ROOT / "slack"))
     args = ap.parse_args()
-    return {"send": send, "listen": listen, "manifest": manifest}[args.what](args)
+    return {"send": send, "click": send, "listen": listen, "manifest": manifest}[args.what](args)
 
 
 if __name__ == "__main__":

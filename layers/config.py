@@ -109,6 +109,9 @@ class ServingSettings:
 class SlackSettings:
     signing_secret: str | None = None    # secret slack-signing-secret, else SLACK_SIGNING_SECRET; None: Slack refused
     inline_budget_s: float = 0.8         # reply inline if done by then; Slack allows 3 s, the rest is margin
+    bot_token: str | None = None         # secret slack-bot-token / SLACK_BOT_TOKEN: chat.postMessage (review channel)
+    review_channel: str = ""             # SLACK_REVIEW_CHANNEL: post unconfident answers there with vote buttons
+    api_url: str = "https://slack.com/api/"   # SLACK_API_URL: the Web API (locally: a receiver on loopback)
     first_answer_s: float = 2.3          # two-phase replies (rendezvous): the best answer by then, inline...
     final_answer_s: float = 10.0         # ...and the final one, over it, by then
     response_type: str = "in_channel"    # for results; help and errors are always ephemeral
@@ -200,6 +203,9 @@ class Settings:
             signing_secret=read_secret("slack-signing-secret", "SLACK_SIGNING_SECRET", env) or None,
             inline_budget_s=float(env.get("SLACK_INLINE_BUDGET_S", SlackSettings.inline_budget_s)),
             first_answer_s=float(env.get("SLACK_FIRST_ANSWER_S", SlackSettings.first_answer_s)),
+            bot_token=read_secret("slack-bot-token", "SLACK_BOT_TOKEN", env) or None,
+            review_channel=env.get("SLACK_REVIEW_CHANNEL", ""),
+            api_url=env.get("SLACK_API_URL", SlackSettings.api_url),
             final_answer_s=float(env.get("SLACK_FINAL_ANSWER_S", SlackSettings.final_answer_s)),
             response_type=env.get("SLACK_RESPONSE_TYPE", SlackSettings.response_type),
             response_url_allow=tuple(a.strip() for a in env.get("SLACK_RESPONSE_URL_ALLOW", "").split(",") if a.strip()),

@@ -4,6 +4,7 @@ Example:
     recorder = VoteRecorder(store, sink, ledger, limiter, settings)
     label = recorder.admit("api:ci:alice", "engineer")          # valid class, and under the rate limit
     receipt = recorder.record(jpeg_bytes, label, "api:ci:alice", source="api", key=request_key(header))
+    receipt = recorder.record_stored(sha, label, "slack:T1:U1", source="button", key=f"trigger:{trigger_id}")
 
 Order (ARCHITECTURE, flow 2): the caller is authenticated (the handler) -> the class is validated and the
 principal's rate limit counted (PostgreSQL) -> the bytes are checked to be an image -> stored at
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 from layers.auth import vote_id
 from layers.config import Settings
-from layers.errors import BadInput, Conflict
+from layers.errors import BadInput, Conflict, NotFound
 from layers.events import EventSink, FixEvent, now_ms
 from layers.guards import RateLimiter
 from layers.images import decode, sha256_hex
@@ -67,6 +68,16 @@ class VoteRecorder:
     def record(self, data: bytes, label: str, principal: str, source: str, key: str) -> VoteReceipt:
         decode(data, draft_size=VALIDATION_DRAFT, max_pixels=self.settings.serving.max_pixels)   # else 4xx, nothing stored
         sha = sha256_hex(data)
+        return self._vote(sha, label, principal, source, key, store=lambda k: self.store.put_if_absent(k, data))
+
+    def record_stored(self, sha: str, label: str, principal: str, source: str, key: str) -> VoteReceipt:
+        """A vote on an image already stored at images/<sha256> (a button under an answer that showed it)."""
+        def present(k: str) -> None:
+            if not self.store.exists(k):
+                raise NotFound("that image is no longer stored, so it cannot be voted on; use /fix with its URL")
+        return self._vote(sha, label, principal, source, key, store=present)
+
+    def _vote(self, sha: str, label: str, principal: str, source: str, key: str, store) -> VoteReceipt:
         vote = FixEvent(vote_id=vote_id(principal, key), model=self.settings.model, image_sha256=sha,
                         image_key=image_key(sha), label=label, principal=principal, source=source,
                         created_at_ms=now_ms())
@@ -76,9 +87,18 @@ class VoteRecorder:
                 raise Conflict("this Idempotency-Key was already used for a different vote; use a new key",
                                vote_id=vote.vote_id)
             return self._receipt(vote, duplicate=True)
-        self.store.put_if_absent(vote.image_key, data)
+        store(vote.image_key)
         self.sink.send(self.topic, vote, key=sha)                 # acks=all, or Unavailable
         return self._receipt(vote, duplicate=False)
+
+    def tally(self, receipt: VoteReceipt) -> dict[str, int]:
+        """Everyone's latest vote on this image, counting this one even before the trainer has ingested it."""
+        counts = self.ledger.tally_by_principal(receipt.model, receipt.image_sha256)
+        counts[receipt.principal] = receipt.label
+        out: dict[str, int] = {}
+        for label in counts.values():
+            out[label] = out.get(label, 0) + 1
+        return dict(sorted(out.items()))
 
     def _receipt(self, vote: FixEvent, duplicate: bool) -> VoteReceipt:
         note = ("this request was already recorded; nothing new was sent" if duplicate

@@ -9,11 +9,12 @@ Anything unexpected is a 500 with a request id, and its traceback goes to the lo
 """
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Callable
 
-from layers.errors import AfterDarkError, MethodNotAllowed
+from layers.errors import AfterDarkError, BadInput, MethodNotAllowed
 
 log = logging.getLogger("afterdark.http")
 JSON = {"Content-Type": "application/json"}
@@ -56,3 +57,14 @@ def allow_methods(event, *methods: str) -> None:
 def user_of(event, fields: dict) -> str | None:
     user = fields.get("user") or event.query.get("user") or event.headers.get("X-User-Id")
     return str(user) if user else None
+
+
+def json_object(body: bytes | None) -> dict:
+    """A request's JSON object body ({} when empty); BadInput for anything else."""
+    try:
+        doc = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadInput(f"the body is not valid JSON: {err}") from err
+    if not isinstance(doc, dict):
+        raise BadInput("the JSON body must be an object")
+    return doc

@@ -78,3 +78,13 @@ def to_input(img: Image.Image, size: int) -> np.ndarray:
 def preprocess(data: bytes, size: int) -> np.ndarray:
     """The model input for encoded image bytes (decode + orientation + RGB + resize + scale)."""
     return to_input(decode(data, draft_size=size), size)
+
+
+def profile_jpeg(data: bytes, max_side: int = 512, max_pixels: int = MAX_PIXELS) -> bytes:
+    """A photo as it is kept for a profile: upright, RGB, at most `max_side` pixels a side, re-encoded as JPEG
+    (so nothing of the upload's metadata, GPS included, is kept)."""
+    img = decode(data, draft_size=max_side, max_pixels=max_pixels)
+    img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()

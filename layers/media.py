@@ -9,12 +9,14 @@ Example:
     links.verify(key, exp, sig)                          # Forbidden when forged, tampered with or expired
 
 The signature is HMAC-SHA256 over "<key>\\n<exp>" with the media signing key (secret media-signing-key), in
-hex. Only keys under SERVED_PREFIXES can be signed or served: a leaked key signs nothing else in the bucket.
+hex. Only image keys under SERVED_PREFIXES (and images/<sha256>, the content-addressed uploads that votes and
+the review channel show) can be signed or served: a leaked key signs nothing else in the bucket.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from urllib.parse import quote, urlencode
 
@@ -26,15 +28,25 @@ from layers.store import BlobStore
 SERVED_PREFIXES = ("media/", "models/", "profiles/")
 SERVED_SUFFIXES = (".png", ".jpg", ".jpeg")
 TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+UPLOAD = re.compile(r"^images/[0-9a-f]{64}$")
+MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF8", "image/gif"))
 
 
 def servable(key: str) -> bool:
+    if UPLOAD.match(key):
+        return True
     return (key.startswith(SERVED_PREFIXES) and key.lower().endswith(SERVED_SUFFIXES) and ".." not in key
             and "//" not in key and not key.startswith("/"))
 
 
-def content_type(key: str) -> str:
-    return next(t for suffix, t in TYPES.items() if key.lower().endswith(suffix))
+def content_type(key: str, body: bytes = b"") -> str:
+    """By the key's suffix; an upload (no suffix) by its first bytes (anything else: octet-stream)."""
+    for suffix, kind in TYPES.items():
+        if key.lower().endswith(suffix):
+            return kind
+    if body[:12].startswith(b"RIFF") and body[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in MAGIC if body.startswith(magic)), "application/octet-stream")
 
 
 class MediaLinks:

@@ -59,6 +59,31 @@ CREATE TABLE rate_limits (
     PRIMARY KEY (principal, action, window_start)
 );
 """),
+    (2, "dating app: profiles and the matches shown", """
+CREATE TABLE profiles (
+    principal     text PRIMARY KEY,                 -- slack:<team>:<user> | api:<client>[:<user>]
+    display_name  text NOT NULL,
+    photo_sha256  char(64) NOT NULL,                -- of the stored JPEG (re-encoded: no EXIF, at most 512 px)
+    photo_key     text NOT NULL,                    -- profiles/<sha256>.jpg
+    label         text NOT NULL,                    -- the side: the confirmed one, else the ensemble's
+    score         double precision NOT NULL,        -- the ensemble's probability of the first class (engineer)
+    confirmed     boolean NOT NULL DEFAULT false,   -- the user confirmed their side (a button, also a vote)
+    scores        jsonb NOT NULL,                   -- layers.serving.ensemble.EnsembleScore.to_json()
+    versions      integer[] NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX profiles_by_label ON profiles (label, score);
+
+CREATE TABLE matches_shown (
+    viewer    text NOT NULL REFERENCES profiles (principal) ON DELETE CASCADE,
+    shown     text NOT NULL REFERENCES profiles (principal) ON DELETE CASCADE,
+    score     double precision NOT NULL,
+    shown_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (viewer, shown)
+);
+CREATE INDEX matches_shown_by_shown ON matches_shown (shown);
+"""),
 )
 
 __all__ = ["MIGRATIONS"]

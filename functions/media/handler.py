@@ -2,8 +2,8 @@
 app. No token: the link is the credential, for one object, until it expires.
 
     GET /function/media/<key>?exp=<unix time>&sig=<hex HMAC>     -> the image bytes (image/png or image/jpeg)
-A forged, altered or expired link gets 403; a key outside media/, models/ and profiles/ images, 403; a signed
-key that no longer exists, 404.
+A forged, altered or expired link gets 403; a key outside media/, models/ and profiles/ images and the uploads
+at images/<sha256>, 403; a signed key that no longer exists, 404.
 """
 import logging
 import os
@@ -27,7 +27,7 @@ def media(event) -> dict:
     LINKS.verify(key, expires, event.query.get("sig"))
     blob = STORE.get(key)                               # NotFound -> 404
     return {"statusCode": 200, "body": blob.body,
-            "headers": {"Content-Type": content_type(key), "Cache-Control": "private, max-age=3600",
+            "headers": {"Content-Type": content_type(key, blob.body), "Cache-Control": "private, max-age=3600",
                         "X-Content-Type-Options": "nosniff"}}
 
 

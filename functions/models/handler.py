@@ -28,7 +28,7 @@ from layers.db import Database
 from layers.errors import AfterDarkError, BadInput
 from layers.events import CommandRecord, EventSink, now_ms
 from layers.guards import ReplayGuard
-from layers.http import ok, respond
+from layers.http import json_object, ok, respond
 from layers.ledger import Ledger, decide
 from layers.media import MediaLinks
 from layers.registry import Registry, artifact_key
@@ -81,12 +81,7 @@ def if_match(event) -> int | None:
 
 def api(event) -> dict:
     client = TOKENS.authenticate(event.headers.get("Authorization"))
-    try:
-        body = json.loads(event.body or b"{}") if event.method == "POST" else {}
-    except ValueError as err:
-        raise BadInput(f"the body is not valid JSON: {err}") from err
-    if not isinstance(body, dict):
-        raise BadInput("the JSON body must be an object")
+    body = json_object(event.body) if event.method == "POST" else {}
     cmd = from_api(event.method, event.path, body, dict(event.query))
     return ok(execute(cmd, api_principal(client), "admin" in client.scopes, if_match(event)))
 

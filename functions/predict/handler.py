@@ -4,23 +4,28 @@
     GET  /function/predict?url=...    the same, for a URL
     GET  /function/predict/status     {"status": "up"|"down"} for anyone; with a token, the runtime: ready
                                       versions, route, failures, off-path counters
-    Slack: /predict IMAGE_URL         (form-encoded slash command, signed)
+    Slack: /predict IMAGE_URL         (form-encoded slash command, signed); an unconfident answer carries vote
+                                      buttons (the fix function records the clicks)
+With SLACK_REVIEW_CHANNEL and a bot token (secret slack-bot-token), every unconfident answer is also posted to
+that channel with the same buttons, off the hot path.
 """
 import logging
 import os
 
-from layers.auth import ApiTokens, api_principal, slack_principal
+from layers.auth import ApiTokens, api_principal
 from layers.config import Settings
 from layers.db import Database
 from layers.events import EventSink
 from layers.guards import ReplayGuard
 from layers.http import allow_methods, ok, request_id, respond, up_or_down, user_of
 from layers.intake import fetch_image, parse_image_input
+from layers.media import MediaLinks
 from layers.serving.predict import Predictor
 from layers.registry import Registry
 from layers.serving.runtime import ModelRuntime
 from layers.slack import SlackFront, is_slack
 from layers.slack.blocks import predict_message
+from layers.slack.review import ReviewChannel
 from layers.store import BlobStore
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
@@ -28,7 +33,9 @@ SETTINGS = Settings.from_env()
 STORE = BlobStore(SETTINGS.s3)
 TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
 RUNTIME = ModelRuntime(Registry(STORE), SETTINGS.model, SETTINGS.serving).start()
-PREDICTOR = Predictor(RUNTIME, STORE, EventSink(SETTINGS.kafka, client_id="predict"), SETTINGS)
+REVIEW = ReviewChannel(SETTINGS.slack, MediaLinks(SETTINGS.media), SETTINGS.labels)
+PREDICTOR = Predictor(RUNTIME, STORE, EventSink(SETTINGS.kafka, client_id="predict"), SETTINGS,
+                      on_unconfident=REVIEW.post if REVIEW.enabled else None)
 SLACK = SlackFront.from_settings(SETTINGS, "/predict", "/predict IMAGE_URL", nargs=(1, 1),
                                  replay_guard=ReplayGuard(Database(SETTINGS.db)))
 
@@ -36,7 +43,8 @@ SLACK = SlackFront.from_settings(SETTINGS, "/predict", "/predict IMAGE_URL", nar
 def status(event) -> dict:
     if TOKENS.identify(event.headers.get("Authorization")) is None:
         return up_or_down(bool(RUNTIME.snapshot().versions))
-    return ok({**RUNTIME.status(), "offpath": PREDICTOR.offpath.stats(), "cache": PREDICTOR.cache.stats()})
+    return ok({**RUNTIME.status(), "offpath": PREDICTOR.offpath.stats(), "cache": PREDICTOR.cache.stats(),
+               "review": {"channel": REVIEW.channel or None, "posted": REVIEW.posted, "failed": REVIEW.failed}})
 
 
 def predict(event) -> dict:
@@ -50,8 +58,7 @@ def predict(event) -> dict:
 
 def slash_predict(cmd, call_id: str):
     url = cmd.args[0]
-    user = slack_principal(cmd.team_id, cmd.user_id) if cmd.team_id and cmd.user_id else None
-    p = PREDICTOR.predict(fetch_image(url, SETTINGS.fetch), user=user, request_id=call_id)
+    p = PREDICTOR.predict(fetch_image(url, SETTINGS.fetch), user=cmd.principal, request_id=call_id)
     return predict_message(p, url, SETTINGS.labels)
 
 

@@ -112,6 +112,13 @@ class Ledger:
             latest = [LatestVote(sha.strip(), *rest) for sha, *rest in cur.fetchall()]
         return LedgerSnapshot(model=model, watermark=watermark, latest=latest, votes=total)
 
+    def tally_by_principal(self, model: str, image_sha256: str) -> dict[str, str]:
+        """{principal: the label of their latest vote on this image}."""
+        with self.db.transaction() as cur:
+            cur.execute("SELECT DISTINCT ON (principal) principal, label FROM votes WHERE model = %s AND "
+                        "image_sha256 = %s ORDER BY principal, seq DESC", (model, image_sha256))
+            return dict(cur.fetchall())
+
     def tally(self, model: str, image_sha256: str) -> dict[str, int]:
         """{label: principals whose latest vote on this image is that label}."""
         with self.db.transaction() as cur:

@@ -4,6 +4,7 @@
     /models route 1=90 3=10 | canary N PCT | mirror N on|off | promote N | rollback | train   admins only
     /models auto on|off [canary=PCT] [samples=M] [margin=X]                 admins only (the canary policy)
     /models policy best-confidence|fastest|preferred [N]                    admins only (rendezvous default)
+    /models ensemble [N M]                                                  admins only (the dating app's versions)
 
 Example:
     cmd = from_text("canary 3 10")                  # Command("canary", {"version": 3, "percent": 10})
@@ -23,10 +24,10 @@ from layers.errors import BadInput, Forbidden
 from layers.registry.dataops import DataOps, parse_weights
 
 READS = ("list", "show", "history", "compare")
-EDITS = ("route", "canary", "mirror", "promote", "rollback", "train", "auto", "policy")
+EDITS = ("route", "canary", "mirror", "promote", "rollback", "train", "auto", "policy", "ensemble")
 USAGE = ("/models list | show N | history | compare A B | route 1=90 3=10 | canary N PCT | mirror N on|off | "
          "promote N | rollback | train | auto on|off [canary=PCT] [samples=M] [margin=X] | "
-         "policy best-confidence|fastest|preferred [N]")
+         "policy best-confidence|fastest|preferred [N] | ensemble [N M]")
 AUTO_OPTIONS = {"canary": "canary_percent", "samples": "min_samples", "margin": "margin"}
 
 
@@ -87,6 +88,8 @@ def from_text(text: str) -> Command:
         if not rest or any("=" not in w for w in rest[1:]):
             raise BadInput("Usage: /models auto on|off [canary=PCT] [samples=M] [margin=X]")
         return _auto(rest[0], dict(w.split("=", 1) for w in rest[1:]))
+    if verb == "ensemble":
+        return Command("ensemble", {"versions": [_int(v, "a version") for v in rest]})
     if verb == "policy":
         if len(rest) not in (1, 2):
             raise BadInput("Usage: /models policy best-confidence|fastest|preferred [N]")
@@ -125,6 +128,11 @@ def from_api(method: str, path: str, body: dict, query: dict | None = None) -> C
         raise BadInput(f"POST one of {', '.join(EDITS)}")
     if verb == "route":
         return Command("route", {"weights": parse_weights(body.get("weights") or {})})
+    if verb == "ensemble":
+        versions = body.get("versions")
+        if not isinstance(versions, list):
+            raise BadInput("ensemble needs versions (a list, [] for the default) in the JSON body")
+        return Command("ensemble", {"versions": [_int(v, "a version") for v in versions]})
     if verb == "policy":
         if "name" not in body:
             raise BadInput("policy needs name (and preferred, for the preferred policy) in the JSON body")
@@ -169,6 +177,7 @@ def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | Non
            "promote": lambda: ops.promote(a["version"], actor, revision),
            "rollback": lambda: ops.rollback(actor, revision),
            "policy": lambda: ops.policy(a["name"], a["preferred"], actor, revision),
+           "ensemble": lambda: ops.ensemble(a["versions"], actor, revision),
            "auto": lambda: ops.auto(a["on"], actor, revision, a.get("canary_percent"), a.get("min_samples"),
                                     a.get("margin"))}[cmd.verb]()
     return {"model": ops.model, "revision": doc.revision, "route": doc.models[ops.model].to_json(),

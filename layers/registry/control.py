@@ -57,12 +57,13 @@ class ModelRoute:
     rendezvous: list[int] = field(default_factory=list)
     registered_through: int = 0
     auto: AutoPromotion = field(default_factory=AutoPromotion)
+    ensemble: list[int] = field(default_factory=list)   # the dating app's versions ([]: the two with most traffic)
     policy: str = ""                  # the rendezvous policy by default ("": the functions' RENDEZVOUS_POLICY)
     preferred: int | None = None      # the version the `preferred` policy waits for
 
     @property
     def deployed(self) -> list[int]:
-        return sorted(set(self.weights) | set(self.mirror) | set(self.rendezvous))
+        return sorted(set(self.weights) | set(self.mirror) | set(self.rendezvous) | set(self.ensemble))
 
     @property
     def live(self) -> int | None:
@@ -73,7 +74,8 @@ class ModelRoute:
     def to_json(self) -> dict:
         return {"weights": {str(k): v for k, v in sorted(self.weights.items())}, "mirror": sorted(self.mirror),
                 "rendezvous": sorted(self.rendezvous), "registered_through": self.registered_through,
-                "auto": self.auto.to_json(), "policy": self.policy, "preferred": self.preferred}
+                "auto": self.auto.to_json(), "policy": self.policy, "preferred": self.preferred,
+                "ensemble": sorted(self.ensemble)}
 
     @classmethod
     def from_json(cls, data: dict) -> "ModelRoute":
@@ -81,21 +83,23 @@ class ModelRoute:
                     mirror=[int(v) for v in data.get("mirror") or []],
                     rendezvous=[int(v) for v in data.get("rendezvous") or []],
                     auto=AutoPromotion.from_json(data.get("auto")), policy=str(data.get("policy") or ""),
+                    ensemble=[int(v) for v in data.get("ensemble") or []],
                     preferred=int(data["preferred"]) if data.get("preferred") is not None else None)
         route.registered_through = int(data.get("registered_through") or max(route.deployed, default=0))
         return route
 
 
 def retain(route: ModelRoute, keep_recent: int) -> ModelRoute:
-    """The retention rule (pure): the versions with traffic, plus at most `keep_recent` of the newest other
-    versions the route names, stay deployed; the rest are retired (still in S3, never loaded)."""
-    live = {v for v, w in route.weights.items() if w > 0}
+    """The retention rule (pure): the versions with traffic or in the ensemble, plus at most `keep_recent` of
+    the newest other versions the route names, stay deployed; the rest are retired (still in S3, never loaded)."""
+    live = {v for v, w in route.weights.items() if w > 0} | set(route.ensemble)
     others = sorted(set(route.deployed) - live, reverse=True)[:max(0, keep_recent)]
     kept = live | set(others)
     return ModelRoute(weights={v: w for v, w in route.weights.items() if v in kept},
                       mirror=sorted(v for v in route.mirror if v in kept),
                       rendezvous=sorted(kept), registered_through=route.registered_through, auto=route.auto,
-                      policy=route.policy, preferred=route.preferred if route.preferred in kept else None)
+                      policy=route.policy, preferred=route.preferred if route.preferred in kept else None,
+                      ensemble=list(route.ensemble))
 
 
 @dataclass

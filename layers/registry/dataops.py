@@ -192,6 +192,7 @@ class DataOps:
                 def change(route: ModelRoute) -> str:
                     route.weights, route.mirror, route.rendezvous = before.weights, before.mirror, before.rendezvous
                     route.auto, route.policy, route.preferred = before.auto, before.policy, before.preferred
+                    route.ensemble = before.ensemble
                     return f"rollback: the route before revision {undone}"
                 return self._edit(change, actor, revision, keep=False)
         raise BadInput(f"{self.model} has no change to roll back")
@@ -228,6 +229,17 @@ class DataOps:
                 raise BadInput(f"v{preferred} is not in the rendezvous set {sorted(route.rendezvous)}")
             route.policy, route.preferred = name, preferred
             return f"rendezvous policy {name}" + (f" (v{preferred})" if preferred is not None else "")
+        return self._edit(change, actor, revision)
+
+    def ensemble(self, versions: list[int], actor: str, revision: int | None = None) -> ControlDoc:
+        """The versions the dating app averages ([]: the two with the most traffic)."""
+        if len(set(versions)) != len(versions) or len(versions) == 1 or len(versions) > 4:
+            raise BadInput("an ensemble is 2 to 4 different versions (none: the two with the most traffic)")
+        self._servable({v: 0 for v in versions})
+
+        def change(route: ModelRoute) -> str:
+            route.ensemble = sorted(versions)
+            return "ensemble " + (" ".join(f"v{v}" for v in sorted(versions)) or "the two with the most traffic")
         return self._edit(change, actor, revision)
 
     def reject(self, version: int, actor: str, why: str, revision: int | None = None) -> ControlDoc:

@@ -8,12 +8,14 @@ Example:
 Hot path: route (sticky by user) -> preprocess (the shared function) -> invoke -> reply.
 Off the hot path (layers.serving.offpath, bounded; a slow or dead Kafka/S3 only drops and counts):
   * decoy: the raw input stored content-addressed at images/<sha256>, and a DecoyRecord on predict-decoy;
+           an unconfident answer is then handed to `on_unconfident` (the review channel), its image stored;
   * shadow: every mirror-set version scores the same input (one backbone pass for the versions that share
             it); PredictionRecords go to predictions.
 """
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from layers.config import Settings
 from layers.errors import Unavailable
@@ -31,8 +33,9 @@ from layers.store import BlobStore
 
 class Predictor:
     def __init__(self, runtime: ModelRuntime, store: BlobStore, sink: EventSink, settings: Settings,
-                 offpath: OffPath | None = None) -> None:
+                 offpath: OffPath | None = None, on_unconfident: Callable[[Prediction], None] | None = None) -> None:
         self.runtime, self.store, self.sink, self.settings = runtime, store, sink, settings
+        self.on_unconfident = on_unconfident      # e.g. the review channel; called once the image is stored
         self.topics = settings.kafka.topics
         self.offpath = offpath or OffPath(settings.serving.offpath_queue, max_bytes=settings.serving.offpath_max_bytes)
         self.cache = PredictionCache(settings.serving.cache_entries)
@@ -55,7 +58,8 @@ class Predictor:
         p = Prediction(request_id=request_id, model=loaded.model, version=version, label=label,
                        confidence=round(confidence, 6),
                        unconfident=confidence < self.settings.serving.unconfident_below,
-                       probabilities=probs, latency_ms=round((time.perf_counter() - t0) * 1000, 2), user=user)
+                       probabilities=probs, latency_ms=round((time.perf_counter() - t0) * 1000, 2), user=user,
+                       image_sha256=sha)
         self.offpath.submit("decoy", lambda: self._decoy(data, sha, p), nbytes=len(data))
         if snap.route.mirror:
             self.offpath.submit("shadow", lambda: self._shadow(snap, data, p), nbytes=len(data))
@@ -65,6 +69,8 @@ class Predictor:
     def _decoy(self, data: bytes, sha: str, p: Prediction) -> None:
         key = image_key(sha)
         self.store.put_if_absent(key, data)
+        if p.unconfident and self.on_unconfident is not None:
+            self.on_unconfident(p)
         self.sink.send(self.topics.predict_decoy, DecoyRecord(
             request_id=p.request_id, image_sha256=sha, image_key=key, user=p.user, created_at_ms=now_ms(),
             model=p.model, version=p.version, label=p.label, confidence=p.confidence), key=p.request_id)

@@ -22,6 +22,7 @@ class Prediction:
     probabilities: dict[str, float]
     latency_ms: float
     user: str | None
+    image_sha256: str = ""             # of the bytes scored (stored at images/<sha256> off the hot path)
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -2,10 +2,13 @@
 
     front.py    SlackFront: verify the signature (slack-sdk) and the replay guard, parse, acknowledge within
                 3 s, deliver to response_url; SlashCommand, Reply, is_slack
+    interactions.py  button clicks: Interaction, Action, is_interaction, parse_interaction
+    review.py   posting unconfident answers to a review channel with the bot token (WebClient)
     blocks.py   the Block Kit messages of each command (built with slack-sdk's block models)
 """
 from layers.slack.front import (FORM_FIELDS, LocalReplayGuard, Reply, SIGNATURE_HEADERS, SLACK_HOOK_HOSTS, SlackFront,
                                 SlashCommand, ephemeral, error_reply, http_reply, is_slack, response_url_allowed, unwrap)
+from layers.slack.interactions import Action, Interaction, is_interaction, parse_interaction
 
-__all__ = ["FORM_FIELDS", "LocalReplayGuard", "Reply", "SIGNATURE_HEADERS", "SLACK_HOOK_HOSTS", "SlackFront",
+__all__ = ["Action", "Interaction", "is_interaction", "parse_interaction", "FORM_FIELDS", "LocalReplayGuard", "Reply", "SIGNATURE_HEADERS", "SLACK_HOOK_HOSTS", "SlackFront",
            "SlashCommand", "ephemeral", "error_reply", "http_reply", "is_slack", "response_url_allowed", "unwrap"]

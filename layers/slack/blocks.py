@@ -4,10 +4,17 @@
     fix_message(receipt)                      the vote that was recorded, and what happens to it
     rendezvous_message(result, image_url)     the chosen answer, the policy, the average, every version
     compare_message(model, report)            /models compare A B: a table of both versions and the chart
+    vote_buttons(sha, model, label, labels)   "right" and "it's <class>" under an unconfident answer
+    tally_message(blocks, tally, receipt)     the message a click came from, with the running tally
+    signup_message / match_message / profile_message / deleted_message / afterdark_help   the dating app
+Text that users chose (display names) is escaped for mrkdwn (&, <, >), so it cannot mention or link anyone.
 """
 from __future__ import annotations
 
-from slack_sdk.models.blocks import ContextBlock, ImageBlock, MarkdownTextObject, SectionBlock
+import json
+
+from slack_sdk.models.blocks import (ActionsBlock, ButtonElement, ContextBlock, ImageBlock, MarkdownTextObject,
+                                     SectionBlock)
 
 from layers.fixes import VoteReceipt
 from layers.registry.commands import compare_table
@@ -23,27 +30,54 @@ def bar(p: float, width: int = 10) -> str:
     return "▰" * full + "▱" * (width - full) + f" {p:.0%}"
 
 
+def escape(text: str) -> str:
+    """User text inside mrkdwn: &, < and > escaped (Slack's rule), so no <@U…>, <!channel> or links."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def vote_buttons(sha: str, model: str, label: str, labels: tuple[str, ...]) -> ActionsBlock:
+    """One click, one vote on the image (action_id vote:<class>; the fix function records it)."""
+    value = json.dumps({"sha": sha, "model": model})
+    buttons = [ButtonElement(text=f"✓ right, {label}", action_id=f"vote:{label}", value=value, style="primary")]
+    buttons += [ButtonElement(text=f"✗ it's {other}", action_id=f"vote:{other}", value=value)
+                for other in labels if other != label]
+    return ActionsBlock(block_id="vote", elements=buttons)
+
+
+def tally_message(blocks: list[dict], tally: dict[str, int], receipt: VoteReceipt) -> Reply:
+    """The message the click came from, with its running tally (one context block, replaced on each click)."""
+    kept = [b for b in blocks if b.get("block_id") != "tally"]
+    counts = " · ".join(f"{label} {n}" for label, n in tally.items())
+    line = (f":ballot_box_with_ballot: votes so far: {counts}  (yours: *{receipt.label}*"
+            + (", already counted" if receipt.duplicate else "") + ")")
+    at = next((i + 1 for i, b in enumerate(kept) if b.get("block_id") == "vote"), len(kept))
+    kept.insert(at, ContextBlock(block_id="tally", elements=[MarkdownTextObject(text=line)]).to_dict())
+    summary = ", ".join(f"{label} {n}" for label, n in tally.items())
+    return Reply(text=f"votes so far: {summary}", blocks=kept, response_type="in_channel", replace_original=True)
+
+
 def predict_message(p: Prediction, image_url: str | None, labels: tuple[str, ...]) -> Reply:
     blocks = [SectionBlock(text=MarkdownTextObject(
         text=f"*{PRETTY.get(p.label, p.label)}*\n`{bar(p.confidence)}`  ·  model `{p.model}` v{p.version}"))]
     if image_url and is_public_url(image_url):
         blocks.append(ImageBlock(image_url=image_url, alt_text=f"the image classified as {p.label}"))
     if p.unconfident:
-        other = next((l for l in labels if l != p.label), p.label)
-        target = image_url or "IMAGE_URL"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=f":warning: Not sure ({p.confidence:.0%} < threshold). If this is wrong, teach me:\n"
-                 f"`/fix {target} {other}`")]))
+            text=f":warning: Not sure ({p.confidence:.0%} < threshold). Which is it? One click is one vote.")]))
+        if p.image_sha256:
+            blocks.append(vote_buttons(p.image_sha256, p.model, p.label, labels))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"request `{p.request_id}` · {p.latency_ms:.1f} ms")]))
     return Reply(text=f"{p.label} ({p.confidence:.0%}, v{p.version})", blocks=[b.to_dict() for b in blocks],
                  response_type="in_channel")
 
 
-def fix_message(r: VoteReceipt) -> Reply:
+def fix_message(r: VoteReceipt, image_url: str | None = None) -> Reply:
     head = ":repeat: Already recorded" if r.duplicate else ":white_check_mark: Vote recorded"
     blocks = [SectionBlock(text=MarkdownTextObject(
-                  text=f"*{head}*: this image is *{r.label}*\nvote `{r.vote_id[:12]}` · image `{r.image_sha256[:12]}…`")),
-              ContextBlock(elements=[MarkdownTextObject(text=r.next)])]
+                  text=f"*{head}*: this image is *{r.label}*\nvote `{r.vote_id[:12]}` · image `{r.image_sha256[:12]}…`"))]
+    if image_url and is_public_url(image_url):
+        blocks.append(ImageBlock(image_url=image_url, alt_text=f"the image voted {r.label}"))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=r.next)]))
     return Reply(text=f"vote {r.vote_id[:12]}: {r.label}", blocks=[b.to_dict() for b in blocks], response_type="in_channel")
 
 
@@ -79,3 +113,75 @@ def compare_message(model: str, r: dict) -> Reply:
         blocks.append(ImageBlock(image_url=r["chart_url"], alt_text=f"v{a['version']} and v{b['version']} compared"))
     return Reply(text=f"{model}: v{a['version']} vs v{b['version']}", blocks=[b.to_dict() for b in blocks],
                  response_type="in_channel")
+
+
+# -- the dating app ------------------------------------------------------------------------------------------
+
+def _photo(url: str | None, alt: str) -> list:
+    return [ImageBlock(image_url=url, alt_text=alt)] if url and is_public_url(url) else []
+
+
+def _scores(profile) -> str:
+    each = profile.scores.get("each") or {}
+    parts = [f"v{v}: {p.get('engineer', 0):.0%}" for v, p in sorted(each.items(), key=lambda kv: int(kv[0]))]
+    return f"{profile.score:.0%} engineer (" + ", ".join(parts) + ")"
+
+
+def side_buttons(photo_sha256: str, labels: tuple[str, ...]) -> ActionsBlock:
+    value = json.dumps({"sha": photo_sha256})
+    return ActionsBlock(block_id="side", elements=[
+        ButtonElement(text=f"I'm {PRETTY.get(label, label).split(' :')[0]}", action_id=f"side:{label}", value=value)
+        for label in labels])
+
+
+def signup_message(signup, photo_url: str | None, labels: tuple[str, ...]) -> Reply:
+    p, score = signup.profile, signup.score
+    head = (f"*Welcome, {escape(p.display_name)}!* Two models say you are *{PRETTY.get(p.label, p.label)}*: "
+            f"{_scores(p)}")
+    blocks = [SectionBlock(text=MarkdownTextObject(text=head)), *_photo(photo_url, "your profile photo")]
+    if score.unconfident:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f":thinking_face: They are not sure ({score.confidence:.0%}). Which side are you on? "
+                 f"Your answer also teaches the model.")]))
+        blocks.append(side_buttons(p.photo_sha256, labels))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text="`/afterdark match` finds your opposite.")]))
+    return Reply(text=f"welcome, {p.display_name}: {p.label} ({p.score:.0%} engineer)",
+                 blocks=[b.to_dict() for b in blocks], response_type="ephemeral")
+
+
+def match_message(found, photo_url: str | None, explanation: str) -> Reply:
+    if found.match is None:
+        text = (":crystal_ball: Nobody from the other side has signed up yet. Check back soon."
+                if found.why_none == "nobody-opposite" else
+                ":tada: You have met everyone from the other side. Check back when new people sign up.")
+        return Reply(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()],
+                     response_type="ephemeral", replace_original=True)
+    m = found.match.profile
+    blocks = [SectionBlock(text=MarkdownTextObject(
+                  text=f":sparkles: *{escape(m.display_name)}*, {PRETTY.get(m.label, m.label)}\n"
+                       f"them: {_scores(m)}\nyou: {_scores(found.viewer)}")),
+              *_photo(photo_url, f"{m.display_name}'s photo"),
+              ContextBlock(elements=[MarkdownTextObject(text=escape(explanation))]),
+              ActionsBlock(block_id="next", elements=[ButtonElement(text="Next match", action_id="next", value="{}")]),
+              ContextBlock(elements=[MarkdownTextObject(text=f"{found.remaining} more to meet")])]
+    return Reply(text=f"your match: {m.display_name}", blocks=[b.to_dict() for b in blocks],
+                 response_type="ephemeral", replace_original=True)
+
+
+def profile_message(p, photo_url: str | None) -> Reply:
+    side = "confirmed by you" if p.confirmed else "by the models"
+    versions = ", ".join(f"v{v}" for v in p.versions)
+    blocks = [SectionBlock(text=MarkdownTextObject(
+                  text=f"*{escape(p.display_name)}*: {PRETTY.get(p.label, p.label)} ({side})\n{_scores(p)}\n"
+                       f"scored by {versions}")),
+              *_photo(photo_url, "your profile photo")]
+    return Reply(text=f"{p.display_name}: {p.label}", blocks=[b.to_dict() for b in blocks], response_type="ephemeral")
+
+
+def deleted_message(d) -> Reply:
+    if not d.profile:
+        return Reply(text="you had no profile; nothing was deleted", response_type="ephemeral",
+                     blocks=[SectionBlock(text=MarkdownTextObject(text="You had no profile; nothing was deleted.")).to_dict()])
+    text = (f":wastebasket: Your profile and every match that involved it are deleted. Photo: {d.photo}."
+            + (" A copy you confirmed your side with is a vote, and votes are kept." if d.vote_copy != "none" else ""))
+    return Reply(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()], response_type="ephemeral")

@@ -47,6 +47,7 @@ from slack_sdk.webhook import WebhookClient
 
 from layers.config import SlackSettings
 from layers.errors import AfterDarkError, Unavailable
+from layers.slack.interactions import is_interaction, parse_interaction
 
 log = logging.getLogger("afterdark.slack")
 SLACK_HOOK_HOSTS = ("hooks.slack.com", "hooks.slack-gov.com")
@@ -208,7 +209,8 @@ class SlackFront:
     def help(self, why: str = "") -> Reply:
         return ephemeral((f"{why}\n" if why else "") + f"Usage: `{self.usage}`", f"{self.command}")
 
-    def handle(self, event, work: Callable[[SlashCommand], Reply]) -> dict:
+    def handle(self, event, work: Callable[[SlashCommand], Reply], actions: dict | None = None) -> dict:
+        """A slash command (`work`), or a button click (`actions`: action name -> (Interaction, Action) -> Reply)."""
         for check in self.checks:
             stop = check(event)
             if stop is not None:
@@ -217,6 +219,8 @@ class SlackFront:
             return http_reply(200, self.help("Slack commands are POSTs."))
         if b"ssl_check=1" in event.body:
             return {"statusCode": 200, "body": "", "headers": {}}
+        if is_interaction(event.body):
+            return self.interact(event, actions or {})
         cmd = SlashCommand.from_body(event.body)
         cmd = replace(cmd, admin=self.is_admin(cmd))
         lo, hi = self.nargs
@@ -242,6 +246,28 @@ class SlackFront:
                                                                 daemon=True).start())
             return http_reply(200, ephemeral(f":hourglass_flowing_sand: Working on `{cmd.command} {cmd.text}`…"))
 
+    def interact(self, event, actions: dict) -> dict:
+        """Acknowledge a click now (200, empty), run its action on the pool, deliver to its response_url."""
+        try:
+            click = parse_interaction(event.body)
+        except AfterDarkError as err:
+            return http_reply(400, error_reply(err))
+        click = replace(click, admin=bool(click.user_id) and (click.principal in self.settings.admins
+                                                             or click.user_id in self.settings.admins))
+        known = [(actions[a.name], a) for a in click.actions if a.name in actions]
+        if click.type != "block_actions" or not known:
+            return http_reply(400, ephemeral(f"this app does not handle {click.type or 'that'} interaction"))
+        if not response_url_allowed(click.response_url, self.settings.response_url_allow):
+            log.warning("not answering a click at response_url %r: not a Slack hooks URL", click.response_url)
+            return http_reply(400, ephemeral("this click has no valid response_url to answer on"))
+        if not self._inflight.acquire(blocking=False):
+            return http_reply(503, ephemeral("Too busy right now; please click again in a few seconds."))
+        handler, action = known[0]
+        future = self._pool.submit(lambda: self.deliver(click.response_url,
+                                                        self._run(lambda _: handler(click, action), click)))
+        future.add_done_callback(lambda _: self._inflight.release())
+        return {"statusCode": 200, "body": "", "headers": {}}
+
     def _follow_up(self, cmd: SlashCommand, reply: Reply) -> None:
         """A reply's second phase: computed on the pool, posted over the first one through response_url."""
         if reply.follow_up is None or not response_url_allowed(cmd.response_url, self.settings.response_url_allow):
@@ -253,7 +279,7 @@ class SlackFront:
             self.deliver(cmd.response_url, final)
         self._pool.submit(second)
 
-    def _run(self, work: Callable[[SlashCommand], Reply], cmd: SlashCommand) -> Reply:
+    def _run(self, work: Callable[[object], Reply], cmd) -> Reply:
         try:
             reply = work(cmd)
             if reply.response_type != "ephemeral":
@@ -262,7 +288,7 @@ class SlackFront:
         except AfterDarkError as err:
             return error_reply(err)
         except Exception:
-            log.exception("slash command %s failed", cmd.command)
+            log.exception("Slack %s failed", getattr(cmd, "command", "interaction"))
             return ephemeral(":warning: Something went wrong on our side; the error is logged.", "That did not work")
 
     def deliver(self, response_url: str, reply: Reply) -> int:

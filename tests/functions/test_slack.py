@@ -40,12 +40,16 @@ def receiver():
             pass
 
         def do_POST(self):
+            """response_url posts (answered "ok"), and Web API calls under /api/ (answered like Slack)."""
             data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             got.posts.append((time.time(), self.path, json.loads(data)))
+            answer = (json.dumps({"ok": True, "channel": "C-REVIEW", "ts": f"{time.time():.6f}"}).encode()
+                      if self.path.startswith("/api/") else b"ok")
             self.send_response(200)
-            self.send_header("Content-Length", "2")
+            self.send_header("Content-Type", "application/json" if self.path.startswith("/api/") else "text/plain")
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(answer)
 
     server = ThreadingHTTPServer(("127.0.0.1", RECEIVER_PORT), H)
     threading.Thread(target=server.serve_forever, daemon=True).start()

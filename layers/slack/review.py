@@ -1,0 +1,62 @@
+"""Crowd review: unconfident answers are posted to a review channel, where anyone can correct them with one
+click (the same vote buttons as the answer itself; the fix function records the clicks).
+
+Example:
+    review = ReviewChannel(settings.slack, links, labels)    # off unless a channel and a bot token are set
+    review.post(prediction)                                   # chat.postMessage through slack-sdk's WebClient
+
+Locally and in the tests, SLACK_API_URL points WebClient at a receiver on loopback that answers like the Web
+API (dev/slack.py listen); nothing goes to Slack. The image is shown through a signed media link
+(images/<sha256>), when the gateway is public.
+"""
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import ContextBlock, ImageBlock, MarkdownTextObject, SectionBlock
+
+from layers.config import SlackSettings
+from layers.intake import is_public_url
+from layers.media import MediaLinks
+from layers.registry import image_key
+from layers.serving.prediction import Prediction
+from layers.slack.blocks import bar, vote_buttons
+
+log = logging.getLogger("afterdark.review")
+
+
+class ReviewChannel:
+    def __init__(self, settings: SlackSettings, links: MediaLinks, labels: tuple[str, ...]) -> None:
+        self.channel, self.links, self.labels = settings.review_channel, links, labels
+        self.client = (WebClient(token=settings.bot_token, base_url=settings.api_url, timeout=5)
+                       if settings.review_channel and settings.bot_token else None)
+        self.posted = self.failed = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.client is not None
+
+    def post(self, p: Prediction) -> None:
+        """Post one unconfident answer (called off the hot path, after its image is stored)."""
+        if self.client is None or not p.unconfident or not p.image_sha256:
+            return
+        blocks = [SectionBlock(text=MarkdownTextObject(
+            text=f":mag: *Unsure:* {p.label} `{bar(p.confidence)}` · model `{p.model}` v{p.version}\n"
+                 f"Is it right? One click is one vote; the model retrains on everyone's votes."))]
+        try:
+            url = self.links.url(image_key(p.image_sha256))
+            if is_public_url(url):
+                blocks.append(ImageBlock(image_url=url, alt_text="the image the model was unsure about"))
+        except Exception:                        # no media key: the post goes without the picture
+            pass
+        blocks += [vote_buttons(p.image_sha256, p.model, p.label, self.labels),
+                   ContextBlock(elements=[MarkdownTextObject(text=f"request `{p.request_id}`")])]
+        try:
+            self.client.chat_postMessage(channel=self.channel, text=f"unsure: {p.label} ({p.confidence:.0%})",
+                                         blocks=[b.to_dict() for b in blocks])
+            self.posted += 1
+        except (SlackApiError, OSError) as err:
+            self.failed += 1
+            log.warning("review post for %s failed: %s", p.request_id, err)

@@ -1,0 +1,50 @@
+"""The matching rules, pure: the other side only, never oneself or anyone shown before, the complementary
+score first, ties in a fixed order; and the ensemble's membership and weights."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from layers.matching.rules import Profile, affinity, candidates_for, explain, next_match
+from layers.registry import ModelRoute
+from layers.serving.ensemble import members
+
+T0 = datetime(2026, 11, 28, 20, 0, 0)
+
+
+def profile(name: str, label: str, score: float, minutes: int = 0) -> Profile:
+    return Profile(f"api:t:{name}", name, "0" * 64, "profiles/x.jpg", label, score, False, T0 + timedelta(minutes=minutes),
+                   {}, [1, 2])
+
+
+def test_opposites_attract_by_complementary_scores():
+    ada = profile("ada", "engineer", 0.9)
+    people = [profile("bo", "non_engineer", 0.4), profile("cy", "non_engineer", 0.1), profile("di", "engineer", 0.95),
+              profile("ed", "non_engineer", 0.3), ada]
+    ranked = candidates_for(ada, people, shown=set())
+    assert [m.profile.display_name for m in ranked] == ["cy", "ed", "bo"]        # never ada herself, never di
+    assert ranked[0].affinity == affinity(0.9, 0.1) == 1.0
+    assert "opposites attract" in explain(ada, ranked[0]) and "90% engineer" in explain(ada, ranked[0])
+
+
+def test_already_shown_are_excluded_and_then_nobody_is_left():
+    ada = profile("ada", "engineer", 0.9)
+    people = [profile("bo", "non_engineer", 0.4), profile("cy", "non_engineer", 0.1)]
+    assert next_match(ada, people, shown={"api:t:cy"}).profile.display_name == "bo"
+    assert next_match(ada, people, shown={"api:t:cy", "api:t:bo"}) is None
+    assert next_match(ada, [profile("di", "engineer", 0.6)], shown=set()) is None      # nobody of the other side
+
+
+def test_ties_go_to_the_earlier_sign_up_then_the_smaller_principal():
+    ada = profile("ada", "engineer", 0.8)
+    people = [profile("zed", "non_engineer", 0.2, minutes=5), profile("yan", "non_engineer", 0.2, minutes=1),
+              profile("xia", "non_engineer", 0.2, minutes=1)]
+    assert [m.profile.display_name for m in candidates_for(ada, people, set())] == ["xia", "yan", "zed"]
+
+
+def test_the_ensemble_is_the_control_documents_else_the_two_with_most_traffic():
+    route = ModelRoute(weights={1: 90, 3: 10, 4: 0}, rendezvous=[1, 3, 4])
+    assert members(route, {1, 3, 4}) == [1, 3]
+    assert members(ModelRoute(weights={1: 100, 2: 0, 5: 0}), {1, 2, 5}) == [1, 5]     # newest among equals
+    route.ensemble = [3, 4]
+    assert members(route, {1, 3, 4}) == [3, 4]
+    assert members(route, {1, 3}) == [1, 3]                # a named version not ready: the default, not half of it
