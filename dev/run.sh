@@ -30,6 +30,8 @@ from training_job.synth import portrait, to_jpeg
 for seed, label in ((424242, 'engineer'), (434343, 'non_engineer')):
     open('$SAMPLES/' + label + '.jpg', 'wb').write(to_jpeg(portrait(seed, label)[0]))"
 
+"$VENV/bin/python" dev/seed_profiles.py >&2 || log "could not seed the demo profiles (see $LOGS/gateway.log)"
+
 if ! alive samples; then
   spawn samples "$VENV/bin/python" -m http.server --bind "${SAMPLES_HOST%:*}" --directory "$SAMPLES" "${SAMPLES_HOST##*:}"
 fi
@@ -69,6 +71,11 @@ cat <<MSG
     $VENV/bin/python dev/slack.py send /predict http://$SAMPLES_HOST/engineer.jpg
     $VENV/bin/python dev/slack.py send /fix http://$SAMPLES_HOST/engineer.jpg engineer
     $VENV/bin/python dev/slack.py send /models list
+    $VENV/bin/python dev/slack.py send /afterdark signup http://$SAMPLES_HOST/engineer.jpg Ada   # the dating app
+    $VENV/bin/python dev/slack.py send /afterdark match
+  Slack After Dark over curl (12 demo profiles are signed up):
+    curl -s "$OPENFAAS_URL/function/afterdark/signup?user=U1&name=Ada" -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: image/jpeg' --data-binary @$SAMPLES/engineer.jpg
+    curl -s "$OPENFAAS_URL/function/afterdark/match?user=U1" -H "Authorization: Bearer \$TOKEN"
 
   The learning loop (a fix, a new version, the canary, the promotion, the answer that changed):
     make demo                                            # or: $VENV/bin/python dev/demo_loop.py
