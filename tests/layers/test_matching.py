@@ -48,3 +48,14 @@ def test_the_ensemble_is_the_control_documents_else_the_two_with_most_traffic():
     route.ensemble = [3, 4]
     assert members(route, {1, 3, 4}) == [3, 4]
     assert members(route, {1, 3}) == [1, 3]                # a named version not ready: the default, not half of it
+
+
+def test_fix_accuracy_weighting():
+    from types import SimpleNamespace
+    from layers.serving.ensemble import weights_for
+    loaded = lambda v, acc: SimpleNamespace(version=v, meta=SimpleNamespace(metrics={"fixes": {"accuracy": acc}}))
+    assert weights_for([loaded(1, 0.9), loaded(2, 0.3)], "equal") == {1: 0.5, 2: 0.5}
+    w = weights_for([loaded(1, 0.9), loaded(2, 0.3)], "fix-accuracy")
+    assert abs(w[1] - 0.75) < 1e-9 and abs(w[2] - 0.25) < 1e-9
+    w = weights_for([loaded(1, 0.8), loaded(2, None)], "fix-accuracy")           # unknown: the others' mean
+    assert abs(w[1] - 0.5) < 1e-9
