@@ -3,8 +3,12 @@
 
 It reads stack.yml (with faas-cli's envsubst rules: ${VAR} and ${VAR:-default}), and runs every function as
 its own process under the watchdog, exactly as its container would: the template's fprocess, mode=http,
-upstream_url, and the function's environment and timeouts. The watchdog is the real of-watchdog when it is
-installed in $AFTERDARK_CACHE/bin, otherwise dev/watchdog.py (see README "of-watchdog").
+upstream_url, and the function's environment and timeouts.
+
+The watchdog (AFTERDARK_WATCHDOG=auto|real|standin, default auto): the real of-watchdog when it is installed in
+$AFTERDARK_CACHE/bin and network namespaces can be made here (root), each function in a namespace of its own
+as in a pod (dev/netns.py; of-watchdog binds its metrics port 8081 unconditionally, so two cannot share a
+host); otherwise dev/watchdog.py, the stand-in (README "of-watchdog").
 
 Routes (same paths as the OpenFaaS gateway, so the same curl lines and Slack URLs work against both):
   /function/NAME[/...]   any method, proxied to the function's watchdog (status, headers and body kept)
@@ -19,6 +23,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +37,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import netns  # noqa: E402
 from proxy import Server, UpstreamError, UpstreamTimeout, fetch, relay, reply  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +67,7 @@ class Function:
     upstream_port: int
     proc: subprocess.Popen | None = None
     env: dict[str, str] = field(default_factory=dict)
+    ns: "netns.FunctionNamespace | None" = None
 
     def describe(self) -> dict:
         running = self.proc is not None and self.proc.poll() is None
@@ -70,12 +77,36 @@ class Function:
                 "annotations": self.spec.get("annotations") or {}}
 
 
-def watchdog_command() -> list[str]:
-    real = CACHE / "bin" / "of-watchdog"
-    return [str(real)] if real.exists() else [sys.executable, str(ROOT / "dev" / "watchdog.py")]
+REAL_WATCHDOG = CACHE / "bin" / "of-watchdog"
+STANDIN = [sys.executable, str(ROOT / "dev" / "watchdog.py")]
 
 
-def start_function(fn: Function, stack_dir: Path, logs: Path) -> None:
+def choose_watchdog(choice: str) -> tuple[str, str]:
+    """("real" | "standin", why), by AFTERDARK_WATCHDOG: auto, real (fail if impossible) or standin."""
+    if choice == "standin":
+        return "standin", "AFTERDARK_WATCHDOG=standin"
+    if not REAL_WATCHDOG.exists():
+        why = f"of-watchdog is not installed ({REAL_WATCHDOG})"
+    else:
+        why = netns.available()
+        if why is None:
+            return "real", "of-watchdog 0.11.6, one network namespace per function"
+        why = f"of-watchdog is installed, but {why}: its metrics port 8081 would collide between functions"
+    if choice == "real":
+        raise SystemExit(f"AFTERDARK_WATCHDOG=real, but {why}")
+    return "standin", why
+
+
+LOOPBACK_PORT = re.compile(r"(?:127\.0\.0\.1|localhost):(\d+)")
+
+
+def outside_ports(env: dict[str, str], own: set[int]) -> list[int]:
+    """The host loopback ports a function's environment names (S3, Kafka, PostgreSQL, allowed hosts, the
+    gateway): the namespace forwards those to the host, and nothing else."""
+    return sorted({int(p) for v in env.values() for p in LOOPBACK_PORT.findall(v or "")} - own)
+
+
+def start_function(fn: Function, stack_dir: Path, logs: Path, watchdog: str) -> None:
     lang = fn.spec["lang"]
     template_dir = stack_dir / "template" / lang
     template = yaml.safe_load((template_dir / "template.yml").read_text())
@@ -99,13 +130,32 @@ def start_function(fn: Function, stack_dir: Path, logs: Path) -> None:
     })
     fn.env = env
     log = open(logs / f"fn-{fn.name}.log", "ab")
-    fn.proc = subprocess.Popen(watchdog_command(), cwd=template_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if watchdog == "real":
+        fn.ns = netns.FunctionNamespace(fn.name)
+        fn.ns.forward_out(outside_ports(env, {fn.port, fn.upstream_port}))
+        fn.ns.forward_in(fn.port)
+        fn.proc = fn.ns.popen([str(REAL_WATCHDOG)], cwd=template_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    else:
+        fn.proc = subprocess.Popen(STANDIN, cwd=template_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
 
 
 def healthy(fn: Function) -> bool:
+    """The watchdog says healthy, and the function's own server accepts connections. (of-watchdog 0.11.6
+    reports healthy as soon as it has forked, before the function listens; Kubernetes' readiness probe hides
+    that gap in a cluster, and this check does here.)"""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{fn.port}/_/health", timeout=1) as resp:
-            return resp.status == 200
+            if resp.status != 200:
+                return False
+    except OSError:
+        return False
+    if fn.ns is not None:
+        return fn.ns.accepting(fn.upstream_port)
+    try:
+        socket.create_connection(("127.0.0.1", fn.upstream_port), timeout=0.5).close()
+        return True
     except OSError:
         return False
 
@@ -164,25 +214,39 @@ def main() -> int:
     stack = load_stack(stack_path, dict(os.environ))
     logs = CACHE / "run" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    watchdog, why = choose_watchdog(os.environ.get("AFTERDARK_WATCHDOG", "auto"))
+    print(f"watchdog: {'the real of-watchdog' if watchdog == 'real' else 'dev/watchdog.py (the stand-in)'}: {why}",
+          file=sys.stderr, flush=True)
+    (CACHE / "run" / f"{os.environ.get('GATEWAY_NAME', 'gateway')}.watchdog").write_text(f"{watchdog}: {why}\n")
     functions: dict[str, Function] = {}
     for i, (name, spec) in enumerate(sorted((stack.get("functions") or {}).items())):
         functions[name] = Function(name, spec, port=args.first_port + 2 * i, upstream_port=args.first_port + 2 * i + 1)
-        start_function(functions[name], Path(args.root).resolve() if args.root else stack_path.parent, logs)
-        print(f"{name}: watchdog on 127.0.0.1:{functions[name].port} ({watchdog_command()[-1]})", file=sys.stderr, flush=True)
+        start_function(functions[name], Path(args.root).resolve() if args.root else stack_path.parent, logs, watchdog)
+        print(f"{name}: watchdog on 127.0.0.1:{functions[name].port}", file=sys.stderr, flush=True)
 
     host, port = args.bind.rsplit(":", 1)
     server = Server((host, int(port)), make_handler(functions))
 
+    def signal_group(fn: Function, sig: int) -> None:
+        try:
+            os.killpg(fn.proc.pid, sig)          # the watchdog and its function: no orphan keeps a port
+        except ProcessLookupError:
+            pass
+
     def shutdown(*_):
+        """Stop now (the local stack's `make down`): SIGTERM to each watchdog's process group, so the function
+        exits and the watchdog with it, without waiting out healthcheck_interval; SIGKILL after 5 s."""
         for fn in functions.values():
             if fn.proc and fn.proc.poll() is None:
-                fn.proc.terminate()
+                signal_group(fn, signal.SIGTERM)
         for fn in functions.values():
             if fn.proc:
                 try:
-                    fn.proc.wait(timeout=10)
+                    fn.proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
-                    fn.proc.kill()
+                    signal_group(fn, signal.SIGKILL)
+            if fn.ns is not None:
+                fn.ns.close()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, shutdown)

@@ -106,6 +106,7 @@ start_gateway() {
   fi
   wait_for "$name" 90 curl -fsS "$OPENFAAS_URL/healthz"
   log "gateway ready: $(curl -fsS "$OPENFAAS_URL/system/functions" | "$VENV/bin/python" -c 'import json,sys; print(", ".join(f["name"] for f in json.load(sys.stdin)))')"
+  log "watchdog: $(cat "$AFTERDARK_CACHE/run/$name.watchdog" 2>/dev/null || echo unknown)"
 }
 
 cd "$ROOT"

@@ -7,9 +7,14 @@ contract, so the function process cannot tell the difference:
   upstream_url   where the function listens (http mode)
   port           where the watchdog listens (default 8080)
   exec_timeout   per-request limit (Go duration or seconds; default 30s): exceeded -> 504
+  max_inflight   concurrent requests allowed (0: no limit); one more -> 429, as of-watchdog's limiter says it
+  healthcheck_interval  after SIGTERM: /_/health answers 503 at once, requests are still served this long
+                 (default write_timeout), then the server stops and the function is terminated
   GET /_/health  200 "OK" while the lock file $TMPDIR/.lock exists, else 503
-  GET /_/ready   200 once the upstream accepts connections
+  GET /_/ready   200 once the upstream accepts connections; 429 while max_inflight requests are in flight
   other paths    proxied with path and query kept, X-Duration-Seconds added; upstream error -> 500
+One difference stays: of-watchdog reports healthy as soon as it has forked, the stand-in once the function
+accepts connections (the local gateway waits for both: README "of-watchdog").
 """
 from __future__ import annotations
 
@@ -51,7 +56,10 @@ def main() -> int:
     upstream = urlparse(env.get("upstream_url") or env.get("http_upstream_url") or "http://127.0.0.1:5000")
     port = int(env.get("port", "8080"))
     exec_timeout = parse_duration(env.get("exec_timeout"), 30.0)
+    max_inflight = int(env.get("max_inflight") or 0)
+    drain_s = parse_duration(env.get("healthcheck_interval"), parse_duration(env.get("write_timeout"), 10.0))
     lock = Path(tempfile.gettempdir()) / ".lock"
+    inflight, count = threading.Lock(), [0]
 
     child = subprocess.Popen(fprocess.split(" "))
     deadline = time.time() + 60
@@ -80,7 +88,14 @@ def main() -> int:
             if self.path == "/_/health":
                 return reply(self, 200 if lock.exists() else 503, "OK" if lock.exists() else "Not ready")
             if self.path == "/_/ready":
-                return reply(self, 200, "OK")
+                full = max_inflight and count[0] >= max_inflight
+                return reply(self, 429 if full else 200, "Too many requests" if full else "OK")
+            with inflight:
+                full = max_inflight and count[0] >= max_inflight
+                if not full:
+                    count[0] += 1
+            if full:
+                return reply(self, 429, f"Concurrent request limit exceeded. Max concurrent requests: {max_inflight}\n")
             start = time.perf_counter()
             try:
                 answer = fetch(self, upstream.hostname, upstream.port, self.path, timeout=exec_timeout)
@@ -90,6 +105,9 @@ def main() -> int:
                 reply(self, 500, f"Can't reach service for: function. {err}", headers={"X-OpenFaaS-Internal": "of-watchdog"})
             else:
                 relay(self, *answer, extra_headers={"X-Duration-Seconds": "%f" % (time.perf_counter() - start)})
+            finally:
+                with inflight:
+                    count[0] -= 1
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_one
 
@@ -101,7 +119,13 @@ def main() -> int:
         child.terminate()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
-    signal.signal(signal.SIGTERM, shutdown)
+    def drain(*_):
+        """SIGTERM, as of-watchdog: unhealthy at once, still serving for healthcheck_interval, then stop."""
+        lock.unlink(missing_ok=True)
+        print(f"SIGTERM: no new connections in {drain_s:g}s", file=sys.stderr, flush=True)
+        threading.Timer(drain_s, shutdown).start()
+
+    signal.signal(signal.SIGTERM, drain)
     signal.signal(signal.SIGINT, shutdown)
     threading.Thread(target=lambda: (child.wait(), shutdown()), daemon=True).start()
     print(f"watchdog (dev stand-in) on 127.0.0.1:{port} -> {upstream.geturl()}", file=sys.stderr, flush=True)

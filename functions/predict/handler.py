@@ -35,7 +35,7 @@ TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
 RUNTIME = ModelRuntime(Registry(STORE), SETTINGS.model, SETTINGS.serving).start()
 REVIEW = ReviewChannel(SETTINGS.slack, MediaLinks(SETTINGS.media), SETTINGS.labels)
 PREDICTOR = Predictor(RUNTIME, STORE, EventSink(SETTINGS.kafka, client_id="predict"), SETTINGS,
-                      on_unconfident=REVIEW.post if REVIEW.enabled else None)
+                      on_unconfident=REVIEW.submit if REVIEW.enabled else None)
 SLACK = SlackFront.from_settings(SETTINGS, "/predict", "/predict IMAGE_URL", nargs=(1, 1),
                                  replay_guard=ReplayGuard(Database(SETTINGS.db)))
 
@@ -44,7 +44,8 @@ def status(event) -> dict:
     if TOKENS.identify(event.headers.get("Authorization")) is None:
         return up_or_down(bool(RUNTIME.snapshot().versions))
     return ok({**RUNTIME.status(), "offpath": PREDICTOR.offpath.stats(), "cache": PREDICTOR.cache.stats(),
-               "review": {"channel": REVIEW.channel or None, "posted": REVIEW.posted, "failed": REVIEW.failed}})
+               "review": {"channel": REVIEW.channel or None, "posted": REVIEW.posted, "failed": REVIEW.failed,
+                          "queue": REVIEW.queue.stats() if REVIEW.queue else None}})
 
 
 def predict(event) -> dict:

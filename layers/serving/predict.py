@@ -8,7 +8,8 @@ Example:
 Hot path: route (sticky by user) -> preprocess (the shared function) -> invoke -> reply.
 Off the hot path (layers.serving.offpath, bounded; a slow or dead Kafka/S3 only drops and counts):
   * decoy: the raw input stored content-addressed at images/<sha256>, and a DecoyRecord on predict-decoy;
-           an unconfident answer is then handed to `on_unconfident` (the review channel), its image stored;
+           an unconfident answer is then handed to `on_unconfident` (the review channel, which queues the post
+           on its own OffPath: a slow Slack never holds up a decoy), its image stored;
   * shadow: every mirror-set version scores the same input (one backbone pass for the versions that share
             it); PredictionRecords go to predictions.
 """
@@ -70,7 +71,7 @@ class Predictor:
         key = image_key(sha)
         self.store.put_if_absent(key, data)
         if p.unconfident and self.on_unconfident is not None:
-            self.on_unconfident(p)
+            self.on_unconfident(p)          # must return at once (the review channel queues its own work)
         self.sink.send(self.topics.predict_decoy, DecoyRecord(
             request_id=p.request_id, image_sha256=sha, image_key=key, user=p.user, created_at_ms=now_ms(),
             model=p.model, version=p.version, label=p.label, confidence=p.confidence), key=p.request_id)

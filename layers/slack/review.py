@@ -3,7 +3,7 @@ click (the same vote buttons as the answer itself; the fix function records the 
 
 Example:
     review = ReviewChannel(settings.slack, links, labels)    # off unless a channel and a bot token are set
-    review.post(prediction)                                   # chat.postMessage through slack-sdk's WebClient
+    review.submit(prediction)     # returns at once; a worker of its own posts it (chat.postMessage, WebClient)
 
 Locally and in the tests, SLACK_API_URL points WebClient at a receiver on loopback that answers like the Web
 API (dev/slack.py listen); nothing goes to Slack. The image is shown through a signed media link
@@ -21,6 +21,7 @@ from layers.config import SlackSettings
 from layers.intake import is_public_url
 from layers.media import MediaLinks
 from layers.registry import image_key
+from layers.serving.offpath import OffPath
 from layers.serving.prediction import Prediction
 from layers.slack.blocks import bar, vote_buttons
 
@@ -33,10 +34,15 @@ class ReviewChannel:
         self.client = (WebClient(token=settings.bot_token, base_url=settings.api_url, timeout=5)
                        if settings.review_channel and settings.bot_token else None)
         self.posted = self.failed = 0
+        self.queue = OffPath(maxsize=64) if self.client is not None else None
 
     @property
     def enabled(self) -> bool:
         return self.client is not None
+
+    def submit(self, p: Prediction) -> bool:
+        """Queue the post (bounded; dropped and counted when Slack is slower than the unsure answers come)."""
+        return self.queue is not None and self.queue.submit("review", lambda: self.post(p))
 
     def post(self, p: Prediction) -> None:
         """Post one unconfident answer (called off the hot path, after its image is stored)."""

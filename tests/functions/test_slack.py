@@ -55,6 +55,7 @@ def receiver():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield got
     server.shutdown()
+    server.server_close()                    # a socket left listening would take connections nobody answers
 
 
 def form(command: str, text: str, user: str = "U-slack", path: str = "/commands/x") -> str:

@@ -83,6 +83,11 @@ def test_slack_manifests_point_at_the_gateway(tmp_path):
     stack = yaml.safe_load((ROOT / "stack.yml").read_text())
     assert cmds["/predict"] == "https://gw.example.org/function/predict" and cmds["/fix"] == "https://gw.example.org/function/fix"
     assert all(url.rsplit("/", 1)[1] in stack["functions"] for url in cmds.values())
-    assert doc["oauth_config"]["scopes"]["bot"] == ["commands"]
+    assert doc["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write"]          # chat:write: the review channel
+    assert set(cmds) == {"/predict", "/fix", "/predict-rendezvous", "/models"}
+    assert doc["settings"]["interactivity"] == {"is_enabled": True, "request_url": "https://gw.example.org/function/fix"}
+    dating = yaml.safe_load((tmp_path / "slack-after-dark.manifest.yml").read_text())
+    assert [c["command"] for c in dating["features"]["slash_commands"]] == ["/afterdark"]
+    assert dating["settings"]["interactivity"]["request_url"] == "https://gw.example.org/function/afterdark"
     assert (ROOT / "slack/ai-monkey.manifest.yml").read_text() == yaml.safe_dump(
         yaml.safe_load((ROOT / "slack/ai-monkey.manifest.yml").read_text()), sort_keys=False)

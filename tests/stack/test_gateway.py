@@ -26,9 +26,21 @@ def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict
         return err.code, dict(err.headers), err.read()
 
 
-@pytest.fixture(scope="module")
-def echo_gateway():
-    env = dict(os.environ)
+def real_watchdog_unavailable() -> str | None:
+    sys.path.insert(0, str(ROOT / "dev"))
+    import gateway as g
+    kind, why = g.choose_watchdog("auto")
+    return None if kind == "real" else why
+
+
+@pytest.fixture(scope="module", params=["real", "standin"])
+def echo_gateway(request):
+    """The same contract tests against the real of-watchdog (in a network namespace) and dev/watchdog.py."""
+    if request.param == "real" and real_watchdog_unavailable():
+        if os.environ.get("CI") and os.environ.get("OF_WATCHDOG_SRC"):
+            pytest.fail(f"CI must test the real of-watchdog: {real_watchdog_unavailable()}")
+        pytest.skip(real_watchdog_unavailable())
+    env = {**os.environ, "AFTERDARK_WATCHDOG": request.param}
     proc = subprocess.Popen([sys.executable, str(ROOT / "dev" / "gateway.py"), "--stack", str(ROOT / "tests/fixtures/stack.yml"),
                              "--root", str(ROOT), "--bind", f"127.0.0.1:{PORT}", "--first-port", "8190"], env=env)
     base = f"http://127.0.0.1:{PORT}"
@@ -77,6 +89,24 @@ def test_client_call_id_is_kept(echo_gateway):
 
 def test_exec_timeout_gives_504(echo_gateway):
     assert call(f"{echo_gateway}/function/echo?sleep=3")[0] == 504
+
+
+def test_health_and_ready(echo_gateway):
+    assert call("http://127.0.0.1:8190/_/health") == (200, call("http://127.0.0.1:8190/_/health")[1], b"OK")
+    assert call("http://127.0.0.1:8190/_/ready")[0] == 200
+
+
+def test_max_inflight_gives_429_and_the_others_are_served(echo_gateway):
+    import threading
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(call(f"{echo_gateway}/function/echo?sleep=1")[0]))
+               for _ in range(5)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    assert got.count(429) >= 1 and got.count(200) >= 2 and set(got) <= {200, 429}, got   # max_inflight 2
 
 
 def test_unknown_function_is_404_and_system_functions_lists_the_stack(echo_gateway):
