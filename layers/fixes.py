@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from layers import metrics
 from layers.auth import vote_id
 from layers.config import Settings
 from layers.errors import BadInput, Conflict, NotFound
@@ -89,6 +90,7 @@ class VoteRecorder:
             return self._receipt(vote, duplicate=True)
         store(vote.image_key)
         self.sink.send(self.topic, vote, key=sha)                 # acks=all, or Unavailable
+        metrics.VOTES.labels(source).inc()
         return self._receipt(vote, duplicate=False)
 
     def tally(self, receipt: VoteReceipt) -> dict[str, int]:

@@ -41,6 +41,8 @@ class TrainConfig:
     retry_backoff_max_s: float = 600.0   # ...up to this
     reconcile_every_s: float = 60.0  # how often the reconciler looks for unregistered versions
     canary_every_s: float = 3.0     # how often the canary analysis looks (when the model's policy is on; 0: never)
+    metrics_port: int = 0           # serve Prometheus metrics on 127.0.0.1:<port> (0: off; in a pod: 0.0.0.0)
+    metrics_bind: str = "127.0.0.1"
     decoy_topic: str = ""           # the traffic the canary analysis replays (default: the settings' predict-decoy)
 
     def params(self) -> dict:

@@ -21,6 +21,7 @@ import time
 
 from layers.config import Settings
 from layers.db import Database
+from layers import metrics
 from layers.errors import AfterDarkError, BadInput, Unavailable
 from layers.events import (CommandRecord, DeadLetter, EventSink, FixEvent, Malformed, announce, decode,
                            make_consumer, now_ms)
@@ -105,6 +106,7 @@ class Learner:
                 payload=(r.value or b"").decode("utf-8", "replace"), created_at_ms=now_ms()))
         failpoint("after-ledger-insert")
         if votes:
+            metrics.INGESTED_VOTES.labels(self.cfg.model).inc(inserted)
             print(f"[consume] ledger: {inserted} new votes ({len(votes) - inserted} already there)", flush=True)
         return inserted
 
@@ -167,7 +169,9 @@ class Learner:
                 self.next_attempt = time.time() + self.cfg.retry_backoff_s
                 return None
             self._failed(run_id, "failed", reason)
+            metrics.TRAINING_RUNS.labels(model, "failed").inc()
             return None
+        metrics.TRAINING_RUNS.labels(model, outcome.status).inc()
         if outcome.status == "refused":
             self._failed(run_id, "refused", outcome.reason)
         else:
@@ -212,6 +216,10 @@ class Learner:
         """Ingest and train until stopped (SIGTERM), `max_runs` training runs, or `exit_when_idle_s` without a
         record or a run, counted from when the consumer has its partitions."""
         signal.signal(signal.SIGTERM, self.stop)
+        if self.cfg.metrics_port:
+            from prometheus_client import start_http_server
+            start_http_server(self.cfg.metrics_port, addr=self.cfg.metrics_bind)
+            print(f"[consume] metrics on http://{self.cfg.metrics_bind}:{self.cfg.metrics_port}/metrics", flush=True)
         self.reconcile()
         # Static membership: a restarted trainer (a crash, a new pod) takes its partitions back at once instead
         # of waiting for its old session to time out. One trainer per group, as the ledger needs.

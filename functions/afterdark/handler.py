@@ -13,6 +13,7 @@ interactivity URL is this function): side:<class> (confirm your side), next (the
 import logging
 import os
 
+from layers import metrics
 from layers.auth import ApiTokens, api_principal, request_key, slack_principal
 from layers.config import Settings
 from layers.db import Database
@@ -44,6 +45,7 @@ RECORDER = VoteRecorder(STORE, EventSink(SETTINGS.kafka, client_id="afterdark"),
                         RateLimiter(DB, SETTINGS.auth.votes_per_window, SETTINGS.auth.vote_window_s), SETTINGS)
 APP = AfterDark(Ensemble(RUNTIME, SETTINGS.serving, os.environ.get("ENSEMBLE_WEIGHTING", "equal")), Profiles(DB),
                 STORE, RECORDER, MediaLinks(SETTINGS.media), SETTINGS.labels, SETTINGS.serving.max_pixels)
+metrics.watch_runtime(RUNTIME)
 USAGE = "/afterdark signup PHOTO_URL [name] | match | me | delete | help"
 SLACK = SlackFront.from_settings(SETTINGS, "/afterdark", USAGE, nargs=(1, 8), response_type="ephemeral",
                                  replay_guard=ReplayGuard(DB))

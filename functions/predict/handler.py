@@ -12,6 +12,7 @@ that channel with the same buttons, off the hot path.
 import logging
 import os
 
+from layers import metrics
 from layers.auth import ApiTokens, api_principal
 from layers.config import Settings
 from layers.db import Database
@@ -36,6 +37,9 @@ RUNTIME = ModelRuntime(Registry(STORE), SETTINGS.model, SETTINGS.serving).start(
 REVIEW = ReviewChannel(SETTINGS.slack, MediaLinks(SETTINGS.media), SETTINGS.labels)
 PREDICTOR = Predictor(RUNTIME, STORE, EventSink(SETTINGS.kafka, client_id="predict"), SETTINGS,
                       on_unconfident=REVIEW.submit if REVIEW.enabled else None)
+metrics.watch_runtime(RUNTIME)
+metrics.watch_offpath("predict", PREDICTOR.offpath, *([REVIEW.queue] if REVIEW.queue else []))
+metrics.watch_cache(PREDICTOR.cache)
 SLACK = SlackFront.from_settings(SETTINGS, "/predict", "/predict IMAGE_URL", nargs=(1, 1),
                                  replay_guard=ReplayGuard(Database(SETTINGS.db)))
 

@@ -13,6 +13,7 @@ comes from the control document (`/models policy ...`), else RENDEZVOUS_POLICY.
 import logging
 import os
 
+from layers import metrics
 from layers.auth import ApiTokens
 from layers.config import Settings
 from layers.db import Database
@@ -34,6 +35,8 @@ TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
 RUNTIME = ModelRuntime(Registry(BlobStore(SETTINGS.s3)), SETTINGS.model, SETTINGS.serving).start()
 RENDEZVOUS = Rendezvous(RUNTIME, SETTINGS.serving, EventSink(SETTINGS.kafka, client_id="predict-rendezvous"),
                         SETTINGS.kafka.topics.predictions)
+metrics.watch_runtime(RUNTIME)
+metrics.watch_offpath("predict-rendezvous", RENDEZVOUS.offpath)
 FIRST_S, FINAL_S = SETTINGS.slack.first_answer_s, SETTINGS.slack.final_answer_s
 SLACK = SlackFront.from_settings(SETTINGS, "/predict-rendezvous", "/predict-rendezvous IMAGE_URL", nargs=(1, 1),
                                  replay_guard=ReplayGuard(Database(SETTINGS.db)), inline_budget_s=FIRST_S + 0.3)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from layers import metrics
 from layers.config import Settings
 from layers.errors import Unavailable
 from layers.events import DecoyRecord, EventSink, PredictionRecord, now_ms
@@ -61,6 +62,11 @@ class Predictor:
                        unconfident=confidence < self.settings.serving.unconfident_below,
                        probabilities=probs, latency_ms=round((time.perf_counter() - t0) * 1000, 2), user=user,
                        image_sha256=sha)
+        version_label = str(version)
+        metrics.PREDICTION_SECONDS.labels(p.model, version_label).observe(p.latency_ms / 1000)
+        metrics.PREDICTION_CONFIDENCE.labels(p.model, version_label).observe(p.confidence)
+        if p.unconfident:
+            metrics.UNCONFIDENT.labels(p.model, version_label).inc()
         self.offpath.submit("decoy", lambda: self._decoy(data, sha, p), nbytes=len(data))
         if snap.route.mirror:
             self.offpath.submit("shadow", lambda: self._shadow(snap, data, p), nbytes=len(data))

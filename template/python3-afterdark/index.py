@@ -7,6 +7,9 @@ Same contract as OpenFaaS python3-http: the function module exposes `handle(even
 Users never edit this file. In the image the handler is `function.handler`; a local run may point
 AFTERDARK_HANDLER at another module (dev/gateway.py sets `functions.<name>.handler`).
 
+Every answer is counted and timed (layers.metrics: afterdark_http_requests_total, ..._duration_seconds), and
+GET /metrics answers the Prometheus text format to a bearer of an API token.
+
 A request body over AFTERDARK_MAX_BODY_BYTES (16 MiB) is refused with a JSON 413 before the handler reads it
 into memory (Flask's MAX_CONTENT_LENGTH, on the declared length and on a chunked body as it streams). Waitress
 spools bodies above 512 KiB to a temporary file, not memory, and refuses anything over 4x the limit at once,
@@ -14,12 +17,18 @@ from the declared length (max_request_body_size).
 """
 import importlib
 import os
+import time
 
 from flask import Flask, Response, jsonify, request
 from waitress import serve
 
+from layers import metrics
+from layers.config import Settings
+
 MAX_BODY_BYTES = int(os.environ.get("AFTERDARK_MAX_BODY_BYTES", str(16 * 1024 * 1024)))
 handler = importlib.import_module(os.environ.get("AFTERDARK_HANDLER", "function.handler"))
+FUNCTION = os.environ.get("OPENFAAS_NAME", "function")
+SETTINGS = Settings.from_env()
 app = Flask(__name__)
 app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
@@ -65,7 +74,14 @@ def format_response(res):
 @app.route("/", defaults={"path": ""}, methods=["GET", "PUT", "POST", "PATCH", "DELETE"])
 @app.route("/<path:path>", methods=["GET", "PUT", "POST", "PATCH", "DELETE"])
 def call_handler(path):
-    return format_response(handler.handle(Event(), Context()))
+    start = time.perf_counter()
+    if request.path == "/metrics" and request.method == "GET":
+        status, body, ctype = metrics.exposition(request.headers, SETTINGS)
+        return Response(body, status=status, content_type=ctype)
+    resp = app.make_response(format_response(handler.handle(Event(), Context())))
+    metrics.HTTP_REQUESTS.labels(FUNCTION, request.method, str(resp.status_code)).inc()
+    metrics.HTTP_SECONDS.labels(FUNCTION).observe(time.perf_counter() - start)
+    return resp
 
 
 if __name__ == "__main__":

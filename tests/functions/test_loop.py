@@ -20,7 +20,8 @@ def test_votes_become_a_canary_that_is_promoted_and_answers(served, gateway, sto
     reg = Registry(store)
     ops = DataOps(reg, served)
     trainer = subprocess.Popen([sys.executable, "-m", "training_job", *consume_args(
-        served, settings.kafka.topics.fixes, "--canary-every-s", "1", "--max-wait-s", "3")], cwd=ROOT,
+        served, settings.kafka.topics.fixes, "--canary-every-s", "1", "--max-wait-s", "3", "--metrics-port", "9465")],
+        cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         demo = subprocess.run([sys.executable, "dev/demo_loop.py", "--gateway", gateway, "--json", "--timeout", "150"],
@@ -37,6 +38,13 @@ def test_votes_become_a_canary_that_is_promoted_and_answers(served, gateway, sto
         audit = [h for h in ops.history(limit=50) if h["actor"] == "system:auto-promotion"]
         assert any(h["change"].startswith(f"{served}: promote v{new}") for h in audit)
         assert any(f"v{new}=" in h["change"] and "gets" in h["change"] for h in audit)      # the canary step
+        from prometheus_client.parser import text_string_to_metric_families
+        import urllib.request
+        text = urllib.request.urlopen("http://127.0.0.1:9465/metrics", timeout=5).read().decode()
+        samples = {(s.name, s.labels.get("outcome")): s.value for f in text_string_to_metric_families(text)
+                   for s in f.samples if s.labels.get("model") == served}
+        assert samples.get(("afterdark_training_runs_total", "published"), 0) >= 1, samples
+        assert samples.get(("afterdark_ingested_votes_total", None), 0) >= 8, samples
     finally:
         trainer.kill()
         out = trainer.communicate(timeout=30)[0]
