@@ -63,6 +63,13 @@ def test_training_job_manifests_and_dockerfile():
     kinds = {d["kind"]: d for d in docs}
     assert set(kinds) == {"Deployment", "Job"}
     assert kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["consume"]
+    from dataclasses import fields
+    from training_job.config import TrainConfig
+    known = {f"TRAIN_{f.name.upper()}" for f in fields(TrainConfig)}
+    for doc in docs:                                        # every TRAIN_ variable names a real setting
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            names = {e["name"] for e in container.get("env", []) if e["name"].startswith("TRAIN_")}
+            assert names <= known, names - known
     assert kinds["Job"]["spec"]["template"]["spec"]["containers"][0]["args"][0] == "bootstrap"
     dockerfile = (ROOT / "training_job/Dockerfile").read_text()
     assert 'ENTRYPOINT ["python", "-m", "training_job"]' in dockerfile
