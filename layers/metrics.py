@@ -37,61 +37,61 @@ TRAINING_RUNS = Counter("afterdark_training_runs_total", "Training runs by outco
 INGESTED_VOTES = Counter("afterdark_ingested_votes_total", "Votes the trainer added to the ledger", ["model"])
 
 
-class StatsCollector(Collector):
-    """Exports counters an object already keeps (read at scrape time): `stats()` -> {"kind.outcome": n}."""
-
-    def __init__(self, name: str, doc: str, labels: tuple[str, str], stats: Callable[[], dict], extra: dict) -> None:
-        self.name, self.doc, self.labels, self.stats, self.extra = name, doc, labels, stats, extra
-
-    def collect(self) -> Iterable:
-        family = CounterMetricFamily(self.name, self.doc, labels=[*self.extra, *self.labels])
-        for key, value in sorted(self.stats().items()):
-            if "." in key:
-                a, b = key.split(".", 1)
-                family.add_metric([*self.extra.values(), a, b], value)
-        yield family
+_OFFPATHS: list[tuple[str, object]] = []          # (function, OffPath)
+_RUNTIMES: list = []
+_CACHES: list = []
 
 
-class GaugeCollector(Collector):
-    def __init__(self, name: str, doc: str, read: Callable[[], dict[tuple, float]], labels: list[str]) -> None:
-        self.name, self.doc, self.read, self.labels = name, doc, read, labels
+def _offpath_stats() -> list[tuple[str, dict]]:
+    return [(function, q.stats()) for function, q in list(_OFFPATHS)]
+
+
+class _Watched(Collector):
+    """One collector per metric name, over every object a process asked to watch (read at scrape time)."""
 
     def collect(self) -> Iterable:
-        family = GaugeMetricFamily(self.name, self.doc, labels=self.labels)
-        for key, value in self.read().items():
-            family.add_metric(list(key), value)
-        yield family
+        jobs = CounterMetricFamily("afterdark_offpath_jobs", "Jobs off the hot path, by kind and outcome",
+                                   labels=["function", "kind", "outcome"])
+        merged: dict[tuple[str, str, str], float] = {}
+        for function, stats in _offpath_stats():
+            for key, value in stats.items():
+                if "." in key:
+                    kind, outcome = key.split(".", 1)
+                    merged[(function, kind, outcome)] = merged.get((function, kind, outcome), 0) + value
+        for labels, value in sorted(merged.items()):
+            jobs.add_metric(list(labels), value)
+        yield jobs
+        runtime = GaugeMetricFamily("afterdark_model_runtime", "Model runtime: reloads, versions ready and failed",
+                                    labels=["model", "what"])
+        for rt in list(_RUNTIMES):
+            s = rt.status()
+            for what, value in (("reloads", s["reloads"]), ("failed_versions", len(s["failed"])),
+                                ("ready_versions", len(s["ready"]))):
+                runtime.add_metric([rt.model, what], value)
+        yield runtime
+        lookups = CounterMetricFamily("afterdark_cache_lookups", "Prediction cache lookups", labels=["cache", "result"])
+        for cache in list(_CACHES):
+            s = cache.stats()
+            lookups.add_metric(["prediction", "hits"], s["hits"])
+            lookups.add_metric(["prediction", "misses"], s["misses"])
+        yield lookups
+
+
+REGISTRY.register(_Watched())
 
 
 def watch_offpath(function: str, *offpaths) -> None:
-    """Off-the-hot-path jobs (decoy, shadow, record, review): submitted, done, failed, dropped. One collector
-    for all of a function's queues (their job kinds differ)."""
-    def stats() -> dict:
-        out: dict = {}
-        for q in offpaths:
-            for key, value in q.stats().items():
-                out[key] = out.get(key, 0) + value
-        return out
-    REGISTRY.register(StatsCollector("afterdark_offpath_jobs", "Jobs off the hot path, by kind and outcome",
-                                     ("kind", "outcome"), stats, {"function": function}))
+    """Off-the-hot-path jobs (decoy, shadow, record, review): submitted, done, failed, dropped."""
+    _OFFPATHS.extend((function, q) for q in offpaths)
 
 
 def watch_runtime(runtime) -> None:
     """Model reloads, load failures and the versions ready to serve."""
-    def counts() -> dict[tuple, float]:
-        s = runtime.status()
-        return {(runtime.model, "reloads"): s["reloads"], (runtime.model, "failed_versions"): len(s["failed"]),
-                (runtime.model, "ready_versions"): len(s["ready"])}
-    REGISTRY.register(GaugeCollector("afterdark_model_runtime", "Model runtime: reloads, versions ready and failed",
-                                     counts, ["model", "what"]))
+    _RUNTIMES.append(runtime)
 
 
 def watch_cache(cache) -> None:
-    def counts() -> dict[str, int]:
-        s = cache.stats()
-        return {"prediction.hits": s["hits"], "prediction.misses": s["misses"]}
-    REGISTRY.register(StatsCollector("afterdark_cache_lookups", "Prediction cache lookups", ("cache", "result"),
-                                     counts, {}))
+    _CACHES.append(cache)
 
 
 def exposition(headers, settings: Settings) -> tuple[int, bytes, str]:

@@ -1,6 +1,8 @@
 """With Kafka stopped: /predict still answers (the decoy is dropped and counted), /fix answers 503 and
 acknowledges nothing, healthz says 503. With PostgreSQL stopped: /fix answers 503 at once, /predict keeps
-serving. Each service is started again afterwards, and /fix works again."""
+serving. With MinIO stopped: /predict keeps serving the loaded versions, /fix answers 503, and the control
+poll's failure is reported; it resumes when MinIO is back. Each service is started again afterwards, and
+/fix works again."""
 from __future__ import annotations
 
 import base64
@@ -38,6 +40,7 @@ def recovered(gateway) -> bool:
 
 kafka_down = stopped("kafka")
 postgres_down = stopped("postgres")
+minio_down = stopped("minio")
 
 
 def test_kafka_down(served, gateway, store, kafka_down):
@@ -85,3 +88,19 @@ def test_postgres_down_and_back(served, gateway, image_server, postgres_down):
     result = run_script("start.sh", "postgres", timeout=120)
     assert result.returncode == 0, result.stderr
     assert wait_until(lambda: fix_request(gateway, 43)[0] == 201, timeout_s=20)
+
+
+def test_minio_down_and_back(served, gateway, minio_down):
+    status_of = lambda: http("GET", f"{gateway}/function/predict/status")[2]
+    ready = set(status_of()["ready"])
+    jpeg = to_jpeg(portrait(51)[0])
+    status, _, body = http("POST", f"{gateway}/function/predict", jpeg, {"Content-Type": "image/jpeg"})
+    assert status == 200 and body["version"] in {int(v) for v in ready}          # from the loaded versions
+    status, _, body = fix_request(gateway, 52)
+    assert status == 503 and body["error"] == "unavailable" and "object store" in body["message"], body
+    failing = wait_until(lambda: (lambda s: s["last_error"] and s)(status_of()), timeout_s=10)
+    assert failing and set(failing["ready"]) == ready                             # reported, nothing unloaded
+    result = run_script("start.sh", "minio", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert wait_until(lambda: status_of()["last_error"] is None, timeout_s=15)   # the poll works again
+    assert wait_until(lambda: fix_request(gateway, 53)[0] == 201, timeout_s=20)

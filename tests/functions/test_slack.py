@@ -127,7 +127,7 @@ def test_slow_work_is_acknowledged_at_once_and_delivered_to_response_url(served,
     path = f"/commands/{uuid.uuid4().hex}"
     body = form("/predict", f"{image_server}/slow?s=2.5&seed=4", path=path)
     status, reply, took = slash(gateway, "predict", body, signed(body))
-    assert status == 200 and took < 1.0, (status, took)
+    assert status == 200 and took < 2.5, (status, took)     # before the 2.5 s image host could have answered
     assert reply["response_type"] == "ephemeral" and "Working" in reply["text"]
     delivered = wait_until(lambda: [p for p in receiver.posts if p[1] == path], timeout_s=15)
     assert len(delivered) == 1

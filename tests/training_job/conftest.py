@@ -54,4 +54,24 @@ def read_topic(settings, topic: str, match, want: int = 1, timeout_s: float = 20
     return out
 
 
-__all__ = ["training_job", "read_topic", "consume_args", "ingest_only", "FAST"]
+def read_topic_to_end(settings, topic: str, match) -> list[dict]:
+    """Every record of `topic` up to its end as of now whose decoded JSON satisfies `match`: an absence check
+    that does not depend on how long a consumer takes to join (it reads to the end offsets, however long)."""
+    import json
+    from kafka import TopicPartition
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        ends = consumer.end_offsets(parts)
+        out = []
+        while any(consumer.position(p) < ends[p] for p in parts):
+            for records in consumer.poll(timeout_ms=500).values():
+                out += [json.loads(r.value) for r in records if r.offset < ends[TopicPartition(r.topic, r.partition)]]
+        return [d for d in out if match(d)]
+    finally:
+        consumer.close()
+
+
+__all__ = ["training_job", "read_topic", "read_topic_to_end", "consume_args", "ingest_only", "FAST"]
