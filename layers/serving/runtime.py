@@ -99,7 +99,9 @@ class ModelRuntime:
         """One poll; True when the set of ready versions or the route changed. Never raises."""
         with self._lock:
             try:
-                return self._refresh()
+                changed = self._refresh()
+                self.last_error = None             # this poll worked (a 304 included): the error is history
+                return changed
             except Exception as err:   # a broken store or document must never take serving down
                 self.last_error = f"{type(err).__name__}: {err}"
                 log.warning("control poll failed, keeping %s: %s", sorted(self._snapshot.ready), self.last_error)

@@ -193,7 +193,8 @@ def test_a_corrupted_control_document_is_never_served_and_the_log_says_why(serve
     status_of = lambda: http("GET", f"{gateway}/function/predict/status")[2]
     route = status_of()["route"]
     good = store.get(CONTROL_KEY).body
-    store.put(CONTROL_KEY, b'{"models": {"' + served.encode() + b'": {"weights": {"1": "lots"}}}', content_type="application/json")
+    corrupt = json.dumps({"models": {served: {"weights": {"1": "lots"}}}}).encode()     # valid JSON, not a route
+    store.put(CONTROL_KEY, corrupt, content_type="application/json")
     try:
         failing = wait_until(lambda: (lambda s: s["last_error"] and s)(status_of()), timeout_s=10)
         assert failing and failing["route"] == route, failing                   # the previous route serves on
