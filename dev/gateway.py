@@ -14,6 +14,7 @@ Routes (same paths as the OpenFaaS gateway, so the same curl lines and Slack URL
   /function/NAME[/...]   any method, proxied to the function's watchdog (status, headers and body kept)
   GET /system/functions  the deployed functions
   GET /healthz           200 once every function's watchdog reports healthy
+  GET /openapi.yaml      the OpenAPI 3.1 document of the functions' JSON API (docs/openapi.yaml)
 Adds X-Call-Id (unless the caller sent one) and X-Start-Time to the upstream request, like the CE gateway.
 """
 from __future__ import annotations
@@ -173,6 +174,8 @@ def make_handler(functions: dict[str, Function]):
             if path in ("/healthz", "/healthz/"):
                 ok = all(healthy(f) for f in functions.values())
                 return reply(self, 200 if ok else 503, "OK" if ok else "functions not ready")
+            if path.split("?")[0] == "/openapi.yaml":                  # the JSON API's contract
+                return reply(self, 200, (ROOT / "docs" / "openapi.yaml").read_text(), "application/yaml")
             if path.split("?")[0] == "/system/functions":
                 if self.command != "GET":
                     return reply(self, 405, "method not allowed")
@@ -199,6 +202,14 @@ def make_handler(functions: dict[str, Function]):
             relay(self, *answer, extra_headers=out)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = route
+
+        def refuse(self):
+            reply(self, 405, "method not allowed")           # any other method (TRACE, QUERY, ...): 405, not 501
+
+        def __getattr__(self, name):
+            if name.startswith("do_"):
+                return self.refuse
+            raise AttributeError(name)
 
     return Handler
 

@@ -1,0 +1,30 @@
+"""The JSON API against its OpenAPI 3.1 contract (docs/openapi.yaml, served by the gateway at /openapi.yaml):
+schemathesis generates requests from the document, a bounded number per operation, and every answer must be
+documented (status, content type, body schema) and never a 500. It calls as a client without the admin
+scope, so no generated request can move traffic."""
+from __future__ import annotations
+
+import os
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
+                                               status_code_conformance)
+
+from tests.conftest import ROOT, http
+
+SCHEMA = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.yaml")
+VIEWER = os.environ.get("API_TOKEN_VIEWER", "")
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def test_the_gateway_serves_the_document(gateway):
+    status, headers, body = http("GET", f"{gateway}/openapi.yaml", auth=False)
+    assert status == 200 and (body if isinstance(body, bytes) else body.encode()).startswith(b"openapi: 3.1.0")
+
+
+@SCHEMA.parametrize()
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_every_answer_matches_the_contract(case, served, gateway):
+    case.call_and_validate(base_url=gateway, headers={"Authorization": f"Bearer {VIEWER}"}, checks=CHECKS)
