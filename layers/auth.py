@@ -22,6 +22,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
+from layers import logs
 from layers.errors import BadInput, Forbidden, Unauthorized
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")        # client and user names inside principals
@@ -73,6 +74,7 @@ class ApiTokens:
         presented = token_hash(token.strip())
         for known, client in self._by_hash.items():
             if hmac.compare_digest(presented, known):
+                logs.bind(principal=f"api:{client.name}")
                 return client
         raise Unauthorized("the bearer token is not valid")
 
@@ -89,12 +91,14 @@ def api_principal(client: Client, user: object = None) -> str:
         return f"api:{client.name}"
     if not isinstance(user, str) or not NAME.match(user):
         raise BadInput("user must be 1-64 characters of letters, digits and . _ @ - (starting with a letter or digit)")
+    logs.bind(principal=f"api:{client.name}:{user}")
     return f"api:{client.name}:{user}"
 
 
 def slack_principal(team_id: str, user_id: str) -> str:
     if not team_id or not user_id:
         raise BadInput("a Slack request without team_id and user_id cannot vote")
+    logs.bind(principal=f"slack:{team_id}:{user_id}")
     return f"slack:{team_id}:{user_id}"
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from layers import metrics
+from layers import logs, metrics
 from layers.config import Settings
 from layers.errors import Unavailable
 from layers.events import DecoyRecord, EventSink, PredictionRecord, now_ms
@@ -63,6 +63,7 @@ class Predictor:
                        probabilities=probs, latency_ms=round((time.perf_counter() - t0) * 1000, 2), user=user,
                        image_sha256=sha)
         version_label = str(version)
+        logs.bind(model=p.model, version=version)
         metrics.PREDICTION_SECONDS.labels(p.model, version_label).observe(p.latency_ms / 1000)
         metrics.PREDICTION_CONFIDENCE.labels(p.model, version_label).observe(p.confidence)
         if p.unconfident:

@@ -7,6 +7,8 @@ Same contract as OpenFaaS python3-http: the function module exposes `handle(even
 Users never edit this file. In the image the handler is `function.handler`; a local run may point
 AFTERDARK_HANDLER at another module (dev/gateway.py sets `functions.<name>.handler`).
 
+Logs are JSON lines (layers.logs) carrying the call id (X-Call-Id), the function and, when known, the principal
+and the model version; each answer is logged once ("answered", status, duration_ms).
 Every answer is counted and timed (layers.metrics: afterdark_http_requests_total, ..._duration_seconds), and
 GET /metrics answers the Prometheus text format to a bearer of an API token.
 
@@ -16,18 +18,23 @@ spools bodies above 512 KiB to a temporary file, not memory, and refuses anythin
 from the declared length (max_request_body_size).
 """
 import importlib
+import logging
 import os
 import time
+import uuid
 
 from flask import Flask, Response, jsonify, request
 from waitress import serve
 
-from layers import metrics
+from layers import logs, metrics
 from layers.config import Settings
+
+FUNCTION = os.environ.get("OPENFAAS_NAME", "function")
+logs.configure(FUNCTION, os.environ.get("LOG_LEVEL", "INFO"))     # before the handler's own logging set-up
+log = logging.getLogger("afterdark.request")
 
 MAX_BODY_BYTES = int(os.environ.get("AFTERDARK_MAX_BODY_BYTES", str(16 * 1024 * 1024)))
 handler = importlib.import_module(os.environ.get("AFTERDARK_HANDLER", "function.handler"))
-FUNCTION = os.environ.get("OPENFAAS_NAME", "function")
 SETTINGS = Settings.from_env()
 app = Flask(__name__)
 app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -78,9 +85,12 @@ def call_handler(path):
     if request.path == "/metrics" and request.method == "GET":
         status, body, ctype = metrics.exposition(request.headers, SETTINGS)
         return Response(body, status=status, content_type=ctype)
-    resp = app.make_response(format_response(handler.handle(Event(), Context())))
+    with logs.request(request.headers.get("X-Call-Id") or uuid.uuid4().hex):
+        resp = app.make_response(format_response(handler.handle(Event(), Context())))
+        took = time.perf_counter() - start
+        log.info("answered %s %s: %s in %.1f ms", request.method, request.path, resp.status_code, took * 1000)
     metrics.HTTP_REQUESTS.labels(FUNCTION, request.method, str(resp.status_code)).inc()
-    metrics.HTTP_SECONDS.labels(FUNCTION).observe(time.perf_counter() - start)
+    metrics.HTTP_SECONDS.labels(FUNCTION).observe(took)
     return resp
 
 
