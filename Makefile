@@ -4,11 +4,12 @@ SHELL := /bin/bash
 export AFTERDARK_CACHE ?= $(HOME)/.cache/afterdark
 PY := $(AFTERDARK_CACHE)/venv/bin/python
 
-.PHONY: help install up run test down status bench demo
+.PHONY: help install up run test unit down status bench demo
 
 help:
 	@echo "make run    install what is missing, start MinIO, Kafka and the functions, publish the first models, print how to try it"
 	@echo "make test   install what is missing, start the services, run every test, stop what it started"
+	@echo "make unit   the fast tier only: in-memory doubles, no services (seconds; make test runs it too)"
 	@echo "make down   stop everything that was started (by recorded pid)"
 	@echo "make demo   the learning loop, live: votes -> a new version -> canary -> promoted -> a changed answer"
 
@@ -23,6 +24,9 @@ run: up
 
 test: install
 	@dev/test.sh $(PYTEST_ARGS)
+
+unit:
+	@PYTHONPATH=. $(PY) -m pytest -q tests/unit
 
 down:
 	@dev/stop.sh

@@ -1,7 +1,17 @@
-"""BlobStore against the real MinIO: round trip and the conditional requests the registry relies on."""
+"""The store's contract, against the real MinIO and against the in-memory double (tests/doubles.py) alike:
+round trip and the conditional requests the registry relies on."""
 import pytest
 
 from layers.errors import Conflict, NotFound
+from tests.doubles import MemoryStore
+
+
+@pytest.fixture(params=["minio", "memory"])
+def store(request, settings):
+    if request.param == "memory":
+        return MemoryStore()
+    from layers.store import BlobStore
+    return BlobStore(settings.s3)
 
 
 def test_round_trip(store, uid):
@@ -43,3 +53,12 @@ def test_if_match_put_is_a_compare_and_swap(store, uid):
     with pytest.raises(Conflict):
         store.put(key, b"c", if_match=etag)                    # stale ETag: the edit is refused, not lost
     assert store.get(key).body == b"b"
+
+
+def test_a_missing_key_is_not_found_and_a_cas_on_it_is_refused(store, uid):
+    with pytest.raises(NotFound):
+        store.get(f"test/{uid}/nothing")
+    with pytest.raises((NotFound, Conflict)):
+        store.put(f"test/{uid}/nothing", b"x", if_match="0" * 32)
+    assert store.put_if_absent(f"test/{uid}/once", b"a") and not store.put_if_absent(f"test/{uid}/once", b"b")
+    assert store.get(f"test/{uid}/once").body == b"a"

@@ -109,11 +109,24 @@ def test_max_inflight_gives_429_and_the_others_are_served(echo_gateway):
     assert got.count(429) >= 1 and got.count(200) >= 2 and set(got) <= {200, 429}, got   # max_inflight 2
 
 
+def test_an_overloaded_function_does_not_stop_the_gateway_serving_others(echo_gateway):
+    import threading
+    busy = [threading.Thread(target=call, args=(f"{echo_gateway}/function/echo?sleep=1.5",)) for _ in range(6)]
+    for t in busy:
+        t.start()
+    time.sleep(0.3)
+    assert call(f"{echo_gateway}/function/echo")[0] == 429                   # echo is full
+    status, _, body = call(f"{echo_gateway}/function/calm?tag=ok")           # calm is not
+    assert status == 200 and json.loads(body)["query"] == {"tag": "ok"}
+    for t in busy:
+        t.join()
+
+
 def test_unknown_function_is_404_and_system_functions_lists_the_stack(echo_gateway):
     assert call(f"{echo_gateway}/function/nope")[0] == 404
     status, _, body = call(f"{echo_gateway}/system/functions")
     assert status == 200
-    assert [f["name"] for f in json.loads(body)] == ["echo"]
+    assert [f["name"] for f in json.loads(body)] == ["calm", "echo"]
 
 
 def test_production_healthz_function_reaches_s3_kafka_and_postgres(gateway):
