@@ -39,6 +39,9 @@ def available() -> str | None:
     missing = [tool for tool in ("unshare", "nsenter", "ip") if shutil.which(tool) is None]
     if missing:
         return f"{', '.join(missing)} not found"
+    probe = subprocess.run(["unshare", "--net", "--", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:                       # root without CAP_SYS_ADMIN, e.g. in a container
+        return f"unshare --net is not permitted here ({probe.stderr.strip() or probe.returncode})"
     return None
 
 
@@ -93,6 +96,9 @@ class FunctionNamespace:
         deadline = time.time() + 5
         while os.readlink(path) == os.readlink("/proc/self/ns/net") and time.time() < deadline:
             time.sleep(0.01)                          # until unshare has switched before exec'ing sleep
+        if os.readlink(path) == os.readlink("/proc/self/ns/net"):
+            self.holder.kill()
+            raise RuntimeError(f"{name}: unshare --net did not give the function a namespace of its own")
         self.path = path
         self.fd = os.open(path, os.O_RDONLY)
         subprocess.run(["nsenter", f"--net={path}", "--", "ip", "link", "set", "lo", "up"], check=True)
