@@ -19,7 +19,7 @@ if [[ -z "$(versions)" ]]; then
 fi
 if ! alive trainer; then
   log "starting the online trainer (consumes 'fixes', group 'trainer')"
-  spawn trainer "$VENV/bin/python" -m training_job consume --model "$MODEL"
+  spawn trainer "$VENV/bin/python" -m training_job consume --model "$MODEL" --metrics-port "${TRAINER_METRICS_PORT:-9464}"
 fi
 
 # sample portraits to try with curl (synthetic, one per class)
@@ -43,7 +43,9 @@ cat <<MSG
     Kafka (KRaft)     $KAFKA_BOOTSTRAP   topics: $KAFKA_TOPICS
     PostgreSQL        127.0.0.1:$PG_PORT/${DATABASE_URL##*/}   (DATABASE_URL is in the environment of make; data in $PG_HOME)
     gateway           $OPENFAAS_URL   functions: $(curl -fsS "$OPENFAAS_URL/system/functions" | "$VENV/bin/python" -c 'import json,sys; print(", ".join(f["name"] for f in json.load(sys.stdin)))')
-    trainer           pid $(pid_of trainer), log $LOGS/trainer.log
+    trainer           pid $(pid_of trainer), log $LOGS/trainer.log, metrics http://127.0.0.1:${TRAINER_METRICS_PORT:-9464}/metrics
+    watchdog          $(cat "$AFTERDARK_CACHE/run/gateway.watchdog" 2>/dev/null || echo unknown)
+    API contract      $OPENFAAS_URL/openapi.yaml    metrics: $OPENFAAS_URL/function/<name>/metrics (with the token)
     model '$MODEL'    versions: $(versions)
 
   Your API token (client 'local', scope admin; kept in $AFTERDARK_CACHE/api-token, only its sha256 reaches
