@@ -13,9 +13,18 @@ print(' '.join(map(str, Registry(BlobStore(Settings.from_env().s3)).versions('$M
 fresh=0
 if [[ -z "$(versions)" ]]; then
   fresh=1
+  blog="$LOGS/bootstrap-$MODEL.log"
   log "no versions of '$MODEL' yet: bootstrapping v1 and v2 (synthetic portraits, backbone trained here; ~3 min on 2 cores)"
-  "$VENV/bin/python" -m training_job bootstrap --model "$MODEL" 2>&1 | grep --line-buffered -E '^\[|Epoch|step' >&2 \
-    || fail "bootstrap failed (run: PYTHONPATH=. $VENV/bin/python -m training_job bootstrap)"
+  log "progress below; everything (library warnings included) goes to $blog"
+  "$VENV/bin/python" -m training_job bootstrap --model "$MODEL" >"$blog" 2>&1 &
+  bpid=$!
+  # only our own lines and Keras' per-epoch summaries reach the terminal
+  tail -n +1 -f --pid="$bpid" "$blog" | grep --line-buffered -E '^\[(bootstrap|train)\]|^Epoch [0-9]+/[0-9]+|^[0-9]+/[0-9]+ - ' >&2 &
+  if ! wait "$bpid"; then
+    tail -n 20 "$blog" >&2
+    fail "bootstrap failed; the whole log is $blog (rerun: PYTHONPATH=. $VENV/bin/python -m training_job bootstrap --model $MODEL)"
+  fi
+  sleep 0.5                                             # let the filter print the last lines
 fi
 if ! alive trainer; then
   log "starting the online trainer (consumes 'fixes', group 'trainer')"
