@@ -2,12 +2,17 @@
 
 fetch() sends the request that a BaseHTTPRequestHandler is serving to an upstream with the same method,
 path, query, headers and body; relay() writes the upstream's status, headers and body back.
-Hop-by-hop headers are dropped.
+Hop-by-hop headers are dropped. Upstream connections are kept alive and reused (a small pool per host and
+port), as a real gateway does: no new TCP connection, relay or server thread per request. A reused connection
+that the upstream closed while idle fails before any answer; the request is then sent once more on a new
+connection (for a vote, at worst the same vote twice: the ledger keeps a person's latest vote per image).
 """
 from __future__ import annotations
 
 import http.client
+import queue
 import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
@@ -27,28 +32,65 @@ def read_body(req: BaseHTTPRequestHandler) -> bytes:
     return req.rfile.read(length) if length else b""
 
 
+POOL_SIZE = 32
+_pools: dict[tuple[str, int], queue.LifoQueue] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(host: str, port: int) -> queue.LifoQueue:
+    with _pools_lock:
+        return _pools.setdefault((host, port), queue.LifoQueue(POOL_SIZE))
+
+
+def _exchange(conn: http.client.HTTPConnection, method: str, path: str, body: bytes, headers: dict):
+    try:
+        conn.request(method, path, body=body, headers=headers)
+    except (BrokenPipeError, ConnectionResetError):
+        pass        # the upstream answered before reading the whole body (a 413): read that answer, as Go's proxy does
+    resp = conn.getresponse()
+    return resp, resp.read()
+
+
 def fetch(req: BaseHTTPRequestHandler, host: str, port: int, path: str, timeout: float,
           extra_headers: dict[str, str] | None = None) -> tuple[int, str, list[tuple[str, str]], bytes]:
-    """Send the request being served to http://host:port/path with the same method, headers and body.
-    Returns (status, reason, headers, body). Raises UpstreamTimeout / UpstreamError."""
+    """Send the request being served to http://host:port/path with the same method, headers and body, on a
+    pooled keep-alive connection. Returns (status, reason, headers, body). Raises UpstreamTimeout /
+    UpstreamError."""
     body = read_body(req)
     headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
     headers.update(extra_headers or {})
     headers["Content-Length"] = str(len(body))
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    pool = _pool(host, port)
+    try:
+        conn, reused = pool.get_nowait(), True
+    except queue.Empty:
+        conn, reused = http.client.HTTPConnection(host, port, timeout=timeout), False
+    conn.timeout = timeout
+    if conn.sock is not None:
+        conn.sock.settimeout(timeout)
     try:
         try:
-            conn.request(req.command, path, body=body, headers=headers)
-        except (BrokenPipeError, ConnectionResetError):
-            pass        # the upstream answered before reading the whole body (a 413): read that answer, as Go's proxy does
-        resp = conn.getresponse()
-        return resp.status, resp.reason, resp.getheaders(), resp.read()
+            resp, data = _exchange(conn, req.command, path, body, headers)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not reused:
+                raise
+            conn.close()                                 # closed while idle: once more, on a new connection
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+            resp, data = _exchange(conn, req.command, path, body, headers)
     except (socket.timeout, TimeoutError) as err:
+        conn.close()
         raise UpstreamTimeout(str(err)) from err
     except (ConnectionError, http.client.HTTPException, OSError) as err:
-        raise UpstreamError(str(err)) from err
-    finally:
         conn.close()
+        raise UpstreamError(str(err)) from err
+    if resp.will_close:
+        conn.close()
+    else:
+        try:
+            pool.put_nowait(conn)
+        except queue.Full:
+            conn.close()
+    return resp.status, resp.reason, resp.getheaders(), data
 
 
 def relay(req: BaseHTTPRequestHandler, status: int, reason: str, headers: list[tuple[str, str]], data: bytes,
