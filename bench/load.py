@@ -118,7 +118,7 @@ def function_rss() -> dict[str, float]:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if cmd[-2:-1] != [b"index.py"] and b"index.py" not in cmd:
+            if b"index.py" not in cmd:
                 continue
             env = dict(kv.split(b"=", 1) for kv in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in kv)
             name = env.get(b"OPENFAAS_NAME", b"?").decode()

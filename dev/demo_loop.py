@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     while time.time() < deadline and api.call("GET", "predict/status")["route"]["weights"].get(str(promoted)) != 100:
         time.sleep(0.2)
     after = [(api.predict(jpeg, f"demo-{run}-{i}"), p) for p, jpeg, i in unsure]
-    say(f"[demo] 4. /predict on the same portraits now:")
+    say("[demo] 4. /predict on the same portraits now:")
     for (now, was), (_, _, i) in zip(after, unsure):
         say(f"         portrait {i:2d}: {now['label']:<12} {now['confidence']:.3f} (v{now['version']}); "
             f"was {was['label']} {was['confidence']:.3f} (v{was['version']})")

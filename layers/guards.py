@@ -44,7 +44,7 @@ class RateLimiter:
                 cur.execute("DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => %s)",
                             (2 * self.window_s,))
         if hits > self.limit:
-            raise RateLimited(f"too many votes: at most {self.limit} every {self.window_s} s; try again in {max(1, left)} s",
+            raise RateLimited(f"too many {action}s: at most {self.limit} every {self.window_s} s; try again in {max(1, left)} s",
                               retry_after_s=max(1, left))
         return hits
 

@@ -41,10 +41,10 @@ STORE = BlobStore(SETTINGS.s3)
 DB = Database(SETTINGS.db)
 TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
 RUNTIME = ModelRuntime(Registry(STORE), SETTINGS.model, SETTINGS.serving).start()
-RECORDER = VoteRecorder(STORE, EventSink(SETTINGS.kafka, client_id="afterdark"), Ledger(DB),
-                        RateLimiter(DB, SETTINGS.auth.votes_per_window, SETTINGS.auth.vote_window_s), SETTINGS)
+LIMITER = RateLimiter(DB, SETTINGS.auth.votes_per_window, SETTINGS.auth.vote_window_s)
+RECORDER = VoteRecorder(STORE, EventSink(SETTINGS.kafka, client_id="afterdark"), Ledger(DB), LIMITER, SETTINGS)
 APP = AfterDark(Ensemble(RUNTIME, SETTINGS.serving, os.environ.get("ENSEMBLE_WEIGHTING", "equal")), Profiles(DB),
-                STORE, RECORDER, MediaLinks(SETTINGS.media), SETTINGS.labels, SETTINGS.serving.max_pixels)
+                STORE, RECORDER, MediaLinks(SETTINGS.media), SETTINGS.labels, SETTINGS.serving.max_pixels, LIMITER)
 metrics.watch_runtime(RUNTIME)
 USAGE = "/afterdark signup PHOTO_URL [name] | match | me | delete | help"
 SLACK = SlackFront.from_settings(SETTINGS, "/afterdark", USAGE, nargs=(1, 8), response_type="ephemeral",
@@ -80,7 +80,7 @@ def api(event) -> dict:
     if verb == "match":
         allow_methods(event, "GET", "POST")
         return ok(found_json(APP.match(principal)))
-    if verb == "me" and event.method == "DELETE" or verb == "delete":
+    if (verb == "me" and event.method == "DELETE") or verb == "delete":
         allow_methods(event, "DELETE", "POST")
         return ok(vars(APP.delete(principal)))
     if verb == "me":

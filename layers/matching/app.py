@@ -19,8 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from layers.errors import BadInput, NotFound
+from layers.errors import AfterDarkError, BadInput, NotFound
 from layers.fixes import VoteReceipt, VoteRecorder
+from layers.guards import RateLimiter
 from layers.images import profile_jpeg, sha256_hex
 from layers.matching.profiles import Profiles
 from layers.matching.rules import Match, Profile, candidates_for
@@ -61,14 +62,16 @@ def photo_key(sha: str) -> str:
 
 class AfterDark:
     def __init__(self, ensemble: Ensemble, profiles: Profiles, store: BlobStore, recorder: VoteRecorder,
-                 links: MediaLinks, labels: tuple[str, ...], max_pixels: int) -> None:
+                 links: MediaLinks, labels: tuple[str, ...], max_pixels: int, limiter: RateLimiter | None = None) -> None:
         self.ensemble, self.profiles, self.store, self.recorder = ensemble, profiles, store, recorder
-        self.links, self.labels, self.max_pixels = links, labels, max_pixels
+        self.links, self.labels, self.max_pixels, self.limiter = links, labels, max_pixels, limiter
 
     def signup(self, principal: str, data: bytes, name: str | None) -> Signup:
         name = (name or principal.rsplit(":", 1)[-1]).strip()
         if not NAME.match(name):
             raise BadInput("a display name is 1 to 40 letters, digits, spaces and . ' - _")
+        if self.limiter is not None:                 # each sign-up scores a photo and writes one: counted
+            self.limiter.hit(principal, "signup")
         photo = profile_jpeg(data, max_pixels=self.max_pixels)        # NotAnImage / TooLarge: 4xx, nothing kept
         score = self.ensemble.score(photo)
         sha = sha256_hex(photo)
@@ -76,7 +79,7 @@ class AfterDark:
         profile, replaced = self.profiles.upsert(principal, name, sha, photo_key(sha), score.label,
                                                  score.average.get(self.labels[0], 0.0), score.to_json(), score.versions)
         if replaced:
-            self._drop_photo(replaced)
+            self._drop_photo(replaced, principal)
         return Signup(profile, score, replaced_photo=bool(replaced))
 
     def me(self, principal: str) -> Profile:
@@ -109,21 +112,26 @@ class AfterDark:
         return self.profiles.confirm(principal, label) or profile, receipt
 
     def delete(self, principal: str) -> Deleted:
-        profile = self.profiles.delete(principal)
+        """The photo goes first, then the profile and its matches: if the process dies between the two, the
+        profile is still there and a retried delete finishes; the other order could leave the photo of a
+        deleted profile behind, with nothing left pointing at it to delete it by."""
+        profile = self.profiles.get(principal)
         if profile is None:
             return Deleted(principal, False, "none", "none")
-        photo = self._drop_photo(profile.photo_key)
+        photo = self._drop_photo(profile.photo_key, principal)
+        if self.profiles.delete(principal) is None:             # a concurrent delete got there first
+            return Deleted(principal, False, photo, "none")
         vote_copy = "kept: it is a vote" if self.store.exists(image_key(profile.photo_sha256)) else "none"
         return Deleted(principal, True, photo, vote_copy)
 
     def photo_url(self, profile: Profile) -> str | None:
         try:
             return self.links.url(profile.photo_key)
-        except Exception:                    # no signing key configured: the card goes without the photo
+        except AfterDarkError:               # no signing key configured: the card goes without the photo
             return None
 
-    def _drop_photo(self, key: str) -> str:
-        if self.profiles.photo_in_use(key):
+    def _drop_photo(self, key: str, principal: str) -> str:
+        if self.profiles.photo_in_use(key, excluding=principal):
             return "kept: another profile uses it"
         self.store.delete(key)
         return "deleted"

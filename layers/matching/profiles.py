@@ -80,9 +80,11 @@ class Profiles:
             row = cur.fetchone()
         return _row(row) if row else None
 
-    def photo_in_use(self, photo_key: str) -> bool:
+    def photo_in_use(self, photo_key: str, excluding: str) -> bool:
+        """Whether a profile other than `excluding`'s has this photo."""
         with self.db.transaction() as cur:
-            cur.execute("SELECT 1 FROM profiles WHERE photo_key = %s LIMIT 1", (photo_key,))
+            cur.execute("SELECT 1 FROM profiles WHERE photo_key = %s AND principal <> %s LIMIT 1",
+                        (photo_key, excluding))
             return cur.fetchone() is not None
 
     def count(self) -> int:

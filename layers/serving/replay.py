@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections import OrderedDict
 
 from layers.config import Settings
 from layers.events import DecoyRecord, decode
 from layers.images import preprocess
-from layers.registry import Registry
+from layers.registry import Registry, image_key
 from layers.serving.prediction import top
-from layers.serving.servable import Loader, score_all
+from layers.serving.servable import Loaded, Loader, score_all
 from layers.store import BlobStore
 
 
@@ -56,14 +57,17 @@ def read_decoys(settings: Settings, topic: str, from_offset: int | None, since_m
 
 class Replayer:
     """Scores archived traffic with any versions, remembering each (version, image) answer: versions and
-    images are immutable, so a canary analysis that replays every few seconds reads and scores only what is new."""
+    images are immutable, so a canary analysis that replays every few seconds reads and scores only what is new.
+    It holds the `keep` versions used most recently (and their answers); older ones are let go, so a
+    long-running trainer or models function does not keep every version it ever compared."""
 
-    def __init__(self, settings: Settings, store: BlobStore | None = None) -> None:
+    def __init__(self, settings: Settings, store: BlobStore | None = None, keep: int = 4) -> None:
         self.settings = settings
         self.store = store or BlobStore(settings.s3)
         self._cache = tempfile.TemporaryDirectory(prefix="afterdark-replay-")
         self.loader = Loader(Registry(self.store), self._cache.name)
-        self._loaded: dict[tuple[str, int], object] = {}
+        self.keep = keep
+        self._loaded: OrderedDict[tuple[str, int], Loaded] = OrderedDict()     # least recently used first
         self._answers: dict[tuple[str, int, str], str] = {}
 
     def report(self, model: str, versions: list[int], agreed: dict, from_offset: int | None = 0,
@@ -78,7 +82,7 @@ class Replayer:
             todo = [l for l in loaded if (model, l.version, sha) not in self._answers]
             if not todo:
                 continue
-            data = self.store.get(f"images/{sha}").body
+            data = self.store.get(image_key(sha)).body
             probs = score_all(todo, {size: preprocess(data, size) for size in {l.input_size for l in todo}})
             for l in todo:
                 self._answers[(model, l.version, sha)] = top(l.labels, probs[l.version])[0]
@@ -94,7 +98,13 @@ class Replayer:
                                           "labels": dict(sorted(answers[v].items()))}
         return report
 
-    def _load(self, model: str, version: int):
-        if (model, version) not in self._loaded:
-            self._loaded[(model, version)] = self.loader.load(model, version)
-        return self._loaded[(model, version)]
+    def _load(self, model: str, version: int) -> Loaded:
+        key = (model, version)
+        if key not in self._loaded:
+            self._loaded[key] = self.loader.load(model, version)
+        self._loaded.move_to_end(key)
+        while len(self._loaded) > max(self.keep, 1):
+            (old_model, old_version), _ = self._loaded.popitem(last=False)
+            self._answers = {k: v for k, v in self._answers.items() if k[:2] != (old_model, old_version)}
+            self.loader.keep({l.backbone_sha256 for l in self._loaded.values() if l.backbone_sha256})
+        return self._loaded[key]

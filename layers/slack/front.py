@@ -47,7 +47,7 @@ from slack_sdk.webhook import WebhookClient
 
 from layers.config import SlackSettings
 from layers.errors import AfterDarkError, Unavailable
-from layers.slack.interactions import is_interaction, parse_interaction
+from layers.slack.interactions import Interaction, is_interaction, parse_interaction
 
 log = logging.getLogger("afterdark.slack")
 SLACK_HOOK_HOSTS = ("hooks.slack.com", "hooks.slack-gov.com")
@@ -194,9 +194,10 @@ class SlackFront:
             return http_reply(401, ephemeral("this Slack request was already received (replay)"))
         return None
 
-    def is_admin(self, cmd: SlashCommand) -> bool:
+    def is_admin(self, who: "SlashCommand | Interaction") -> bool:
+        """Whether a command's or a click's user is in the admin list (as slack:<team>:<user>, or bare)."""
         admins = self.settings.admins
-        return bool(cmd.user_id) and (cmd.principal in admins or cmd.user_id in admins)
+        return bool(who.user_id) and (who.principal in admins or who.user_id in admins)
 
     def _first_time(self, key: str) -> bool:
         try:
@@ -252,8 +253,7 @@ class SlackFront:
             click = parse_interaction(event.body)
         except AfterDarkError as err:
             return http_reply(400, error_reply(err))
-        click = replace(click, admin=bool(click.user_id) and (click.principal in self.settings.admins
-                                                             or click.user_id in self.settings.admins))
+        click = replace(click, admin=self.is_admin(click))
         known = [(actions[a.name], a) for a in click.actions if a.name in actions]
         if click.type != "block_actions" or not known:
             return http_reply(400, ephemeral(f"this app does not handle {click.type or 'that'} interaction"))

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ContextBlock, ImageBlock, MarkdownTextObject, SectionBlock
 
 from layers.config import SlackSettings
+from layers.errors import AfterDarkError
 from layers.intake import is_public_url
 from layers.media import MediaLinks
 from layers.registry import image_key
@@ -55,7 +56,7 @@ class ReviewChannel:
             url = self.links.url(image_key(p.image_sha256))
             if is_public_url(url):
                 blocks.append(ImageBlock(image_url=url, alt_text="the image the model was unsure about"))
-        except Exception:                        # no media key: the post goes without the picture
+        except AfterDarkError:                   # no media key: the post goes without the picture
             pass
         blocks += [vote_buttons(p.image_sha256, p.model, p.label, self.labels),
                    ContextBlock(elements=[MarkdownTextObject(text=f"request `{p.request_id}`")])]

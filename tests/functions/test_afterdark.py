@@ -13,7 +13,7 @@ from layers.images import preprocess
 from layers.registry import Registry, image_key
 from layers.serving.servable import Loader
 from tests.conftest import http, wait_until
-from tests.functions.test_slack import assert_valid_blocks, form, receiver, signed  # noqa: F401 (a fixture)
+from tests.functions.test_slack import assert_valid_blocks, form, signed
 from training_job.synth import portrait, to_jpeg
 
 JPEG = {"Content-Type": "image/jpeg"}
@@ -170,3 +170,13 @@ def test_slack_usage_and_errors_are_ephemeral_help(ready, gateway):
         body = form("/afterdark", text, user=f"U{uuid.uuid4().hex[:8]}")
         status, _, reply = http("POST", f"{gateway}/function/afterdark", body.encode(), signed(body))
         assert status == 200 and reply["response_type"] == "ephemeral" and words in json.dumps(reply), (text, reply)
+
+
+def test_sign_ups_are_rate_limited_per_person(ready, gateway):
+    """dev/test.sh: 20 per 60 s; past it, 429 with Retry-After, and nothing is written."""
+    user = f"rl-{uuid.uuid4().hex[:6]}"
+    jpeg = to_jpeg(portrait(90)[0])
+    statuses = [signup(gateway, user, jpeg)[0] for _ in range(21)]
+    assert statuses[:20] == [201] * 20 and statuses[20] == 429, statuses
+    status, headers, body = signup(gateway, user, jpeg)
+    assert status == 429 and body["error"] == "rate_limited" and int(headers["Retry-After"]) >= 1

@@ -15,7 +15,8 @@ from layers.ledger import Ledger
 from layers.registry import Registry
 from layers.serving.servable import Loader
 from tests.conftest import http, wait_until
-from tests.functions.test_slack import RECEIVER_PORT, assert_valid_blocks, form, receiver, signed  # noqa: F401
+from tests.functions.conftest import RECEIVER_PORT
+from tests.functions.test_slack import assert_valid_blocks, form, signed
 from tests.training_job.conftest import ingest_only, read_topic
 from training_job.synth import portrait, to_jpeg
 

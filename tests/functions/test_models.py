@@ -12,7 +12,7 @@ import pytest
 
 from layers.registry import Registry
 from tests.conftest import ROOT, http, wait_until
-from tests.functions.test_slack import assert_valid_blocks, form, receiver, signed  # noqa: F401 (a fixture)
+from tests.functions.test_slack import assert_valid_blocks, form, signed
 from tests.training_job.conftest import read_topic
 
 VIEWER = os.environ.get("API_TOKEN_VIEWER", "")          # dev/test.sh: a token without the admin scope

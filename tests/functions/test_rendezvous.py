@@ -11,7 +11,7 @@ import pytest
 from layers.errors import BadInput
 from layers.registry import Registry
 from tests.conftest import http, wait_until
-from tests.functions.test_slack import assert_valid_blocks, form, receiver, signed  # noqa: F401 (a fixture)
+from tests.functions.test_slack import assert_valid_blocks, form, signed
 from tests.training_job.conftest import read_topic
 from training_job.synth import portrait, to_jpeg
 

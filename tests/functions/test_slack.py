@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlencode
 
 import pytest
@@ -20,42 +18,10 @@ from layers.slack import SlackFront, response_url_allowed
 from layers.slack.front import ephemeral
 from training_job.synth import portrait, to_jpeg
 from tests.conftest import http, wait_until
+from tests.functions.conftest import RECEIVER_PORT
 from tests.training_job.conftest import read_topic
 
 SECRET = os.environ.get("SLACK_SIGNING_SECRET", "")
-RECEIVER_PORT = 8799
-
-
-class Received:
-    def __init__(self):
-        self.posts: list[tuple[float, str, dict]] = []
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    got = Received()
-
-    class H(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def do_POST(self):
-            """response_url posts (answered "ok"), and Web API calls under /api/ (answered like Slack)."""
-            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            got.posts.append((time.time(), self.path, json.loads(data)))
-            answer = (json.dumps({"ok": True, "channel": "C-REVIEW", "ts": f"{time.time():.6f}"}).encode()
-                      if self.path.startswith("/api/") else b"ok")
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json" if self.path.startswith("/api/") else "text/plain")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-    server = ThreadingHTTPServer(("127.0.0.1", RECEIVER_PORT), H)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield got
-    server.shutdown()
-    server.server_close()                    # a socket left listening would take connections nobody answers
 
 
 def form(command: str, text: str, user: str = "U-slack", path: str = "/commands/x") -> str:

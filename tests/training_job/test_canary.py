@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import time
 
 import numpy as np
 import pytest
@@ -126,3 +125,14 @@ def test_the_policy_off_does_nothing(canary_case):
     DataOps(reg, model).auto(False, "test")
     assert analyst.step(model, lambda: {}) is None and events == []
     assert reg.control()[0].models[model].weights == {live: 100, flipped: 0}
+
+
+def test_the_replayer_lets_go_of_versions_it_no_longer_uses(canary_case, settings):
+    from layers.serving.replay import Replayer
+    reg, model, live, flipped, analyst, answers, _ = canary_case
+    replayer = Replayer(settings, reg.store, keep=1)
+    first = replayer.report(model, [live], {}, from_offset=0, topic=analyst.topic)
+    assert first["images"] == 6 and len(replayer._answers) == 6
+    replayer.report(model, [flipped], {}, from_offset=0, topic=analyst.topic)
+    assert list(replayer._loaded) == [(model, flipped)]
+    assert {k[1] for k in replayer._answers} == {flipped} and len(replayer._answers) == 6
