@@ -40,6 +40,9 @@ export SLACK_RESPONSE_URL_ALLOW="${SLACK_RESPONSE_URL_ALLOW:-127.0.0.1:8799}"   
 # The review channel posts through the Web API; locally to dev/slack.py listen, which answers like Slack.
 export SLACK_API_URL="${SLACK_API_URL:-http://127.0.0.1:8799/api/}" SLACK_REVIEW_CHANNEL="${SLACK_REVIEW_CHANNEL:-CREVIEW}"
 export SLACK_BOT_TOKEN="${SLACK_BOT_TOKEN:-xoxb-local-not-a-slack-token}"
+# The MLflow tracking server the trainer logs every run to (dev/start.sh mlflow); empty: log nothing.
+export MLFLOW_HOST="${MLFLOW_HOST:-127.0.0.1}" MLFLOW_PORT="${MLFLOW_PORT:-5050}"
+export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI-http://$MLFLOW_HOST:$MLFLOW_PORT}"
 export KAFKA_TOPICS="${KAFKA_TOPICS:-fixes predict-decoy predictions model-events dead-letter commands}"
 # Who may change routing from Slack (/models). The local try-out user of dev/slack.py is TLOCAL:ULOCAL.
 export SLACK_ADMINS="${SLACK_ADMINS-TLOCAL:ULOCAL}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the local stack idempotently and waits on each health check:
-#   dev/start.sh [minio] [kafka] [postgres] [gateway]      (default: all four)
+#   dev/start.sh [minio] [kafka] [postgres] [mlflow] [gateway]      (default: all five)
 # A service already running (by its recorded pid) is left alone. Stop everything with dev/stop.sh.
 . "$(dirname "$0")/lib.sh"
 
@@ -97,6 +97,27 @@ start_postgres() {
   log "PostgreSQL ready, database '${DATABASE_URL##*/}'"
 }
 
+# MLflow: where people browse and compare training runs (the registry in S3 stays the source of truth).
+# Its runs and experiments live in the database "mlflow" of the local PostgreSQL, its artifacts in the bucket
+# "mlflow" of MinIO (the server proxies them: the trainer needs no S3 credentials for it).
+mlflow_ready() { curl -fsS "$MLFLOW_TRACKING_URI/health"; }
+
+start_mlflow() {
+  if ! alive mlflow; then
+    port_free "$MLFLOW_HOST:$MLFLOW_PORT" || fail "something else listens on $MLFLOW_HOST:$MLFLOW_PORT; stop it first (or set MLFLOW_PORT)"
+    local db="${DATABASE_URL%/*}/mlflow"
+    "$VENV/bin/python" -c 'import sys; from layers.db import ensure_database; ensure_database(sys.argv[1])' "$db" \
+      || fail "could not create the database 'mlflow' for MLflow"
+    S3_BUCKET=mlflow "$VENV/bin/python" -m layers.store ensure-bucket >&2 || fail "could not create the bucket 'mlflow'"
+    log "starting MLflow $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("mlflow"))') on $MLFLOW_HOST:$MLFLOW_PORT"
+    MLFLOW_S3_ENDPOINT_URL="$S3_ENDPOINT" AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
+      spawn mlflow "$VENV/bin/mlflow" server --host "$MLFLOW_HOST" --port "$MLFLOW_PORT" --workers 1 \
+        --backend-store-uri "postgresql+psycopg://${db#postgresql://}" --artifacts-destination s3://mlflow/artifacts
+  fi
+  wait_for mlflow 90 mlflow_ready
+  log "MLflow ready: $MLFLOW_TRACKING_URI"
+}
+
 start_gateway() {
   local name="${GATEWAY_NAME:-gateway}"
   if ! alive "$name"; then
@@ -111,5 +132,5 @@ start_gateway() {
 
 cd "$ROOT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(minio kafka postgres gateway)
+parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(minio kafka postgres mlflow gateway)
 for p in "${parts[@]}"; do "start_$p"; done

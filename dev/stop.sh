@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Stops what dev/start.sh started, by the pids it recorded (TERM, then KILL after 10 s).
-#   dev/stop.sh [trainer] [gateway] [kafka] [postgres] [minio]      (default: all)
+#   dev/stop.sh [trainer] [gateway] [mlflow] [kafka] [postgres] [minio]      (default: all)
 # PostgreSQL gets SIGINT (its "fast" shutdown: SIGTERM would wait for every client to disconnect).
 . "$(dirname "$0")/lib.sh"
-parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(samples trainer gateway-test gateway kafka postgres minio)
+parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(samples trainer gateway-test gateway mlflow kafka postgres minio)
 for name in "${parts[@]}"; do
   f="$PIDS/$name.pid"
   [[ -f $f ]] || continue

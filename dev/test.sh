@@ -18,11 +18,11 @@ export API_TOKEN_VIEWER="viewer-$(secret_file api-token)"
 export API_TOKENS="$API_TOKENS
 viewer $(printf '%s' "$API_TOKEN_VIEWER" | sha256sum | cut -d' ' -f1)"
 started=(gateway-test)
-for svc in minio kafka postgres; do alive "$svc" || started+=("$svc"); done
+for svc in minio kafka postgres mlflow; do alive "$svc" || started+=("$svc"); done
 cleanup() { "$ROOT/dev/stop.sh" "${started[@]}" || true; }
 trap cleanup EXIT
 "$ROOT/dev/stop.sh" gateway-test
-"$ROOT/dev/start.sh" minio kafka postgres gateway
+"$ROOT/dev/start.sh" minio kafka postgres mlflow gateway
 export PYTHONPATH="$ROOT"
 set +e
 "$VENV/bin/python" -m pytest "$@"

@@ -34,6 +34,8 @@ UNCONFIDENT = Counter("afterdark_unconfident_predictions_total", "Answers below 
                       ["model", "version"])
 VOTES = Counter("afterdark_votes_total", "Votes acknowledged (stored, and acknowledged by Kafka)", ["source"])
 TRAINING_RUNS = Counter("afterdark_training_runs_total", "Training runs by outcome", ["model", "outcome"])
+TRACKING_FAILURES = Counter("afterdark_tracking_failures_total",
+                            "Training runs or versions the trainer could not log to MLflow (backfilled later)")
 INGESTED_VOTES = Counter("afterdark_ingested_votes_total", "Votes the trainer added to the ledger", ["model"])
 
 

@@ -70,16 +70,13 @@ _bootstrap: dict = {}
 # training_job/pipeline.py only reads the images for it, through layers/images.py.)
 BACKBONE_SOURCES = ("training_job/model.py", "training_job/bootstrap.py", "training_job/data.py",
                     "training_job/synth.py", "training_job/datasets.py", "layers/images.py")
-# ...and the TrainConfig fields that shape it (a head's or the learner's settings do not).
-BACKBONE_FIELDS = ("dataset", "dataset_size", "alpha", "input_size", "base", "backbone_epochs", "batch_size",
-                   "learning_rate", "seed")
 
 
 def backbone_cache_key() -> str:
     """What a trained test backbone depends on: the training code, its configuration and the dataset's name.
     (The synthetic dataset is deterministic; a change to its generator is a change to training_job/.)"""
-    from training_job.config import TrainConfig
-    h = hashlib.sha256(json.dumps({k: v for k, v in asdict(TrainConfig()).items() if k in BACKBONE_FIELDS},
+    from training_job.config import BACKBONE_PARAMS, TrainConfig
+    h = hashlib.sha256(json.dumps({k: v for k, v in asdict(TrainConfig()).items() if k in BACKBONE_PARAMS},
                                   sort_keys=True).encode())
     for name in BACKBONE_SOURCES:
         h.update((ROOT / name).read_bytes())

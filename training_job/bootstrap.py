@@ -12,24 +12,27 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import replace
 
 from layers.config import Settings
-from training_job.datasets import exists as dataset_exists, publish_synthetic
+from training_job.datasets import exists as dataset_exists, has_cues, publish_synthetic
 from layers.db import Database
 from layers.events import EventSink
 from layers.ledger import Ledger, decide
 from layers.registry import Policy, Registry
 from layers.store import BlobStore
 from training_job import model as M
-from training_job.config import TrainConfig
+from training_job.config import BACKBONE_PARAMS, DEFAULT_DATASET, TrainConfig
 from training_job.data import examples
 from training_job.pipeline import Outcome, Trainer
+from training_job.tracking import Tracker
 
 
 def load_base(cfg: TrainConfig, settings: Settings, trainer: Trainer, train_images_fn):
+    """(backbone, source, how it was trained here or None)."""
     if cfg.base == "imagenet":
-        return M.build_backbone(cfg), "imagenet"
+        return M.build_backbone(cfg), "imagenet", None
     if cfg.base.startswith("s3://"):
         bucket, _, key = cfg.base[len("s3://"):].partition("/")
         src = BlobStore(replace(settings.s3, bucket=bucket)) if bucket != settings.s3.bucket else trainer.store
@@ -37,13 +40,17 @@ def load_base(cfg: TrainConfig, settings: Settings, trainer: Trainer, train_imag
             path = os.path.join(tmp, "base.weights.h5")
             with open(path, "wb") as f:
                 f.write(src.get(key).body)
-            return M.build_backbone(TrainConfig(**{**cfg.params(), "base": "none"}), weights_path=path), cfg.base
+            return M.build_backbone(TrainConfig(**{**cfg.params(), "base": "none"}), weights_path=path), cfg.base, None
     if cfg.base != "none":
         raise SystemExit(f"--base must be imagenet, none or s3://bucket/key, not {cfg.base!r}")
     backbone = M.build_backbone(cfg)
     x, y = train_images_fn()
-    M.train_backbone(backbone, x, y, len(trainer.labels), cfg)
-    return backbone, "bootstrap: trained on the dataset (offline, no imagenet)"
+    t0 = time.perf_counter()
+    history = M.train_backbone(backbone, x, y, len(trainer.labels), cfg)
+    source = "bootstrap: trained on the dataset (offline, no imagenet)"
+    return backbone, source, {"source": source, "seconds": round(time.perf_counter() - t0, 1),
+                              "params": {k: getattr(cfg, k) for k in BACKBONE_PARAMS},
+                              "history": {k: [round(float(v), 5) for v in vs] for k, vs in history.items()}}
 
 
 def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list[Outcome]:
@@ -51,11 +58,11 @@ def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list
     if Registry(store).versions(cfg.model) and not force:
         print(f"[bootstrap] {cfg.model} already has versions; nothing to do (use --force)", flush=True)
         return []
-    if not dataset_exists(store, cfg.dataset):
+    if not dataset_exists(store, cfg.dataset) or (cfg.dataset == DEFAULT_DATASET and not has_cues(store, cfg.dataset)):
         print(f"[bootstrap] generating the synthetic dataset '{cfg.dataset}' ({cfg.dataset_size} portraits)", flush=True)
         publish_synthetic(store, cfg.dataset, cfg.dataset_size, seed=cfg.seed)
     sink = EventSink(settings.kafka, client_id="training-job")
-    trainer = Trainer(store, sink, cfg)
+    trainer = Trainer(store, sink, cfg, Tracker.from_env(store))
     db = Database(settings.db)
     snap = Ledger(db).snapshot(cfg.model)
     db.close()
@@ -72,9 +79,9 @@ def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list
         idx = {l: i for i, l in enumerate(trainer.labels)}
         return trainer.images(train), np.array([idx[e.label] for e in train])
 
-    backbone, source = load_base(cfg, settings, trainer, train_images)
+    backbone, source, training = load_base(cfg, settings, trainer, train_images)
     backbone.trainable = False
-    info = trainer.publish_backbone(backbone, source, train)     # backbone.tflite, converted once
+    info = trainer.publish_backbone(backbone, source, train, training)     # backbone.tflite, converted once
     print(f"[bootstrap] backbone {info['fingerprint']} ({source})", flush=True)
     outcomes = [trainer.train_and_publish(exs, agreed, ledger, backbone, info, parent=None, seed=cfg.seed,
                                           policy=Policy(), note="bootstrap v1: all training data")]
@@ -82,4 +89,6 @@ def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list
     outcomes.append(trainer.train_and_publish(subset, agreed, ledger, backbone, info, parent=None, seed=cfg.seed + 1,
                                               policy=Policy(), note="bootstrap v2: 75% of the training data"))
     sink.close()
+    if trainer.tracker.enabled and not trainer.tracker.flush(60):
+        print("[bootstrap] MLflow did not take every run in time; the trainer logs them at its start-up", flush=True)
     return outcomes

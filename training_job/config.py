@@ -11,6 +11,10 @@ PARITY_TOLERANCE_FP32 = 1e-4  # max |p_keras - p_tflite| allowed for fp32 (measu
 PARITY_TOLERANCE_INT8 = 0.15  # int8 is allowed more drift, but must agree on >= 95% of top classes
 MIN_TOP1_AGREEMENT_INT8 = 0.95
 
+# The TrainConfig fields that shape a backbone trained here (a head's or the learner's settings do not).
+BACKBONE_PARAMS = ("dataset", "dataset_size", "alpha", "input_size", "base", "backbone_epochs", "batch_size",
+                   "learning_rate", "seed")
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -32,6 +32,7 @@ from training_job.config import TrainConfig
 from training_job.data import examples
 from training_job.failpoints import failpoint
 from training_job.reconcile import reconcile
+from training_job.tracking import Tracker
 
 INGEST_RETRY_S = 2.0
 
@@ -44,6 +45,7 @@ class Learner:
         self.labels = list(settings.labels)       # the classes votes may name (as /fix validates them)
         self._trainer = None
         self._analyst = None
+        self.tracker = Tracker.from_env(self.store)        # MLflow, when MLFLOW_TRACKING_URI names one
         self.registry = Registry(self.store)
         self.db = Database(settings.db)
         self.ledger = Ledger(self.db)
@@ -64,7 +66,7 @@ class Learner:
         """The Keras side, imported and built on the first training run (ingesting needs no TensorFlow)."""
         if self._trainer is None:
             from training_job.pipeline import Trainer
-            self._trainer = Trainer(self.store, self.sink, self.cfg)
+            self._trainer = Trainer(self.store, self.sink, self.cfg, self.tracker)
         return self._trainer
 
     def emit(self, event: str, version: int | None, reason: str | None = None, **details) -> None:
@@ -210,6 +212,7 @@ class Learner:
     def reconcile(self) -> None:
         for action in reconcile(self.registry, self.runs, self.cfg.model, self.emit):
             print(f"[reconcile] {action}", flush=True)
+        self.tracker.backfill(self.cfg.model)         # versions MLflow missed (it was down, or the trainer died)
 
     # -- the loop ----------------------------------------------------------------------------------------
     def run(self, max_runs: int | None = None, exit_when_idle_s: float | None = None) -> list:

@@ -1,7 +1,8 @@
 """Labelled image datasets in S3, in a layout real users can fill with their own photos.
 
     datasets/<name>/<label>/<sha256>.jpg     one prefix per class
-    datasets/<name>/manifest.json            [{"key", "sha256", "label", "split"}], split = train | holdout
+    datasets/<name>/manifest.json            [{"key", "sha256", "label", "split", "cues"}], split = train | holdout
+                                             cues: what the synthetic generator drew (absent for real photos)
 
 Example:
     publish_synthetic(store, "synthetic", n=600, seed=1)
@@ -30,6 +31,7 @@ class Item:
     sha256: str
     label: str
     split: str
+    cues: tuple[str, ...] | None = None      # the generator's cues (synthetic data only): the ceiling's features
 
 
 def split_for(sha256: str) -> str:
@@ -41,7 +43,8 @@ def manifest_key(name: str) -> str:
 
 
 def save_manifest(store: BlobStore, name: str, items: list[Item]) -> str:
-    body = json.dumps([asdict(i) for i in sorted(items, key=lambda i: i.key)], indent=1).encode()
+    rows = [{k: v for k, v in asdict(i).items() if v is not None} for i in sorted(items, key=lambda i: i.key)]
+    body = json.dumps(rows, indent=1).encode()
     store.put(manifest_key(name), body, content_type="application/json")
     return sha256_hex(body)
 
@@ -52,7 +55,7 @@ def publish_synthetic(store: BlobStore, name: str, n: int, seed: int) -> list[It
         sha = sha256_hex(s.jpeg)
         key = f"datasets/{name}/{s.label}/{sha}.jpg"
         store.put(key, s.jpeg, content_type="image/jpeg")
-        items.append(Item(key=key, sha256=sha, label=s.label, split=split_for(sha)))
+        items.append(Item(key=key, sha256=sha, label=s.label, split=split_for(sha), cues=s.cues))
     save_manifest(store, name, items)
     return items
 
@@ -63,7 +66,11 @@ def labels_of(items: list[Item]) -> list[str]:
 
 
 def load_manifest(store: BlobStore, name: str) -> list[Item]:
-    return [Item(**d) for d in json.loads(store.get(manifest_key(name)).body)]
+    return parse_manifest(store.get(manifest_key(name)).body)
+
+
+def parse_manifest(body: bytes) -> list[Item]:
+    return [Item(**{**d, "cues": tuple(d["cues"]) if "cues" in d else None}) for d in json.loads(body)]
 
 
 def scan(store: BlobStore, name: str, labels: tuple[str, ...] = LABELS) -> list[Item]:
@@ -75,6 +82,12 @@ def scan(store: BlobStore, name: str, labels: tuple[str, ...] = LABELS) -> list[
             items.append(Item(key=key, sha256=sha, label=label, split=split_for(sha)))
     save_manifest(store, name, items)
     return items
+
+
+def has_cues(store: BlobStore, name: str) -> bool:
+    """Whether the dataset's manifest records the generator's cues (a synthetic dataset published before
+    manifests did can be published again: the same seed draws the same images, under the same keys)."""
+    return any(i.cues is not None for i in load_manifest(store, name))
 
 
 def exists(store: BlobStore, name: str) -> bool:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from training_job.datasets import Item, manifest_key
+from training_job.datasets import manifest_key, parse_manifest
 from layers.errors import NotFound
 from layers.events import EventSink, announce
 from layers.charts import training_report
@@ -42,11 +42,13 @@ from layers.store import BlobStore
 from layers.ledger import Consensus
 from training_job import head as H, model as M
 from training_job.config import TrainConfig
+from training_job.ceiling import ceiling
 from training_job.convert import agreement, embedding_parity, to_tflite
 from training_job.data import Example, data_manifest
 from training_job.datasets import labels_of
 from training_job.evaluate import metrics
 from training_job.failpoints import failpoint
+from training_job.tracking import Tracker
 
 PREPROCESSING = "layers.images.preprocess: decode, EXIF orientation, RGB, JPEG draft + bilinear resize, x/127.5-1"
 IO_THREADS = 8
@@ -62,8 +64,9 @@ class Outcome:
 
 
 class Trainer:
-    def __init__(self, store: BlobStore, sink: EventSink | None, cfg: TrainConfig) -> None:
+    def __init__(self, store: BlobStore, sink: EventSink | None, cfg: TrainConfig, tracker: Tracker | None = None) -> None:
         self.store, self.sink, self.cfg = store, sink, cfg
+        self.tracker = tracker or Tracker(None)      # MLflow, off the training path (training_job/tracking.py)
         self.registry = Registry(store)
         self.labels: list[str] = []              # the dataset manifest's classes (read with the dataset)
         self._pool = ThreadPoolExecutor(IO_THREADS)
@@ -84,7 +87,7 @@ class Trainer:
         etag = self._dataset[0] if self._dataset else None
         blob = self.store.get(manifest_key(self.cfg.dataset), if_none_match=etag)
         if blob is not None:
-            items = [Item(**d) for d in json.loads(blob.body)]
+            items = parse_manifest(blob.body)
             self._dataset = (blob.etag, items, sha256_hex(blob.body))
             self.labels = labels_of(items)
         return self._dataset[1], self._dataset[2]
@@ -139,10 +142,11 @@ class Trainer:
         return np.stack([self._lite_embedded[(fp, e.sha256)] for e in exs]) if exs else np.zeros((0, 1), np.float32)
 
     # -- backbone ------------------------------------------------------------------------------------
-    def publish_backbone(self, backbone, source: str, sample: list[Example]) -> dict:
+    def publish_backbone(self, backbone, source: str, sample: list[Example], training: dict | None = None) -> dict:
         """The frozen backbone's weights and its backbone.tflite, published once per fingerprint (a second
         trainer reuses the first one's), checked against Keras on `sample` images before its manifest is
-        written. Returns the `backbone` block of a version's metadata."""
+        written. `training` (how it was trained here: params, per-epoch history, seconds) goes into the
+        manifest. Returns the `backbone` block of a version's metadata."""
         cfg = self.cfg
         fp = M.fingerprint(backbone)
         key = backbone_key(fp)
@@ -164,7 +168,9 @@ class Trainer:
             manifest = self.registry.commit_backbone(fp, {
                 "key": backbone_tflite_key(fp), "sha256": sha256_hex(stored), "bytes": len(stored),
                 "mode": cfg.quantize, "input_size": cfg.input_size, "embedding_dim": int(backbone.output_shape[-1]),
-                "parity": par, "convert_seconds": round(time.perf_counter() - t0, 2), "created_at": utc_now()})
+                "parity": par, "convert_seconds": round(time.perf_counter() - t0, 2), "created_at": utc_now(),
+                "training": training or {"source": source}})
+        self.tracker.backbone(cfg.model, {"fingerprint": fp, **manifest})
         info = {"fingerprint": fp, "source": source, "weights_key": key, "frozen": True,
                 "embedding_dim": manifest["embedding_dim"],
                 "tflite": {k: manifest[k] for k in ("key", "sha256", "bytes", "mode")}}
@@ -213,6 +219,8 @@ class Trainer:
             self.emit("refused", None, "; ".join(reasons), parent=parent.version if parent else None,
                       data_sha256=data["data_sha256"], holdout_accuracy=fitted.accuracy,
                       parity=cand.parity if cand else None, quarantined=list(agreed.quarantined))
+            self.tracker.refused(cfg.model, cfg.params(), {"holdout": fitted.holdout, "parity": cand.parity if cand else {},
+                                                           "seconds": cand.seconds if cand else fitted.seconds}, reasons)
             return Outcome("refused", None, "; ".join(reasons))
         meta = self._publish(cand, cfg, data, agreed, backbone_info, parent, note, time.perf_counter() - t0)
         progress("published", meta.version)
@@ -221,6 +229,7 @@ class Trainer:
         progress("registered", meta.version)
         failpoint("after-register")
         self.emit("registered", meta.version, None, route=doc.models[cfg.model].to_json(), run_id=ledger.get("run_id"))
+        self.tracker.published(meta)
         return Outcome("published", meta.version, "", meta)
 
     def _published_with(self, model: str, data_sha256: str, seed: int) -> ModelMetadata | None:
@@ -247,6 +256,9 @@ class Trainer:
             return emb[[index[e.sha256] for e in part]], np.array([label_idx[e.label] for e in part], int)
 
         (xtr, ytr), (xho, yho), (xfx, yfx) = pick(train), pick(hold), pick(fixes)
+        cues = {i.sha256: i.cues for i in self.dataset()[0] if i.cues is not None}
+        with_cues = lambda part: [(cues[e.sha256], e.label) for e in part if e.source == "dataset" and e.sha256 in cues]
+        best = ceiling(with_cues(train), with_cues(hold))
         t1 = time.perf_counter()
         head = H.fit_head(xtr, ytr, len(self.labels), cfg,
                           weights=np.array([cfg.fix_weight if e.source == "fix" else 1.0 for e in train]))
@@ -254,9 +266,10 @@ class Trainer:
         hold_probs = head.predict(xho) if len(xho) else np.zeros((0, len(self.labels)), np.float32)
         fix_probs = head.predict(xfx) if len(xfx) else np.zeros((0, len(self.labels)), np.float32)
         fitted = Fitted(head=head, holdout=metrics(yho, hold_probs, self.labels), fixes=metrics(yfx, fix_probs, self.labels),
-                        hold_probs=hold_probs, hold_true=yho, train=train, hold=hold,
+                        hold_probs=hold_probs, hold_true=yho, train=train, hold=hold, ceiling=best,
                         seconds={"embeddings": round(t1 - t0, 2), "head": round(t2 - t1, 2)})
-        print(f"[train] hold-out accuracy {fitted.accuracy:.3f}, fixes accuracy {fitted.fixes['accuracy']}", flush=True)
+        print(f"[train] hold-out accuracy {fitted.accuracy:.3f}" + (f" (the data's ceiling: {best['accuracy']:.3f})"
+              if best else "") + f", fixes accuracy {fitted.fixes['accuracy']}", flush=True)
         return fitted
 
     def _convert(self, fitted: "Fitted", backbone, info: dict) -> "Candidate":
@@ -306,7 +319,8 @@ class Trainer:
             data={k: data[k] for k in ("data_sha256", "dataset", "dataset_manifest_sha256", "counts", "ledger")}
                  | {"quarantined": sorted(agreed.quarantined), "note": note},
             params=cfg.params(),
-            metrics={"holdout": cand.holdout, "fixes": cand.fixes, "train_seconds": round(seconds, 2),
+            metrics={"holdout": cand.holdout, "fixes": cand.fixes, "ceiling": fitted.ceiling,
+                     "train_seconds": round(seconds, 2),
                      "stage_seconds": cand.seconds, "head_iterations": fitted.head.iterations},
             conversion=cand.parity,
             sizes={"head.tflite": len(cand.tflite), "backbone.tflite": backbone_info["tflite"]["bytes"],
@@ -331,6 +345,7 @@ class Fitted:
     train: list
     hold: list
     seconds: dict
+    ceiling: dict | None = None      # what a classifier on the generator's cues gets on this split (ceiling.py)
 
     @property
     def accuracy(self) -> float:

@@ -187,8 +187,9 @@ def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | Non
 def table(rows: list[dict]) -> str:
     """Versions as a fixed-width text table (Slack shows it in a code block; the CLI prints it)."""
     fmt = lambda x: "-" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
-    head = ("version", "role", "weight", "accuracy", "fix acc", "fixes", "parent", "created")
-    cells = [head] + [(fmt(r["version"]), r["role"], f"{r['weight']}%", fmt(r["accuracy"]), fmt(r["fix_accuracy"]),
+    head = ("version", "role", "weight", "accuracy", "ceiling", "fix acc", "fixes", "parent", "created")
+    cells = [head] + [(fmt(r["version"]), r["role"], f"{r['weight']}%", fmt(r["accuracy"]), fmt(r.get("ceiling")),
+                       fmt(r["fix_accuracy"]),
                        fmt(r["fixes"]), fmt(r["parent"]), r["created_at"]) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
     return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(len(head))).rstrip() for c in cells)

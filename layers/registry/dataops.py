@@ -41,6 +41,7 @@ class VersionRow:
     role: str
     weight: int
     accuracy: float | None           # hold-out accuracy
+    ceiling: float | None            # what the data allows: a classifier on the generator's cues (synthetic data)
     fix_accuracy: float | None       # accuracy on the images people voted on
     fixes: int                       # voted images it trained on
     parent: int | None
@@ -103,6 +104,7 @@ class DataOps:
             m = self.metadata(v)
             rows.append(VersionRow(version=v, role=role_of(route, v), weight=route.weights.get(v, 0),
                                    accuracy=m.metrics.get("holdout", {}).get("accuracy"),
+                                   ceiling=(m.metrics.get("ceiling") or {}).get("accuracy"),
                                    fix_accuracy=m.metrics.get("fixes", {}).get("accuracy"),
                                    fixes=int(m.data.get("counts", {}).get("fixes", 0)), parent=m.parent,
                                    created_at=m.created_at))

@@ -79,6 +79,25 @@ def test_training_job_manifests_and_dockerfile():
             assert (ROOT / src).exists(), src
 
 
+KUBERNETES_VERSION = "1.34.0"      # the API the manifests are checked against (schemas bundled in kubernetes-validate)
+
+
+def test_kubernetes_manifests_pass_a_strict_schema_check():
+    """The trainer's Deployment and the bootstrap Job against the Kubernetes API's own JSON schemas, strictly
+    (an unknown or misspelt field fails). The Function resources are OpenFaaS' CRD, for which the validator has
+    no schema: faas-cli generate checks those (above)."""
+    import copy
+    import kubernetes_validate as kv
+    docs = [d for d in yaml.safe_load_all((ROOT / "training_job/deploy/training-job.yaml").read_text()) if d]
+    for doc in docs:
+        kv.validate(doc, KUBERNETES_VERSION, strict=True)
+    broken = copy.deepcopy(docs[0])
+    broken["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = ["Always"]    # a list, not a string
+    broken["spec"]["replica"] = 1                                                           # misspelt
+    with pytest.raises(kv.ValidationError):
+        kv.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
 def test_slack_manifests_point_at_the_gateway(tmp_path):
     import subprocess, sys
     out = subprocess.run([sys.executable, str(ROOT / "dev/slack.py"), "manifest", "--gateway", "https://gw.example.org",
