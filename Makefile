@@ -7,6 +7,7 @@ PY := $(AFTERDARK_CACHE)/venv/bin/python
 .PHONY: help install up run test unit down status bench demo
 
 help:
+	@echo "make install  install everything (make run skips faas-cli, which only the tests and deploys need)"
 	@echo "make run    install what is missing, start MinIO, Kafka and the functions, publish the first models, print how to try it"
 	@echo "make test   install what is missing, start the services, run every test, stop what it started"
 	@echo "make unit   the fast tier only: in-memory doubles, no services (seconds; make test runs it too)"
@@ -16,10 +17,14 @@ help:
 install:
 	@dev/install.sh
 
-up: install
+up:
+	@dev/install.sh python go kafka
 	@dev/start.sh
 
-run: up
+# The bootstrap needs only S3, Kafka and PostgreSQL: dev/run.sh starts MLflow and the gateway beside it.
+run:
+	@dev/install.sh python go kafka
+	@dev/start.sh minio kafka postgres
 	@dev/run.sh
 
 test: install

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The whole learning loop, live, against a running stack (make run; `make demo` runs it again):
 
-  1. /predict scores a few new portraits; the live version is unsure about some of them;
-  2. people vote the other class on those (/fix, two votes each, from different people);
+  1. /predict scores new portraits; the live version gets a few of them wrong (the generator knows what it
+     drew), or, when it gets too few wrong, is least sure about them;
+  2. people vote what those portraits are (/fix, two votes each, from different people);
   3. the trainer learns them (a new version), the canary policy gives it some traffic, replays the recent
      traffic against the votes, and promotes it;
   4. /predict answers again, now from the new version.
@@ -75,18 +76,23 @@ def main(argv: list[str] | None = None) -> int:
             f"traffic, and is promoted once {args.images} voted images show it is better")
 
     run = int(time.time() * 1000) % 10_000_000
-    pool = [to_jpeg(portrait(run * 100 + i)[0]) for i in range(6 * args.images)]
-    scored = [(api.predict(jpeg, f"demo-{run}-{i}"), jpeg, i) for i, jpeg in enumerate(pool)]
-    unsure = sorted(scored, key=lambda s: s[0]["confidence"])[:args.images]
-    say(f"[demo] 1. /predict on {len(pool)} new portraits; live v{live} is least sure about these:")
-    for p, _, i in unsure:
-        say(f"         portrait {i:2d}: {p['label']:<12} {p['confidence']:.3f} (v{p['version']})")
-    other = lambda label: "non_engineer" if label == "engineer" else "engineer"
+    pool = [portrait(run * 100 + i) for i in range(20 * args.images)]
+    scored = [(api.predict(to_jpeg(img), f"demo-{run}-{i}"), to_jpeg(img), i, truth)
+              for i, (img, truth, _) in enumerate(pool)]
+    # the answers the live version gets wrong, least sure first, then the right ones it is least sure about
+    wrong = sorted((s for s in scored if s[0]["label"] != s[3]), key=lambda s: s[0]["confidence"])
+    right = sorted((s for s in scored if s[0]["label"] == s[3]), key=lambda s: s[0]["confidence"])
+    unsure = (wrong + right)[:args.images]
+    say(f"[demo] 1. /predict on {len(pool)} new portraits: live v{live} gets {len(wrong)} wrong; people will "
+        f"correct these {len(unsure)}:")
+    for p, _, i, truth in unsure:
+        say(f"         portrait {i:2d}: {p['label']:<12} {p['confidence']:.3f} (v{p['version']}), "
+            f"drawn as {truth}")
     t0 = time.time()
-    for p, jpeg, i in unsure:
+    for p, jpeg, i, truth in unsure:
         for who in ("ana", "bo"):
-            api.fix(jpeg, other(p["label"]), f"demo-{who}-{run}")
-    say(f"[demo] 2. {2 * len(unsure)} votes (/fix, 2 people each) say they are the other class")
+            api.fix(jpeg, truth, f"demo-{who}-{run}")
+    say(f"[demo] 2. {2 * len(unsure)} votes (/fix, 2 people each) say what they are")
 
     seen: dict[int, str] = {}
     promoted = None
@@ -111,15 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.time() + 15                          # the functions poll the control document (1 s)
     while time.time() < deadline and api.call("GET", "predict/status")["route"]["weights"].get(str(promoted)) != 100:
         time.sleep(0.2)
-    after = [(api.predict(jpeg, f"demo-{run}-{i}"), p) for p, jpeg, i in unsure]
+    after = [(api.predict(jpeg, f"demo-{run}-{i}"), p) for p, jpeg, i, _ in unsure]
     say("[demo] 4. /predict on the same portraits now:")
-    for (now, was), (_, _, i) in zip(after, unsure):
+    for (now, was), (_, _, i, _) in zip(after, unsure):
         say(f"         portrait {i:2d}: {now['label']:<12} {now['confidence']:.3f} (v{now['version']}); "
             f"was {was['label']} {was['confidence']:.3f} (v{was['version']})")
     if args.json:
         print(json.dumps({"live_before": live, "promoted": promoted, "seconds": round(time.time() - t0, 2),
-                          "roles_seen": seen, "before": [p for p, _, _ in unsure], "after": [a for a, _ in after],
-                          "voted": [other(p["label"]) for p, _, _ in unsure]}))
+                          "roles_seen": seen, "before": [p for p, _, _, _ in unsure], "after": [a for a, _ in after],
+                          "voted": [truth for _, _, _, truth in unsure]}))
     return 0
 
 

@@ -88,8 +88,8 @@ wait_for() {
   local name=$1 secs=$2; shift 2
   local deadline=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1 && sleep 0.5 && alive "$name"; do
-    if ! alive "$name"; then tail -n 40 "$LOGS/$name.log" >&2 || true; fail "$name exited during start-up (log above: $LOGS/$name.log)"; fi
-    if (( SECONDS >= deadline )); then tail -n 40 "$LOGS/$name.log" >&2 || true; fail "$name not healthy after ${secs}s (log above: $LOGS/$name.log)"; fi
+    if ! alive "$name"; then tail -n 40 "$LOGS/$name.log" >&2 || true; fail "$name exited during start-up (log above: $LOGS/$name.log; rerun: make run)"; fi
+    if (( SECONDS >= deadline )); then tail -n 40 "$LOGS/$name.log" >&2 || true; fail "$name not healthy after ${secs}s (log above: $LOGS/$name.log; rerun: make run)"; fi
     sleep 0.3
   done
 }

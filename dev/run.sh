@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make run: after dev/start.sh, publish the first model versions if there are none, start the online trainer,
-# and print how to try everything.
+# make run: once MinIO, Kafka and PostgreSQL are up, publish the first model versions if there are none (while
+# MLflow and the gateway start), start the online trainer, and print how to try everything.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 export PYTHONPATH="$ROOT"
@@ -14,14 +14,17 @@ fresh=0
 if [[ -z "$(versions)" ]]; then
   fresh=1
   blog="$LOGS/bootstrap-$MODEL.log"
-  log "no versions of '$MODEL' yet: bootstrapping v1 and v2 (synthetic portraits, backbone trained here; ~3 min on 2 cores)"
+  log "no versions of '$MODEL' yet: bootstrapping v1 and v2 (synthetic portraits, backbone trained here; ~3.5 min on 2 cores)"
   log "progress below; everything (library warnings included) goes to $blog"
   "$VENV/bin/python" -m training_job bootstrap --model "$MODEL" >"$blog" 2>&1 &
   bpid=$!
-  # only our own lines and Keras' per-epoch summaries reach the terminal
-  tail -n +1 -f --pid="$bpid" "$blog" | grep --line-buffered -E '^\[(bootstrap|train)\]|^Epoch [0-9]+/[0-9]+|^[0-9]+/[0-9]+ - ' >&2 &
+  # only the bootstrap's own lines reach the terminal (each epoch, each head, each publication)
+  tail -n +1 -f --pid="$bpid" "$blog" | grep --line-buffered -E '^\[(bootstrap|train|tracking)\]' >&2 &
+fi
+"$ROOT/dev/start.sh" mlflow gateway        # beside the bootstrap (it logs to MLflow only when it is done)
+if (( fresh )); then
   if ! wait "$bpid"; then
-    tail -n 20 "$blog" >&2
+    tail -n 25 "$blog" >&2
     fail "bootstrap failed; the whole log is $blog (rerun: PYTHONPATH=. $VENV/bin/python -m training_job bootstrap --model $MODEL)"
   fi
   sleep 0.5                                             # let the filter print the last lines
@@ -31,13 +34,10 @@ if ! alive trainer; then
   spawn trainer "$VENV/bin/python" -m training_job consume --model "$MODEL" --metrics-port "${TRAINER_METRICS_PORT:-9464}"
 fi
 
-# sample portraits to try with curl (synthetic, one per class)
+# sample portraits to try with curl, chosen by the generator's own cues: a clear one of each class, and an
+# ambiguous one (one cue of each class) for the unconfident answer and /fix
 SAMPLES="$AFTERDARK_CACHE/samples"
-mkdir -p "$SAMPLES"
-[[ -s "$SAMPLES/non_engineer.jpg" ]] || "$VENV/bin/python" -c "
-from training_job.synth import portrait, to_jpeg
-for seed, label in ((424242, 'engineer'), (434343, 'non_engineer')):
-    open('$SAMPLES/' + label + '.jpg', 'wb').write(to_jpeg(portrait(seed, label)[0]))"
+[[ -s "$SAMPLES/ambiguous.jpg" ]] || "$VENV/bin/python" -m training_job.synth showcase "$SAMPLES" | sed 's/^/  [samples] /' >&2
 
 "$VENV/bin/python" dev/seed_profiles.py >&2 || log "could not seed the demo profiles (see $LOGS/gateway.log)"
 
@@ -53,6 +53,7 @@ cat <<MSG
     PostgreSQL        127.0.0.1:$PG_PORT/${DATABASE_URL##*/}   (DATABASE_URL is in the environment of make; data in $PG_HOME)
     gateway           $OPENFAAS_URL   functions: $(curl -fsS "$OPENFAAS_URL/system/functions" | "$VENV/bin/python" -c 'import json,sys; print(", ".join(f["name"] for f in json.load(sys.stdin)))')
     trainer           pid $(pid_of trainer), log $LOGS/trainer.log, metrics http://127.0.0.1:${TRAINER_METRICS_PORT:-9464}/metrics
+    MLflow            $MLFLOW_TRACKING_URI   experiment 'afterdark-$MODEL': every training run, its metrics, report and artifacts
     watchdog          $(cat "$AFTERDARK_CACHE/run/gateway.watchdog" 2>/dev/null || echo unknown)
     API contract      $OPENFAAS_URL/openapi.yaml    metrics: $OPENFAAS_URL/function/<name>/metrics (with the token)
     model '$MODEL'    versions: $(versions)
@@ -64,7 +65,8 @@ cat <<MSG
   Try it:
     curl -s $OPENFAAS_URL/function/predict -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: image/jpeg' -H 'X-User-Id: U1' --data-binary @$SAMPLES/engineer.jpg
     curl -s $OPENFAAS_URL/function/predict -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"image_b64": "'\$(base64 -w0 $SAMPLES/non_engineer.jpg)'", "user": "U2"}'
-    curl -s "$OPENFAAS_URL/function/fix?label=engineer&user=U1" -H "Authorization: Bearer \$TOKEN" -H "Idempotency-Key: \$(uuidgen || date +%s%N)" -H 'Content-Type: image/jpeg' --data-binary @$SAMPLES/engineer.jpg
+    curl -s $OPENFAAS_URL/function/predict -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: image/jpeg' --data-binary @$SAMPLES/ambiguous.jpg   # headphones and a microphone: unsure
+    curl -s "$OPENFAAS_URL/function/fix?label=engineer&user=U1" -H "Authorization: Bearer \$TOKEN" -H "Idempotency-Key: \$(uuidgen || date +%s%N)" -H 'Content-Type: image/jpeg' --data-binary @$SAMPLES/ambiguous.jpg   # your vote
     curl -s $OPENFAAS_URL/function/predict/status -H "Authorization: Bearer \$TOKEN"   # versions ready, route, off-path counters
     curl -s $OPENFAAS_URL/function/healthz -H "Authorization: Bearer \$TOKEN"          # S3, Kafka, PostgreSQL; dependency versions
     curl -s "$OPENFAAS_URL/function/predict?url=http://$SAMPLES_HOST/non_engineer.jpg&user=U3" -H "Authorization: Bearer \$TOKEN"

@@ -30,7 +30,8 @@ start_kafka() {
     if [[ ! -f "$dir/data/meta.properties" ]]; then
       log "formatting KRaft storage"
       java -cp "$cp" kafka.tools.StorageTool format -c "$dir/server.properties" \
-        -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" --ignore-formatted >&2 || fail "kafka storage format failed"
+        -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" --ignore-formatted >"$LOGS/kafka-format.log" 2>&1 \
+        || { tail -n 20 "$LOGS/kafka-format.log" >&2; fail "kafka storage format failed (log: $LOGS/kafka-format.log)"; }
     fi
     log "starting Kafka $KAFKA_VERSION (KRaft) on $KAFKA_BOOTSTRAP"
     KAFKA_LOG_DIR="$dir" spawn kafka java -Xms256m -Xmx768m -XX:+UseG1GC \
@@ -132,5 +133,18 @@ start_gateway() {
 
 cd "$ROOT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# start_together PART...: start the parts side by side; fails when any of them failed (each says why).
+start_together() {
+  local pids=() failed=0 pid
+  for p in "$@"; do "start_$p" & pids+=($!); done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  (( failed == 0 )) || fail "could not start the stack (above)"
+}
+
 parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(minio kafka postgres mlflow gateway)
-for p in "${parts[@]}"; do "start_$p"; done
+# MinIO, Kafka and PostgreSQL need nothing from each other; MLflow needs MinIO and PostgreSQL, and the gateway's
+# functions connect to all three, so those two start after them (side by side again).
+first=() then=()
+for p in "${parts[@]}"; do case $p in minio|kafka|postgres) first+=("$p") ;; *) then+=("$p") ;; esac; done
+(( ${#first[@]} == 0 )) || start_together "${first[@]}"
+(( ${#then[@]} == 0 )) || start_together "${then[@]}"

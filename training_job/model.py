@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -23,6 +24,7 @@ from training_job.head import Head  # noqa: E402
 
 
 def build_backbone(cfg: TrainConfig, weights_path: str | None = None) -> keras.Model:
+    reproducible(cfg.seed)                     # a backbone trained here starts from weights drawn now
     weights = "imagenet" if cfg.base == "imagenet" else None
     base = keras.applications.MobileNetV2(input_shape=(cfg.input_size, cfg.input_size, 3), alpha=cfg.alpha,
                                           include_top=False, weights=weights, pooling="avg")
@@ -41,11 +43,34 @@ def fingerprint(backbone: keras.Model) -> str:
     return h.hexdigest()[:32]
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """One line per epoch: how far, the training loss and accuracy, and the time left at the last epoch's pace
+    (the first epoch also traces the graph, so it is slower than the rest)."""
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs, self.last = epochs, time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs, done, now = logs or {}, epoch + 1, time.perf_counter()
+        took, self.last = now - self.last, now
+        print(f"[train] backbone epoch {done}/{self.epochs}: loss {logs.get('loss', float('nan')):.3f}, "
+              f"accuracy {logs.get('accuracy', float('nan')):.3f} ({took:.1f} s; about "
+              f"{took * (self.epochs - done):.0f} s left)", flush=True)
+
+
+def reproducible(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and use TensorFlow's deterministic kernels: the same seed gives the
+    same weights on the same machine (another CPU, thread count or TensorFlow build may round differently)."""
+    import tensorflow as tf
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
 def train_backbone(backbone: keras.Model, x: np.ndarray, y: np.ndarray, n_labels: int, cfg: TrainConfig) -> dict:
     """Offline bootstrap: train the whole network on the dataset, so the embeddings mean something.
     BatchNorm momentum is lowered so the moving statistics converge within a short run (with MobileNetV2's
     0.999 they would stay near their (0, 1) start and inference would collapse; see ML-NOTES)."""
-    keras.utils.set_random_seed(cfg.seed)
+    reproducible(cfg.seed)                     # shuffles, augmentation, dropout
     for layer in backbone.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.9
@@ -60,7 +85,8 @@ def train_backbone(backbone: keras.Model, x: np.ndarray, y: np.ndarray, n_labels
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     print(f"[train] backbone: {len(x)} images, {cfg.backbone_epochs} epochs", flush=True)
-    hist = model.fit(x, y, epochs=cfg.backbone_epochs, batch_size=cfg.batch_size, shuffle=True, verbose=2)
+    hist = model.fit(x, y, epochs=cfg.backbone_epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0,
+                     callbacks=[EpochProgress(cfg.backbone_epochs)])
     backbone.trainable = False
     return hist.history
 
