@@ -21,10 +21,7 @@ up:
 	@dev/install.sh python go kafka
 	@dev/start.sh
 
-# The bootstrap needs only S3, Kafka and PostgreSQL: dev/run.sh starts MLflow and the gateway beside it.
-run:
-	@dev/install.sh python go kafka
-	@dev/start.sh minio kafka postgres
+run: up
 	@dev/run.sh
 
 test: install

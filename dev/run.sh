@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make run: once MinIO, Kafka and PostgreSQL are up, publish the first model versions if there are none (while
-# MLflow and the gateway start), start the online trainer, and print how to try everything.
+# make run: after dev/start.sh, publish the first model versions if there are none, start the online trainer,
+# and print how to try everything.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 export PYTHONPATH="$ROOT"
@@ -20,9 +20,6 @@ if [[ -z "$(versions)" ]]; then
   bpid=$!
   # only the bootstrap's own lines reach the terminal (each epoch, each head, each publication)
   tail -n +1 -f --pid="$bpid" "$blog" | grep --line-buffered -E '^\[(bootstrap|train|tracking)\]' >&2 &
-fi
-"$ROOT/dev/start.sh" mlflow gateway        # beside the bootstrap (it logs to MLflow only when it is done)
-if (( fresh )); then
   if ! wait "$bpid"; then
     tail -n 25 "$blog" >&2
     fail "bootstrap failed; the whole log is $blog (rerun: PYTHONPATH=. $VENV/bin/python -m training_job bootstrap --model $MODEL)"

@@ -104,6 +104,11 @@ start_postgres() {
 mlflow_ready() { curl -fsS "$MLFLOW_TRACKING_URI/health"; }
 
 start_mlflow() {
+  local deadline=$((SECONDS + 90))
+  until s3_ready >/dev/null 2>&1 && pg_ready; do        # its database and bucket are made first
+    (( SECONDS < deadline )) || fail "MLflow needs MinIO and PostgreSQL, and they are not up after 90 s"
+    sleep 0.3
+  done
   if ! alive mlflow; then
     port_free "$MLFLOW_HOST:$MLFLOW_PORT" || fail "something else listens on $MLFLOW_HOST:$MLFLOW_PORT; stop it first (or set MLFLOW_PORT)"
     local db="${DATABASE_URL%/*}/mlflow"
@@ -142,9 +147,6 @@ start_together() {
 }
 
 parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(minio kafka postgres mlflow gateway)
-# MinIO, Kafka and PostgreSQL need nothing from each other; MLflow needs MinIO and PostgreSQL, and the gateway's
-# functions connect to all three, so those two start after them (side by side again).
-first=() then=()
-for p in "${parts[@]}"; do case $p in minio|kafka|postgres) first+=("$p") ;; *) then+=("$p") ;; esac; done
-(( ${#first[@]} == 0 )) || start_together "${first[@]}"
-(( ${#then[@]} == 0 )) || start_together "${then[@]}"
+# Everything starts side by side: the functions reach the services when they are asked something (a function's
+# first request waits for its database), and MLflow waits for MinIO and PostgreSQL itself.
+start_together "${parts[@]}"

@@ -9,6 +9,9 @@ export S3_BUCKET=afterdark-test KAFKA_TOPIC_PREFIX=test- MODEL_NAME="t-$(date +%
 export OPENFAAS_URL=http://127.0.0.1:8088 PUBLIC_URL=http://127.0.0.1:8088 GATEWAY_NAME=gateway-test FUNCTION_FIRST_PORT=8300
 export TEST_IMAGE_SERVER=127.0.0.1:8765 FETCH_ALLOW=127.0.0.1:8765
 export DATABASE_URL="${DATABASE_URL%/*}/afterdark_test" VOTE_RATE_LIMIT=20 SLACK_ADMINS=T1:UADMIN
+# The tests train a small backbone (1200 portraits, 8 epochs: about a minute, hold-out ~0.87), on a dataset of
+# their own; the default bootstrap's quality is measured in bench/bootstrap_quality.py.
+export TRAIN_DATASET=synthetic-small TRAIN_DATASET_SIZE=1200 TRAIN_BACKBONE_EPOCHS=8
 export RENDEZVOUS_DELAYS_MS=2=1200      # v2 of the test model answers 1.2 s late in /predict-rendezvous
 export SLACK_FIRST_ANSWER_S=0.5         # ...so Slack gets the first of its two answers before v2 is in
 # The review channel's Web API calls go to the tests' receiver on loopback (tests/functions/test_slack.py).

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -75,8 +74,10 @@ BACKBONE_SOURCES = ("training_job/model.py", "training_job/bootstrap.py", "train
 def backbone_cache_key() -> str:
     """What a trained test backbone depends on: the training code, its configuration and the dataset's name.
     (The synthetic dataset is deterministic; a change to its generator is a change to training_job/.)"""
-    from training_job.config import BACKBONE_PARAMS, TrainConfig
-    h = hashlib.sha256(json.dumps({k: v for k, v in asdict(TrainConfig()).items() if k in BACKBONE_PARAMS},
+    from training_job.__main__ import parser            # the CLI's defaults: TRAIN_* in the environment count
+    from training_job.config import BACKBONE_PARAMS
+    defaults = vars(parser().parse_args(["bootstrap"]))
+    h = hashlib.sha256(json.dumps({k: defaults[k] for k in BACKBONE_PARAMS},
                                   sort_keys=True).encode())
     for name in BACKBONE_SOURCES:
         h.update((ROOT / name).read_bytes())

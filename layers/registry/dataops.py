@@ -33,6 +33,7 @@ from layers.registry.versions import ModelMetadata, Versions, utc_now
 
 RENDEZVOUS_POLICIES = ("best-confidence", "fastest", "preferred")      # layers.serving.rendezvous.POLICIES
 ROLES = ("live", "canary", "mirror", "standby", "new", "rejected", "retired")
+AUDIT_SCAN = 500          # history and rollback look this far back in the audit log (all models' changes)
 
 
 @dataclass(frozen=True)
@@ -298,8 +299,10 @@ class DataOps:
                            "Look again (list) and repeat it if it still makes sense") from err
 
     def _audit_newest_first(self):
+        """The newest AUDIT_SCAN entries of the shared audit log, newest first. Bounded: a model with few changes
+        in a bucket that many models have used would otherwise read the whole log on every `history`."""
         store = self.control.store
-        for key in sorted(store.keys(AUDIT_PREFIX), reverse=True):
+        for key in sorted(store.keys(AUDIT_PREFIX), reverse=True)[:AUDIT_SCAN]:
             yield json.loads(store.get(key).body)
 
     def _touches(self, entry: dict) -> bool:

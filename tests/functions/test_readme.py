@@ -1,6 +1,6 @@
 """The README's examples hold: every `curl` line in its first section runs, as written, against the test
-gateway (with the samples `make run` writes), and each answer has the shape and the label the README shows
-under it."""
+gateway (with the samples `make run` writes), and each answer has the fields the README shows under it, and the
+same label (but for the deliberately ambiguous sample)."""
 from __future__ import annotations
 
 import json
@@ -62,6 +62,9 @@ def test_each_curl_line_answers_as_the_readme_shows(command, shown, served, gate
         return
     answer, expected = json.loads(body), shown_json(shown)
     assert set(answer) == set(expected), (line, sorted(answer), sorted(expected))
-    for key in ("label", "unconfident", "status"):
+    # The ambiguous sample is a coin toss by design: the tests' small model may answer it either way, and
+    # surely or not (bench/bootstrap_quality.py shows how the default bootstrap answers it, seed by seed).
+    keys = () if expected.get("unconfident") else ("label", "unconfident", "principal", "source")
+    for key in keys:
         if key in expected:
             assert answer[key] == expected[key], (line, key, answer)
