@@ -41,3 +41,14 @@ def receiver():
     yield got
     server.shutdown()
     server.server_close()                    # a socket left listening would take connections nobody answers
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_profiles_from_earlier_sessions(db, settings):
+    """The dating app's tests walk every profile of the other side; the test database (never the one `make run`
+    serves) keeps earlier sessions' profiles, so each session starts without them. Runs before any function
+    test, so before any profile of this session exists."""
+    assert settings.db.url.rsplit("/", 1)[-1].endswith("_test"), settings.db.url.rsplit("@", 1)[-1]
+    with db.transaction() as cur:
+        cur.execute("DELETE FROM profiles")         # matches_shown goes with them (ON DELETE CASCADE)
+    yield
