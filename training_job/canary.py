@@ -77,8 +77,9 @@ def current_canary(route: ModelRoute) -> int | None:
 
 class CanaryAnalyst:
     def __init__(self, settings: Settings, registry: Registry, emit: Callable[..., None],
-                 replayer: Replayer | None = None, topic: str | None = None) -> None:
+                 replayer: Replayer | None = None, topic: str | None = None, window_s: float = WINDOW_S) -> None:
         self.settings, self.registry, self.emit = settings, registry, emit
+        self.window_s = window_s
         self.replayer = replayer or Replayer(settings, registry.store)
         self.topic = topic
         self._waiting: dict[int, str] = {}       # canary -> the last "waiting" reason (announced once each)
@@ -99,7 +100,7 @@ class CanaryAnalyst:
             return self._act(lambda: ops.canary(candidate, route.auto.canary_percent, ACTOR, doc.revision, why),
                              Step("canary", candidate, live, why), model)
         report = self.replayer.report(model, [live, canary], consensus(), from_offset=None,
-                                      since_ms=int((time.time() - WINDOW_S) * 1000), limit=LIMIT, topic=self.topic)
+                                      since_ms=int((time.time() - self.window_s) * 1000), limit=LIMIT, topic=self.topic)
         accuracy = lambda v: report["versions"][str(v)]["accuracy"]
         verdict, why = judge(route.auto, report["labelled"], accuracy(live), accuracy(canary))
         evidence = {"images": report["images"], "labelled": report["labelled"], "agreement": report["agreement"],

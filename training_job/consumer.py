@@ -199,7 +199,8 @@ class Learner:
         """One step of the canary analysis (training_job.canary), when the model's policy is on."""
         if self._analyst is None:
             from training_job.canary import CanaryAnalyst
-            self._analyst = CanaryAnalyst(self.settings, self.registry, self.emit, topic=self.cfg.decoy_topic or None)
+            self._analyst = CanaryAnalyst(self.settings, self.registry, self.emit, topic=self.cfg.decoy_topic or None,
+                                          window_s=self.cfg.canary_window_s)
         model = self.cfg.model
         try:
             return self._analyst.step(model, lambda: decide(self.ledger.snapshot(model).latest,

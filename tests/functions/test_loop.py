@@ -20,7 +20,8 @@ def test_votes_become_a_canary_that_is_promoted_and_answers(served, gateway, sto
     reg = Registry(store)
     ops = DataOps(reg, served)
     trainer = subprocess.Popen([sys.executable, "-m", "training_job", *consume_args(
-        served, settings.kafka.topics.fixes, "--canary-every-s", "1", "--max-wait-s", "3", "--metrics-port", "9465")],
+        served, settings.kafka.topics.fixes, "--canary-every-s", "1", "--max-wait-s", "3", "--metrics-port", "9465",
+        "--canary-window-s", "900")],       # this session's traffic, not the test topic's week of sessions
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
