@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""The whole learning loop, live, against a running stack (make run; `make demo` runs it again):
+"""The whole learning loop, live, against a running stack (make run; `make demo` runs it again). It shows the
+drift the crowd is there for: a kind of engineer the bootstrap never saw (civil engineers: a hard hat, a
+high-visibility vest, usually a tie; training_job.synth.drifted).
 
-  1. /predict scores new portraits; the live version gets a few of them wrong (the generator knows what it
-     drew), or, when it gets too few wrong, is least sure about them;
-  2. people vote what those portraits are (/fix, two votes each, from different people);
-  3. the trainer learns them (a new version), the canary policy gives it some traffic, replays the recent
-     traffic against the votes, and promotes it;
-  4. /predict answers again, now from the new version.
+  1. /predict scores new portraits of that kind: the live version gets most of them wrong;
+  2. three people vote what they are (/fix, one principal each through the delegating token);
+  3. the trainer learns them (a new version, trained only on the train split) and the canary policy gives it
+     some traffic; people keep voting on NEW portraits of the kind as they arrive, and the policy judges the
+     canary against live on the voted images neither was trained on (the evaluation split and the votes that
+     came after the canary's watermark), with the paired sequential test: n, the discordant pairs, p;
+  4. once it is promoted, /predict answers OTHER portraits of the kind, which nobody voted on.
 
-    python dev/demo_loop.py [--gateway URL] [--images 4] [--timeout 120] [--json]
+    python dev/demo_loop.py [--gateway URL] [--images 8] [--timeout 150] [--json]
 
-The canary policy is turned on for the model if it is off (`/models auto on samples=N`: N = the images voted
-on). Exits 1 if no new version is promoted within the timeout. --json prints a summary for the tests.
+The canary policy is turned on for the model if it is off. Exits 1 if no new version is promoted within the
+timeout. --json prints a summary for the tests.
 """
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from training_job.synth import portrait, to_jpeg  # noqa: E402
+from training_job.synth import drifted, to_jpeg  # noqa: E402
+
+VOTERS = ("ana", "bo", "cy")
 
 
 class Api:
@@ -58,8 +63,8 @@ class Api:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "http://127.0.0.1:8080"))
-    ap.add_argument("--images", type=int, default=4)
-    ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--images", type=int, default=8, help="portraits voted on before the first version")
+    ap.add_argument("--timeout", type=float, default=150)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     cache = Path(os.environ.get("AFTERDARK_CACHE", Path.home() / ".cache" / "afterdark"))
@@ -69,33 +74,40 @@ def main(argv: list[str] | None = None) -> int:
     listing = api.models()
     before = {r["version"] for r in listing["versions"]}
     live = next(r["version"] for r in listing["versions"] if r["role"] == "live")
+    hold_before = next(r["accuracy"] for r in listing["versions"] if r["version"] == live)
     route = api.call("GET", "predict/status")["desired_route"]
-    if not route.get("auto", {}).get("enabled") or route["auto"].get("min_samples") != args.images:
-        api.models("/auto", {"on": True, "min_samples": args.images})
+    if not route.get("auto", {}).get("enabled"):
+        api.models("/auto", {"on": True})
         say(f"[demo] canary policy on: a new version gets {route.get('auto', {}).get('canary_percent', 10)}% of "
-            f"traffic, and is promoted once {args.images} voted images show it is better")
+            f"traffic, and is promoted once the paired test on images it never trained on says it is better (alpha 0.05)")
 
     run = int(time.time() * 1000) % 10_000_000
-    pool = [portrait(run * 100 + i) for i in range(20 * args.images)]
-    scored = [(api.predict(to_jpeg(img), f"demo-{run}-{i}"), to_jpeg(img), i, truth)
-              for i, (img, truth, _) in enumerate(pool)]
-    # the answers the live version gets wrong, least sure first, then the right ones it is least sure about
-    wrong = sorted((s for s in scored if s[0]["label"] != s[3]), key=lambda s: s[0]["confidence"])
-    right = sorted((s for s in scored if s[0]["label"] == s[3]), key=lambda s: s[0]["confidence"])
-    unsure = (wrong + right)[:args.images]
-    say(f"[demo] 1. /predict on {len(pool)} new portraits: live v{live} gets {len(wrong)} wrong; people will "
-        f"correct these {len(unsure)}:")
-    for p, _, i, truth in unsure:
-        say(f"         portrait {i:2d}: {p['label']:<12} {p['confidence']:.3f} (v{p['version']}), "
-            f"drawn as {truth}")
-    t0 = time.time()
-    for p, jpeg, i, truth in unsure:
-        for who in ("ana", "bo"):
-            api.fix(jpeg, truth, f"demo-{who}-{run}")
-    say(f"[demo] 2. {2 * len(unsure)} votes (/fix, 2 people each) say what they are")
+    counter = iter(range(10 ** 9))
 
+    def portrait() -> tuple[bytes, str]:
+        img, truth, _ = drifted(run * 1000 + next(counter))
+        return to_jpeg(img), truth
+
+    def vote_on(n: int) -> list[tuple[dict, bytes, str]]:
+        out = []
+        for _ in range(n):
+            jpeg, truth = portrait()
+            out.append((api.predict(jpeg, f"demo-{run}"), jpeg, truth))
+            for who in VOTERS:
+                api.fix(jpeg, truth, f"demo-{who}-{run}")
+        return out
+
+    unseen = [portrait() for _ in range(6)]           # nobody votes on these: they show what was learnt
+    was = [api.predict(jpeg, f"demo-{run}") for jpeg, _ in unseen]
+    first = vote_on(args.images)
+    wrong = sum(p["label"] != truth for p, _, truth in first)
+    say(f"[demo] 1. a new kind of engineer (hard hat, hi-vis vest, tie): live v{live} gets {wrong} of "
+        f"{len(first)} new portraits wrong")
+    say(f"[demo] 2. {len(VOTERS)} people vote what they are ({len(VOTERS) * len(first)} votes through /fix)")
+
+    t0 = time.time()
     seen: dict[int, str] = {}
-    promoted = None
+    promoted, extra = None, 0
     while time.time() - t0 < args.timeout and promoted is None:
         for r in api.models()["versions"]:
             if r["version"] in before:
@@ -106,26 +118,34 @@ def main(argv: list[str] | None = None) -> int:
                     f"hold-out accuracy {r['accuracy'] or 0:.3f})")
             if r["role"] == "live":
                 promoted = r["version"]
+        if promoted is None and "canary" in seen.values():
+            vote_on(2)                                 # new portraits keep arriving, and people keep voting
+            extra += 2
         time.sleep(0.3)
     if promoted is None:
         say(f"[demo] no new version was promoted within {args.timeout:.0f} s; see `dev/models.py history` and "
             f"the trainer's log")
         return 1
+    say(f"[demo]    meanwhile people voted on {extra} more new portraits, tested on both versions before any "
+        f"version trained on them")
     history = [h for h in api.models("/history")["history"] if h["actor"] == "system:auto-promotion"]
-    if history:
-        say(f"[demo]    the audit log says: {history[0]['change']}")
+    evidence = history[0]["change"] if history else ""
+    if evidence:
+        say(f"[demo]    the audit log says: {evidence}")
     deadline = time.time() + 15                          # the functions poll the control document (1 s)
     while time.time() < deadline and api.call("GET", "predict/status")["route"]["weights"].get(str(promoted)) != 100:
         time.sleep(0.2)
-    after = [(api.predict(jpeg, f"demo-{run}-{i}"), p) for p, jpeg, i, _ in unsure]
-    say("[demo] 4. /predict on the same portraits now:")
-    for (now, was), (_, _, i, _) in zip(after, unsure):
-        say(f"         portrait {i:2d}: {now['label']:<12} {now['confidence']:.3f} (v{now['version']}); "
-            f"was {was['label']} {was['confidence']:.3f} (v{was['version']})")
+    hold_after = next(r["accuracy"] for r in api.models()["versions"] if r["version"] == promoted)
+    now = [api.predict(jpeg, f"demo-{run}") for jpeg, _ in unseen]
+    say(f"[demo] 4. {len(unseen)} other portraits of the new kind, which nobody voted on (hold-out accuracy "
+        f"{hold_before:.3f} -> {hold_after:.3f}):")
+    for (_, truth), b, a in zip(unseen, was, now):
+        say(f"         {a['label']:<12} {a['confidence']:.3f} (v{a['version']}); was {b['label']} "
+            f"{b['confidence']:.3f} (v{b['version']}); drawn as {truth}")
     if args.json:
         print(json.dumps({"live_before": live, "promoted": promoted, "seconds": round(time.time() - t0, 2),
-                          "roles_seen": seen, "before": [p for p, _, _, _ in unsure], "after": [a for a, _ in after],
-                          "voted": [truth for _, _, _, truth in unsure]}))
+                          "roles_seen": seen, "before": was, "after": now, "truth": [t for _, t in unseen],
+                          "evidence": evidence, "holdout": [hold_before, hold_after], "extra_votes": extra}))
     return 0
 
 

@@ -60,10 +60,12 @@ fi
 export DATABASE_URL
 
 # The JSON API's bearer tokens: the functions get only their sha256 (API_TOKENS: "client sha256 [scopes]"
-# lines); the plain token for local use is kept in the cache, and `make run` prints it.
+# lines); the plain token for local use is kept in the cache, and `make run` prints it. It is the operator's
+# own token, with every scope: predict, vote, delegate (it may act for users it names: the demo's voters)
+# and admin. README, "Tokens and scopes", shows how to make a token for anyone else.
 export API_TOKEN="${API_TOKEN:-$(secret_file api-token)}"
 if [[ -z "${API_TOKENS:-}" ]]; then
-  API_TOKENS="local $(printf '%s' "$API_TOKEN" | sha256sum | cut -d' ' -f1) admin"
+  API_TOKENS="local $(printf '%s' "$API_TOKEN" | sha256sum | cut -d' ' -f1) predict,vote,delegate,admin"
 fi
 export API_TOKENS
 

@@ -16,7 +16,7 @@ export RENDEZVOUS_DELAYS_MS=2=1200      # v2 of the test model answers 1.2 s lat
 export SLACK_FIRST_ANSWER_S=0.5         # ...so Slack gets the first of its two answers before v2 is in
 # The review channel's Web API calls go to the tests' receiver on loopback (tests/functions/test_slack.py).
 export SLACK_REVIEW_CHANNEL=C-REVIEW SLACK_BOT_TOKEN=xoxb-test SLACK_API_URL=http://127.0.0.1:8799/api/
-# A second client without the admin scope, for the authorisation tests.
+# A second client with the default scopes (predict, vote: no admin, no delegate), for the authorisation tests.
 export API_TOKEN_VIEWER="viewer-$(secret_file api-token)"
 export API_TOKENS="$API_TOKENS
 viewer $(printf '%s' "$API_TOKEN_VIEWER" | sha256sum | cut -d' ' -f1)"

@@ -2,15 +2,25 @@
 
 Example:
     tokens = ApiTokens.parse(settings.auth.api_tokens)         # "client sha256(token) [scope,scope]" lines
-    client = tokens.authenticate(event.headers.get("Authorization"))   # Client("ci", {"admin"}) or Unauthorized
-    principal = api_principal(client, user="alice")            # "api:ci:alice"
+    client = tokens.authenticate(event.headers.get("Authorization"))   # Client("ci", {"vote"}) or Unauthorized
+    client.require("vote")                                     # Forbidden (403) without the scope
+    api_principal(client)                                      # "api:ci": one client is one voter...
+    api_principal(client, user="alice")                        # ..."api:ci:alice" only with the delegate scope
     slack_principal("T01", "U42")                              # "slack:T01:U42"
     vote_id("api:ci:alice", request_key)                       # the vote's idempotency key
 
+Scopes (the third field of a token's line, comma-separated; a line without one gets DEFAULT_SCOPES):
+    predict   /predict, /predict-rendezvous, reading /models, the dating app as the client itself
+    vote      /fix
+    delegate  the client authenticates its own users and may act as any of them (`user`, `?user=`,
+              X-User-Id): each becomes a principal of its own, a separate voter with its own rate limit.
+              Without it a user claim is refused (403), so one client is one voter, however many names it makes up.
+    admin     DataOps edits in /models
+
 IMPORTANT:
   * Only sha256 hashes of tokens are configured (secret `api-tokens`); a token is never stored or logged.
-  * Principals are namespaced by how they authenticated: an API client can name a sub-user, but its votes are
-    always `api:<client>:<user>`, never `slack:…`. Only a verified Slack signature yields `slack:<team>:<user>`.
+  * Principals are namespaced by how they authenticated: a delegating API client can name a sub-user, but its
+    votes are always `api:<client>:<user>`, never `slack:…`. Only a verified Slack signature yields `slack:<team>:<user>`.
   * A vote id derives from the principal and the request's idempotency key, never from the content: a retried
     request is one vote, and a user may vote A, then B, then A again (three votes; the latest counts).
 """
@@ -27,6 +37,8 @@ from layers.errors import BadInput, Forbidden, Unauthorized
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")        # client and user names inside principals
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")             # printable ASCII, no spaces
+SCOPES = ("predict", "vote", "delegate", "admin")
+DEFAULT_SCOPES = frozenset({"predict", "vote"})                   # a token line that names no scopes
 
 
 def token_hash(token: str) -> str:
@@ -57,7 +69,10 @@ class ApiTokens:
                 continue
             if len(parts) not in (2, 3) or not NAME.match(parts[0]) or not re.fullmatch(r"[0-9a-f]{64}", parts[1]):
                 raise ValueError(f"api-tokens: bad entry {parts[0]!r}: expected 'client sha256hex [scope,scope]'")
-            scopes = frozenset(s for s in (parts[2].split(",") if len(parts) == 3 else []) if s)
+            scopes = frozenset(s for s in parts[2].split(",") if s) if len(parts) == 3 else DEFAULT_SCOPES
+            unknown = sorted(scopes - set(SCOPES))
+            if unknown:
+                raise ValueError(f"api-tokens: client {parts[0]!r} has unknown scopes {unknown}; known: {', '.join(SCOPES)}")
             by_hash[parts[1]] = Client(parts[0], scopes)
         return cls(by_hash)
 
@@ -87,8 +102,23 @@ class ApiTokens:
 
 
 def api_principal(client: Client, user: object = None) -> str:
+    """Who acts: `api:<client>`, or `api:<client>:<user>` when the client may vouch for its users (delegate).
+    A user claim from any other client is refused: it would let one caller mint voters."""
     if user is None or user == "":
         return f"api:{client.name}"
+    if "delegate" not in client.scopes:
+        raise Forbidden(f"the API client {client.name!r} may not act for its users (it lacks the 'delegate' scope); "
+                        f"leave out user / X-User-Id, and it acts as api:{client.name}")
+    return _sub_principal(client, user)
+
+
+def routing_key(client: Client, user: object = None) -> str:
+    """Whose requests stick to one version in /predict: the user a client names, with or without delegate.
+    It only spreads traffic; it is never an identity that votes, owns or is rate limited."""
+    return _sub_principal(client, user) if user not in (None, "") else f"api:{client.name}"
+
+
+def _sub_principal(client: Client, user: object) -> str:
     if not isinstance(user, str) or not NAME.match(user):
         raise BadInput("user must be 1-64 characters of letters, digits and . _ @ - (starting with a letter or digit)")
     logs.bind(principal=f"api:{client.name}:{user}")

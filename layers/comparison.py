@@ -5,9 +5,13 @@ Example:
     report = compare(1, 3)
     report["a"]["accuracy"], report["replay"]["agreement"], report["chart_url"]
 
-Three kinds of evidence:
-  * each version's own metrics from its metadata: hold-out accuracy, and accuracy on the voted images it
-    trained on (DataOps.compare);
+Four kinds of evidence:
+  * each version's own metrics from its metadata: hold-out accuracy, accuracy on the evaluation-split votes
+    it never trained on (with n and a 95% interval), and accuracy on the voted images it trained on, labelled
+    as what it is (DataOps.compare);
+  * the honest paired comparison: both versions on every image with a consensus label that NEITHER trained
+    on (evaluation split, and votes after their watermarks), each accuracy with its Wilson interval, and the
+    discordant pairs with the canary policy's test (layers.analysis.paired);
   * a replay of the recent live traffic (predict-decoy, layers.serving.replay) by both versions: how often they
     agree, and each one's accuracy on the images people have voted on (the ledger's consensus) - the same
     numbers the canary policy decides on;
@@ -21,8 +25,10 @@ import logging
 import time
 from typing import Callable
 
+from layers.analysis.paired import evidence, wilson
 from layers.charts import comparison
 from layers.errors import AfterDarkError
+from layers.ledger import Consensus
 from layers.media import MediaLinks
 from layers.registry.dataops import DataOps
 from layers.serving.replay import Replayer
@@ -34,14 +40,16 @@ LIMIT = 1000
 
 
 class Comparison:
-    def __init__(self, ops: DataOps, replayer: Replayer, consensus: Callable[[], dict], store: BlobStore,
+    def __init__(self, ops: DataOps, replayer: Replayer, consensus: Callable[[], Consensus], store: BlobStore,
                  links: MediaLinks) -> None:
         self.ops, self.replayer, self.consensus, self.store, self.links = ops, replayer, consensus, store, links
 
     def __call__(self, a: int, b: int) -> dict:
         report = self.ops.compare(a, b)
         try:
-            replay = self.replayer.report(self.ops.model, [a, b], self.consensus(), from_offset=None,
+            agreed = self.consensus()
+            report["honest"] = self.honest(a, b, agreed)
+            replay = self.replayer.report(self.ops.model, [a, b], agreed.accepted, from_offset=None,
                                           since_ms=int((time.time() - WINDOW_S) * 1000), limit=LIMIT)
             report["replay"] = {"images": replay["images"], "labelled": replay["labelled"],
                                 "agreement": replay["agreement"],
@@ -52,6 +60,19 @@ class Comparison:
             report["replay"] = {"error": why}
         report["chart_url"] = self._chart(a, b, report)
         return report
+
+    def honest(self, a: int, b: int, agreed: Consensus) -> dict:
+        """Both versions on the consensus-labelled images neither trained on: b is the "canary" side."""
+        model = self.ops.model
+        seen = self.ops.versions.trained_fixes(model, a) | self.ops.versions.trained_fixes(model, b)
+        labels = {sha: x["label"] for sha, x in agreed.accepted.items() if sha not in seen}
+        answers = self.replayer.answers(model, [a, b], sorted(labels))
+        right = {v: sum(answers[v][sha] == label for sha, label in labels.items()) for v in (a, b)}
+        n = len(labels)
+        ev = evidence((answers[b][sha] == label, answers[a][sha] == label) for sha, label in labels.items())
+        return {"images": n, "accuracy": {str(v): round(right[v] / n, 4) if n else None for v in (a, b)},
+                "ci95": {str(v): wilson(right[v], n) for v in (a, b)},
+                "paired": {**ev.to_json(), "better": f"v{b}", "than": f"v{a}"}}
 
     def _chart(self, a: int, b: int, report: dict) -> str | None:
         replay = report["replay"]

@@ -136,8 +136,9 @@ class DbSettings:
 class AuthSettings:
     """Who may call the JSON API (layers.auth) and how often a principal may vote (layers.guards)."""
     api_tokens: str = ""                # lines "client sha256(token) [scope,scope]"; secret api-tokens
-    votes_per_window: int = 30
+    votes_per_window: int = 30          # per principal (a Slack user, an API client, a delegated user)...
     vote_window_s: int = 60
+    client_votes_per_window: int = 300  # ...and per API client over all the users it acts for (delegate)
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,7 @@ class Settings:
             api_tokens=read_secret("api-tokens", "API_TOKENS", env, "") or "",
             votes_per_window=int(env.get("VOTE_RATE_LIMIT", AuthSettings.votes_per_window)),
             vote_window_s=int(env.get("VOTE_RATE_WINDOW_S", AuthSettings.vote_window_s)),
+            client_votes_per_window=int(env.get("CLIENT_VOTE_RATE_LIMIT", AuthSettings.client_votes_per_window)),
         )
         media = MediaSettings(
             signing_key=read_secret("media-signing-key", "MEDIA_SIGNING_KEY", env) or None,

@@ -49,8 +49,9 @@ class VoteReceipt:
 
 class VoteRecorder:
     def __init__(self, store: BlobStore, sink: EventSink, ledger: Ledger, limiter: RateLimiter,
-                 settings: Settings) -> None:
+                 settings: Settings, client_limiter: RateLimiter | None = None) -> None:
         self.store, self.sink, self.ledger, self.limiter, self.settings = store, sink, ledger, limiter, settings
+        self.client_limiter = client_limiter
         self.labels = settings.labels
         self.topic = settings.kafka.topics.fixes
 
@@ -60,10 +61,13 @@ class VoteRecorder:
                            valid_labels=list(self.labels))
         return label
 
-    def admit(self, principal: str, label: object) -> str:
-        """Validate the class and count the vote against the principal's rate limit, before any work."""
+    def admit(self, principal: str, label: object, client: str | None = None) -> str:
+        """Validate the class and count the vote against the principal's rate limit and, for an API client
+        (`client`: api:<name>), the client's own limit over all the users it acts for, before any work."""
         label = self.validate_label(label)
         self.limiter.hit(principal, "vote")
+        if client is not None and client != principal and self.client_limiter is not None:
+            self.client_limiter.hit(client, "client-vote")
         return label
 
     def record(self, data: bytes, label: str, principal: str, source: str, key: str) -> VoteReceipt:

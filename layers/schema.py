@@ -84,6 +84,21 @@ CREATE TABLE matches_shown (
 );
 CREATE INDEX matches_shown_by_shown ON matches_shown (shown);
 """),
+    (3, "voter reliability, as the trainer's last consensus estimated it", """
+CREATE TABLE voters (
+    model        text NOT NULL,
+    principal    text NOT NULL,
+    accuracy     double precision NOT NULL,     -- Dawid-Skene (one-coin) estimate of P(vote is right)
+    weight       double precision NOT NULL,     -- log-odds one vote adds; 0 at or below chance
+    votes        integer NOT NULL,              -- latest votes, one per image
+    checked      double precision NOT NULL,     -- the evidence the estimate rests on (other voters', gold's)
+    gold         integer NOT NULL,              -- votes on known-answer images
+    gold_right   integer NOT NULL,
+    watermark    bigint NOT NULL,               -- the ledger seq the estimate was made at
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model, principal)
+);
+"""),
 )
 
 __all__ = ["MIGRATIONS"]

@@ -19,12 +19,12 @@ from layers.config import Settings
 from training_job.datasets import exists as dataset_exists, has_cues, publish_synthetic
 from layers.db import Database
 from layers.events import EventSink
-from layers.ledger import Ledger, decide
+from layers.ledger import Ledger
 from layers.registry import Policy, Registry
 from layers.store import BlobStore
 from training_job import model as M
 from training_job.config import BACKBONE_PARAMS, DEFAULT_DATASET, TrainConfig
-from training_job.data import examples
+from training_job.data import agree, examples
 from training_job.pipeline import Outcome, Trainer
 from training_job.tracking import Tracker
 
@@ -66,10 +66,10 @@ def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list
     db = Database(settings.db)
     snap = Ledger(db).snapshot(cfg.model)
     db.close()
-    agreed = decide(snap.latest, cfg.min_votes_per_image)
-    ledger = {"watermark": snap.watermark, "votes": snap.votes, "run_id": None}
     items, _ = trainer.dataset()
-    exs = examples(items, agreed)
+    agreed = agree(snap, {i.sha256: i.label for i in items}, cfg)
+    ledger = {"watermark": snap.watermark, "votes": snap.votes, "run_id": None}
+    exs = examples(items, agreed, cfg.evaluation_fraction)
     train = [e for e in exs if e.split == "train"]
     print(f"[bootstrap] {len(exs)} images: {len(train)} train, {len(exs) - len(train)} hold-out; "
           f"{len(agreed.accepted)} relabelled by the ledger's consensus ({snap.votes} votes)", flush=True)

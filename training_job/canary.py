@@ -1,23 +1,30 @@
-"""Canary analysis that closes the loop: a new version becomes a canary, the replayed live traffic judges it,
-and it is promoted or rolled back, by the policy in the control document (layers.registry.AutoPromotion).
+"""Canary analysis that closes the loop: a new version becomes a canary, it is judged against the live version
+on images neither was trained on, and it is promoted or rolled back, by the policy in the control document
+(layers.registry.AutoPromotion), at a stated error rate.
 
 Example:
     analyst = CanaryAnalyst(settings, registry, emit)
     step = analyst.step("engineer", consensus)   # None (policy off / nothing to do) or the Step taken;
-                                                 # consensus() -> the ledger's accepted labels, read if needed
+                                                 # consensus() -> the ledger's Consensus, read when needed
 
 One step, run by the trainer every few seconds:
   1. no canary yet: the newest mirrored version above the live one (never one rejected before, always one
      that passed its gates) gets `canary_percent` of the traffic;
-  2. a canary: the live and canary versions re-score the recent `predict-decoy` traffic (training_job.replay,
-     answers remembered); once `min_samples` of those images have a consensus label in the ledger, `judge`
-     decides: promote when the canary's accuracy on them beats the live version's by `margin`, else roll back.
+  2. a canary: the honest images are every image with an accepted consensus label that NEITHER version was
+     trained on: the evaluation split (layers.ledger.split), votes that arrived after the canary's training
+     watermark (prequential: tested before any version trains on them), and so every replayed decoy that has
+     such a label. Both versions answer each of them (training_job.replay's answers, remembered), and the
+     paired sequential test (layers.analysis.paired: discordant pairs, mSPRT) decides:
+       promote   the canary is better at alpha, and its hold-out accuracy is not lower than live's beyond noise;
+       rollback  it is worse at alpha, or `max_samples` honest images or `max_age_s` pass without a decision.
+     The newest live traffic (predict-decoy, read incrementally: only what is new since the last step) is
+     replayed too, for the agreement of the two versions on it; it informs, the labelled images decide.
 Each action is one audited, conditional DataOps edit by `system:auto-promotion`, and a model-event
-(`canary`, `promoted`, `rolled-back`) with the evidence.
+(`canary`, `promoted`, `rolled-back`) carrying the evidence: n, the discordant counts, LR and p.
 
-IMPORTANT: fix-labelled accuracy measures whether a version learnt what people corrected. A canary trained on
-those corrections is expected to win on them; the publish gates (hold-out accuracy, parity) already keep a
-version that learnt them at the expense of everything else from being published at all.
+IMPORTANT: the canary is never judged on what it was trained on: images in its data.json's training fixes
+are left out, whatever the ledger says now. Repeated looks keep the error rate (the mSPRT is always valid).
+A canary's age is counted from when this analyst first saw it (a restarted trainer starts the clock again).
 """
 from __future__ import annotations
 
@@ -25,15 +32,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from layers.analysis.paired import evidence, verdict
 from layers.config import Settings
 from layers.errors import AfterDarkError, Conflict
-from layers.registry import AutoPromotion, ModelRoute, Registry
+from layers.ledger import Consensus
+from layers.registry import ModelRoute, Registry
 from layers.registry.dataops import DataOps
-from layers.serving.replay import Replayer
+from layers.serving.replay import DecoyTail, Replayer
 
 ACTOR = "system:auto-promotion"
-WINDOW_S = 7 * 24 * 3600          # the traffic replayed: the last week of predict-decoy records...
-LIMIT = 2000                       # ...at most this many
+WINDOW_S = 7 * 24 * 3600          # the decoy traffic whose agreement is reported: the last week's...
+LIMIT = 2000                       # ...newest records, at most this many per step
 
 
 @dataclass(frozen=True)
@@ -43,18 +52,6 @@ class Step:
     live: int
     reason: str
     evidence: dict = field(default_factory=dict)
-
-
-def judge(policy: AutoPromotion, labelled: int, live_accuracy: float | None,
-          canary_accuracy: float | None) -> tuple[str, str]:
-    """("wait" | "promote" | "rollback", why). Pure."""
-    if labelled < policy.min_samples or live_accuracy is None or canary_accuracy is None:
-        return "wait", f"{labelled} of {policy.min_samples} fix-labelled samples so far"
-    gain = canary_accuracy - live_accuracy
-    verdict = f"fix-labelled accuracy {canary_accuracy:.3f} vs live {live_accuracy:.3f} on {labelled} images"
-    if gain >= policy.margin:
-        return "promote", f"{verdict}: +{gain:.3f} >= margin {policy.margin}"
-    return "rollback", f"{verdict}: {gain:+.3f} < margin {policy.margin}"
 
 
 def next_canary(route: ModelRoute, servable: Callable[[int], bool]) -> int | None:
@@ -81,11 +78,25 @@ class CanaryAnalyst:
         self.settings, self.registry, self.emit = settings, registry, emit
         self.window_s = window_s
         self.replayer = replayer or Replayer(settings, registry.store)
-        self.topic = topic
+        self.topic = topic or settings.kafka.topics.predict_decoy
+        self._tails: dict[str, DecoyTail] = {}
+        self._trained: dict[tuple[str, int], set[str]] = {}
+        self._first_seen: dict[tuple[str, int], float] = {}
         self._waiting: dict[int, str] = {}       # canary -> the last "waiting" reason (announced once each)
 
-    def step(self, model: str, consensus: Callable[[], dict]) -> Step | None:
-        """One look at the model's route; at most one edit. `consensus()`: the ledger's accepted labels."""
+    def trained(self, model: str, version: int) -> set[str]:
+        key = (model, version)
+        if key not in self._trained:
+            self._trained[key] = self.registry.trained_fixes(model, version)
+        return self._trained[key]
+
+    def honest(self, model: str, live: int, canary: int, agreed: Consensus) -> dict[str, str]:
+        """The images with an accepted consensus label that neither version trained on: sha -> label."""
+        seen = self.trained(model, live) | self.trained(model, canary)
+        return {sha: a["label"] for sha, a in sorted(agreed.accepted.items()) if sha not in seen}
+
+    def step(self, model: str, consensus: Callable[[], Consensus]) -> Step | None:
+        """One look at the model's route; at most one edit."""
         ops = DataOps(self.registry, model)
         doc, _ = self.registry.control()
         route = doc.models.get(model)
@@ -99,22 +110,43 @@ class CanaryAnalyst:
             why = f"the newest version gets {route.auto.canary_percent}% of traffic"
             return self._act(lambda: ops.canary(candidate, route.auto.canary_percent, ACTOR, doc.revision, why),
                              Step("canary", candidate, live, why), model)
-        report = self.replayer.report(model, [live, canary], consensus(), from_offset=None,
-                                      since_ms=int((time.time() - self.window_s) * 1000), limit=LIMIT, topic=self.topic)
-        accuracy = lambda v: report["versions"][str(v)]["accuracy"]
-        verdict, why = judge(route.auto, report["labelled"], accuracy(live), accuracy(canary))
-        evidence = {"images": report["images"], "labelled": report["labelled"], "agreement": report["agreement"],
-                    "live_accuracy": accuracy(live), "canary_accuracy": accuracy(canary)}
-        if verdict == "wait":
+        policy = route.auto
+        labels = self.honest(model, live, canary, consensus())
+        answers = self.replayer.answers(model, [live, canary], list(labels))
+        ev = evidence((answers[canary][sha] == label, answers[live][sha] == label) for sha, label in labels.items())
+        hold = lambda v: ops.metadata(v).metrics.get("holdout", {})
+        holdout = (hold(canary).get("accuracy") or 0.0, hold(live).get("accuracy") or 0.0,
+                   int(ops.metadata(live).data.get("counts", {}).get("holdout") or 0))
+        age = time.time() - self._first_seen.setdefault((model, canary), time.time())
+        decision, why = verdict(ev, policy.alpha, policy.max_samples, holdout, expired=age > policy.max_age_s)
+        if decision == "promote" and ev.n < policy.min_samples:
+            decision, why = "wait", f"{ev.n} of at least {policy.min_samples} honest images so far; {why}"
+        details = {**ev.to_json(), "alpha": policy.alpha, "holdout": {"canary": holdout[0], "live": holdout[1],
+                                                                      "images": holdout[2]},
+                   **self._traffic(model, live, canary)}
+        if decision == "wait":
             if self._waiting.get(canary) != why:
                 self._waiting[canary] = why
                 print(f"[canary] v{canary} against live v{live}: {why}", flush=True)
-            return Step("waiting", canary, live, why, evidence)
-        if verdict == "promote":
+            return Step("waiting", canary, live, why, details)
+        if decision == "promote":
             return self._act(lambda: ops.promote(canary, ACTOR, doc.revision, why),
-                             Step("promoted", canary, live, why, evidence), model)
-        return self._act(lambda: ops.reject(canary, ACTOR, why, doc.revision), Step("rolled-back", canary, live, why, evidence),
-                         model)
+                             Step("promoted", canary, live, why, details), model)
+        return self._act(lambda: ops.reject(canary, ACTOR, why, doc.revision),
+                         Step("rolled-back", canary, live, why, details), model)
+
+    def _traffic(self, model: str, live: int, canary: int) -> dict:
+        """How often the two versions agree on the newest live traffic (read incrementally)."""
+        tail = self._tails.get(model)
+        if tail is None:
+            tail = self._tails[model] = DecoyTail(self.settings, self.topic, model, per_step=LIMIT, keep=LIMIT)
+        tail.read()
+        images = tail.images(since_ms=int((time.time() - self.window_s) * 1000))
+        if not images:
+            return {"traffic": {"images": 0, "agreement": None, "skipped": tail.skipped}}
+        answers = self.replayer.answers(model, [live, canary], images)
+        agree = sum(answers[live][sha] == answers[canary][sha] for sha in images)
+        return {"traffic": {"images": len(images), "agreement": round(agree / len(images), 4), "skipped": tail.skipped}}
 
     def _act(self, edit: Callable[[], object], step: Step, model: str) -> Step | None:
         """The edit, on the document the decision was made on (a concurrent change: decide again next time)."""

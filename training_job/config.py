@@ -42,6 +42,8 @@ class TrainConfig:
     min_votes: int = 8              # train as soon as this many new votes are in the ledger...
     max_wait_s: float = 30.0        # ...or this long after the oldest untrained one arrived
     min_votes_per_image: int = 1    # an image needs this many principals' votes before its consensus counts
+    min_posterior: float = 0.6      # ...and its winning class this posterior (Dawid-Skene), else it is quarantined
+    evaluation_fraction: float = 0.2   # voted images in the evaluation split (by sha256): never trained on
     retry_backoff_s: float = 30.0   # a refused or failed run is retried after this, doubling...
     retry_backoff_max_s: float = 600.0   # ...up to this
     reconcile_every_s: float = 60.0  # how often the reconciler looks for unregistered versions

@@ -25,11 +25,11 @@ from layers import metrics
 from layers.errors import AfterDarkError, BadInput, Unavailable
 from layers.events import (CommandRecord, DeadLetter, EventSink, FixEvent, Malformed, announce, decode,
                            make_consumer, now_ms)
-from layers.ledger import Ledger, TrainingRuns, Vote, decide
+from layers.ledger import Consensus, GoldAnswers, Ledger, TrainingRuns, Vote, VoterBoard
 from layers.registry import Registry, image_key
 from layers.store import BlobStore
 from training_job.config import TrainConfig
-from training_job.data import examples
+from training_job.data import agree, examples
 from training_job.failpoints import failpoint
 from training_job.reconcile import reconcile
 from training_job.tracking import Tracker
@@ -50,6 +50,8 @@ class Learner:
         self.db = Database(settings.db)
         self.ledger = Ledger(self.db)
         self.runs = TrainingRuns(self.db)
+        self.voters = VoterBoard(self.db)
+        self.gold = GoldAnswers(self.store)
         self.topic = cfg.topic or settings.kafka.topics.fixes
         self.commands = cfg.commands_topic or settings.kafka.topics.commands      # "none": no commands
         self.requested: str | None = None        # who asked for a run now (a `train` command), if anyone
@@ -118,6 +120,15 @@ class Learner:
             print(f"[consume] {cmd.actor} asked for a training run", flush=True)
             self.requested = cmd.actor
 
+    # -- consensus ---------------------------------------------------------------------------------------
+    def consensus(self, snap=None) -> Consensus:
+        """The ledger's consensus now (layers.ledger.consensus, with the dataset as gold); the voters'
+        estimated reliability is written to the `voters` table on the way."""
+        snap = snap or self.ledger.snapshot(self.cfg.model)
+        agreed = agree(snap, self.gold.answers(self.cfg.dataset), self.cfg)
+        self.voters.save(self.cfg.model, agreed.voters.values(), snap.watermark)
+        return agreed
+
     # -- train -------------------------------------------------------------------------------------------
     def due(self) -> str | None:
         """Why a training run should start now, or None."""
@@ -148,7 +159,7 @@ class Learner:
             self.next_attempt = time.time() + self.cfg.retry_backoff_s
             return None
         snap = self.ledger.snapshot(model)
-        agreed = decide(snap.latest, self.cfg.min_votes_per_image)
+        agreed = self.consensus(snap)
         parent = self.registry.metadata(model, self.registry.live_version(model) or versions[-1])
         run_id = self.runs.start(model, trigger, snap.watermark, snap.votes, parent.version)
         print(f"[consume] run {run_id} ({trigger}): training on the ledger through {snap.watermark} "
@@ -158,7 +169,7 @@ class Learner:
             items, _ = self.trainer.dataset()
             backbone, info = self.trainer.backbone_for(parent)
             outcome = self.trainer.train_and_publish(
-                examples(items, agreed), agreed, {"watermark": snap.watermark, "votes": snap.votes, "run_id": run_id},
+                examples(items, agreed, self.cfg.evaluation_fraction), agreed, {"watermark": snap.watermark, "votes": snap.votes, "run_id": run_id},
                 backbone, info, parent=parent, seed=parent.params.get("seed", self.cfg.seed),
                 note=f"run {run_id}: ledger through {snap.watermark}",
                 progress=lambda stage, version: self.runs.advance(run_id, stage, version))
@@ -203,8 +214,7 @@ class Learner:
                                           window_s=self.cfg.canary_window_s)
         model = self.cfg.model
         try:
-            return self._analyst.step(model, lambda: decide(self.ledger.snapshot(model).latest,
-                                                              self.cfg.min_votes_per_image).accepted)
+            return self._analyst.step(model, self.consensus)
         except Exception as err:     # an analysis that cannot run now never stops the votes from flowing
             why = err.message if isinstance(err, AfterDarkError) else f"{type(err).__name__}: {err}"
             print(f"[canary] analysis skipped: {why}", flush=True)

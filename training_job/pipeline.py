@@ -33,6 +33,7 @@ import numpy as np
 
 from training_job.datasets import manifest_key, parse_manifest
 from layers.errors import NotFound
+from layers.analysis.paired import wilson
 from layers.events import EventSink, announce
 from layers.charts import training_report
 from layers.images import preprocess, sha256_hex
@@ -210,6 +211,7 @@ class Trainer:
             print(f"[train] v{same.version} already holds exactly this data; nothing to publish", flush=True)
             return Outcome("unchanged", same.version, f"same data as v{same.version}", same)
         fitted = self._fit(exs, backbone, backbone_info["fingerprint"], cfg)
+        fitted.parent_prequential = self._prequential(parent, exs, agreed, backbone, backbone_info["fingerprint"])
         reasons = accuracy_reasons(fitted.accuracy, cfg, parent)        # refuse before paying for a conversion
         cand = None
         if not reasons:
@@ -248,14 +250,15 @@ class Trainer:
             raise ValueError(f"labels {unknown} are not classes of dataset '{cfg.dataset}' ({self.labels})")
         train = [e for e in exs if e.split == "train"]
         hold = [e for e in exs if e.split == "holdout"]
-        fixes = [e for e in exs if e.source == "fix"]
+        fixes = [e for e in train if e.source == "fix"]           # what it trained on: a figure of fit, not skill
+        evaluation = [e for e in exs if e.split == "evaluation"]  # voted, never trained on: the honest figure
         emb = self.embeddings(backbone, fp, exs)
         index = {e.sha256: i for i, e in enumerate(exs)}
 
         def pick(part: list[Example]) -> tuple[np.ndarray, np.ndarray]:
             return emb[[index[e.sha256] for e in part]], np.array([label_idx[e.label] for e in part], int)
 
-        (xtr, ytr), (xho, yho), (xfx, yfx) = pick(train), pick(hold), pick(fixes)
+        (xtr, ytr), (xho, yho), (xfx, yfx), (xev, yev) = pick(train), pick(hold), pick(fixes), pick(evaluation)
         cues = {i.sha256: i.cues for i in self.dataset()[0] if i.cues is not None}
         with_cues = lambda part: [(cues[e.sha256], e.label) for e in part if e.source == "dataset" and e.sha256 in cues]
         best = ceiling(with_cues(train), with_cues(hold))
@@ -265,12 +268,32 @@ class Trainer:
         t2 = time.perf_counter()
         hold_probs = head.predict(xho) if len(xho) else np.zeros((0, len(self.labels)), np.float32)
         fix_probs = head.predict(xfx) if len(xfx) else np.zeros((0, len(self.labels)), np.float32)
+        ev_probs = head.predict(xev) if len(xev) else np.zeros((0, len(self.labels)), np.float32)
         fitted = Fitted(head=head, holdout=metrics(yho, hold_probs, self.labels), fixes=metrics(yfx, fix_probs, self.labels),
+                        evaluation=honest(yev, ev_probs, self.labels),
                         hold_probs=hold_probs, hold_true=yho, train=train, hold=hold, ceiling=best,
                         seconds={"embeddings": round(t1 - t0, 2), "head": round(t2 - t1, 2)})
         print(f"[train] hold-out accuracy {fitted.accuracy:.3f}" + (f" (the data's ceiling: {best['accuracy']:.3f})"
-              if best else "") + f", fixes accuracy {fitted.fixes['accuracy']}", flush=True)
+              if best else "") + f", evaluation-split votes {fitted.evaluation['accuracy']} on {fitted.evaluation['n']}"
+              f", training fixes {fitted.fixes['accuracy']}", flush=True)
         return fitted
+
+    def _prequential(self, parent: ModelMetadata | None, exs: list[Example], agreed: Consensus, backbone,
+                     fp: str) -> dict | None:
+        """Test first, train later: the parent's accuracy on the voted images whose first vote came after the
+        ledger watermark it was trained at (it cannot have seen them), before this run trains on them."""
+        if parent is None or parent.backbone.get("fingerprint") != fp or "head.npz" not in parent.artifacts:
+            return None
+        watermark = int((parent.data.get("ledger") or {}).get("watermark") or 0)
+        seen = self.registry.trained_fixes(parent.model, parent.version)
+        fresh = [e for e in exs if e.source == "fix" and e.sha256 not in seen
+                 and agreed.accepted[e.sha256].get("first_seq", 0) > watermark]
+        arrays = np.load(io.BytesIO(self.registry.fetch_artifact(parent.model, parent.version, "head.npz", parent)))
+        head = H.Head(arrays["kernel"], arrays["bias"])
+        label_idx = {l: i for i, l in enumerate(self.labels)}
+        probs = head.predict(self.embeddings(backbone, fp, fresh)) if fresh else np.zeros((0, len(self.labels)))
+        return {"version": parent.version, "after_watermark": watermark,
+                **honest(np.array([label_idx[e.label] for e in fresh], int), probs, self.labels)}
 
     def _convert(self, fitted: "Fitted", backbone, info: dict) -> "Candidate":
         """The head alone as TFLite, its parity with Keras on hold-out embeddings, and the parity of the
@@ -319,7 +342,8 @@ class Trainer:
             data={k: data[k] for k in ("data_sha256", "dataset", "dataset_manifest_sha256", "counts", "ledger")}
                  | {"quarantined": sorted(agreed.quarantined), "note": note},
             params=cfg.params(),
-            metrics={"holdout": cand.holdout, "fixes": cand.fixes, "ceiling": fitted.ceiling,
+            metrics={"holdout": cand.holdout, "fixes": cand.fixes, "evaluation": fitted.evaluation,
+                     "parent_prequential": fitted.parent_prequential, "ceiling": fitted.ceiling,
                      "train_seconds": round(seconds, 2),
                      "stage_seconds": cand.seconds, "head_iterations": fitted.head.iterations},
             conversion=cand.parity,
@@ -345,6 +369,8 @@ class Fitted:
     train: list
     hold: list
     seconds: dict
+    evaluation: dict = field(default_factory=dict)   # on evaluation-split votes it never trained on, with a CI
+    parent_prequential: dict | None = None           # the parent on the votes that came after its watermark
     ceiling: dict | None = None      # what a classifier on the generator's cues gets on this split (ceiling.py)
 
     @property
@@ -371,6 +397,13 @@ class Candidate:
     @property
     def accuracy(self) -> float:
         return self.fitted.accuracy
+
+
+def honest(y: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict:
+    """Accuracy on images a model never trained on, with its count and 95% Wilson interval."""
+    right = int((probs.argmax(axis=1) == y).sum()) if len(y) else 0
+    return {"n": int(len(y)), "right": right, "accuracy": round(right / len(y), 4) if len(y) else None,
+            "ci95": wilson(right, int(len(y)))}
 
 
 def accuracy_reasons(accuracy: float, cfg: TrainConfig, parent: ModelMetadata | None) -> list[str]:

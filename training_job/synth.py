@@ -26,6 +26,9 @@ from layers.config import DEFAULT_LABELS
 LABELS = DEFAULT_LABELS
 ENGINEER_CUES = ("glasses", "hoodie", "laptop", "headphones", "stickers")
 OTHER_CUES = ("suit", "tie", "microphone", "brush", "flower")
+# Drift: a kind of engineer the bootstrap data never draws. Civil engineers on site wear a hard hat and a
+# high-visibility vest over a shirt and tie, with none of the usual engineer cues; `drifted()` draws them.
+DRIFT_CUES = ("hardhat", "vest")
 SKIN = [(255, 224, 189), (234, 192, 134), (198, 134, 66), (141, 85, 36), (94, 56, 30), (241, 194, 125)]
 HAIR = [(20, 20, 20), (90, 60, 30), (200, 170, 80), (150, 40, 20), (120, 120, 120), (240, 240, 240)]
 SIZE = 160
@@ -80,6 +83,13 @@ def draw_person(rng: random.Random, cues: Iterable[str]) -> Image.Image:
         d.rectangle([cx - 18, top + 40, cx + 18, top + 54], outline=tuple(max(0, c - 40) for c in hood), width=2)
     else:
         d.polygon([(cx - 46, s), (cx - 32, top + 6), (cx + 32, top + 6), (cx + 46, s)], fill=shirt)
+    if "vest" in cues:                          # high-visibility: fluorescent panels, reflective stripes
+        hv = rng.choice([(255, 120, 0), (230, 240, 20), (255, 90, 20)])
+        d.polygon([(cx - 46, s), (cx - 32, top + 6), (cx - 10, top + 6), (cx - 14, s)], fill=hv)
+        d.polygon([(cx + 46, s), (cx + 32, top + 6), (cx + 10, top + 6), (cx + 14, s)], fill=hv)
+        for y in (top + 40, top + 60):
+            d.rectangle([cx - 44, y, cx - 14, y + 5], fill=(235, 235, 235))
+            d.rectangle([cx + 14, y, cx + 44, y + 5], fill=(235, 235, 235))
     if "tie" in cues:
         tie = _rgb(rng, 80, 220)
         d.polygon([(cx - 4, top + 8), (cx + 4, top + 8), (cx + 7, top + 38), (cx, top + 46), (cx - 7, top + 38)], fill=tie)
@@ -92,6 +102,11 @@ def draw_person(rng: random.Random, cues: Iterable[str]) -> Image.Image:
     for ex in (cx - 8, cx + 8):
         d.ellipse([ex - 2, eye_y - 2, ex + 2, eye_y + 2], fill=(20, 20, 20))
     d.arc([cx - 8, head_y + 4, cx + 8, head_y + 14], 20, 160, fill=(120, 40, 40), width=2)
+    if "hardhat" in cues:
+        hat = rng.choice([(250, 210, 0), (255, 140, 0), (245, 245, 240)])
+        d.chord([cx - head_r - 3, head_y - head_r - 12, cx + head_r + 3, head_y + 4], 180, 360, fill=hat)
+        d.rectangle([cx - head_r - 9, head_y - 6, cx + head_r + 9, head_y - 2], fill=hat)
+        d.line([(cx, head_y - head_r - 10), (cx, head_y - 6)], fill=tuple(max(0, c - 60) for c in hat), width=3)
     if "glasses" in cues:
         frame = rng.choice([(10, 10, 10), (120, 60, 20), (40, 40, 160)])
         for ex in (cx - 9, cx + 9):
@@ -147,6 +162,17 @@ def portrait(seed: int, label: str | None = None) -> tuple[Image.Image, str, lis
     label = label or rng.choice(LABELS)
     cues = _cues(rng, label)
     return draw_person(rng, cues), label, cues
+
+
+DRIFT_SEED = 5_000_000
+
+
+def drifted(seed: int) -> tuple[Image.Image, str, list[str]]:
+    """A civil engineer (label engineer): a hard hat and a high-visibility vest over a shirt and, most often,
+    a tie (a non-engineer's cue), and none of the usual engineer cues. The bootstrap data never draws them."""
+    rng = random.Random(DRIFT_SEED + seed)
+    cues = ["hardhat", "vest"] + (["tie"] if rng.random() < 0.8 else [])
+    return draw_person(rng, cues), "engineer", cues
 
 
 def to_jpeg(img: Image.Image, quality: int = 88) -> bytes:
@@ -230,7 +256,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-__all__ = ["LABELS", "portrait", "to_jpeg", "samples", "Sample", "demo_profiles", "DemoProfile", "showcase"]
+__all__ = ["LABELS", "portrait", "drifted", "to_jpeg", "samples", "Sample", "demo_profiles", "DemoProfile", "showcase"]
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))

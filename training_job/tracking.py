@@ -50,6 +50,10 @@ def version_metrics(meta: ModelMetadata) -> dict[str, float]:
     m = meta.metrics
     out = dict(flatten("holdout", {k: v for k, v in m.get("holdout", {}).items() if k != "confusion"}))
     out.update(flatten("fixes", {k: v for k, v in m.get("fixes", {}).items() if k != "confusion"}))
+    for honest in ("evaluation", "parent_prequential"):         # on votes it never trained on, with a 95% CI
+        fig = m.get(honest) or {}
+        out.update(flatten(honest, {"n": fig.get("n"), "accuracy": fig.get("accuracy"),
+                                    "ci95_low": (fig.get("ci95") or [None])[0], "ci95_high": (fig.get("ci95") or [None, None])[1]}))
     out.update(flatten("seconds", {"train": m.get("train_seconds"), **m.get("stage_seconds", {})}))
     out.update(flatten("ceiling", m.get("ceiling", {})))
     if "head_iterations" in m:

@@ -66,6 +66,7 @@ def found_json(found) -> dict:
 
 def api(event) -> dict:
     client = TOKENS.authenticate(event.headers.get("Authorization"))
+    client.require("predict")
     verb = event.path.strip("/") or "help"
     if verb == "signup":
         allow_methods(event, "POST")
@@ -88,6 +89,7 @@ def api(event) -> dict:
         return ok(profile_json(APP.me(principal)))
     if verb == "confirm":
         allow_methods(event, "POST")
+        client.require("vote")
         me = APP.me(principal)
         profile, receipt = APP.confirm(principal, fields.get("label"), me.photo_sha256,
                                        key=request_key(event.headers.get("Idempotency-Key")))

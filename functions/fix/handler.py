@@ -28,7 +28,8 @@ SETTINGS = Settings.from_env()
 DB = Database(SETTINGS.db)
 TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
 RECORDER = VoteRecorder(BlobStore(SETTINGS.s3), EventSink(SETTINGS.kafka, client_id="fix"), Ledger(DB),
-                        RateLimiter(DB, SETTINGS.auth.votes_per_window, SETTINGS.auth.vote_window_s), SETTINGS)
+                        RateLimiter(DB, SETTINGS.auth.votes_per_window, SETTINGS.auth.vote_window_s), SETTINGS,
+                        client_limiter=RateLimiter(DB, SETTINGS.auth.client_votes_per_window, SETTINGS.auth.vote_window_s))
 SLACK = SlackFront.from_settings(SETTINGS, "/fix", f"/fix IMAGE_URL {'|'.join(SETTINGS.labels)}", nargs=(2, 2),
                                  replay_guard=ReplayGuard(DB))
 
@@ -36,10 +37,11 @@ SLACK = SlackFront.from_settings(SETTINGS, "/fix", f"/fix IMAGE_URL {'|'.join(SE
 def fix(event) -> dict:
     allow_methods(event, "POST")
     client = TOKENS.authenticate(event.headers.get("Authorization"))
+    client.require("vote")
     inp = parse_image_input(event.body, event.headers, event.query, SETTINGS.fetch.max_bytes)
     principal = api_principal(client, user_of(event, inp.fields))
     key = request_key(event.headers.get("Idempotency-Key"))
-    label = RECORDER.admit(principal, inp.fields.get("label"))     # before any fetch: a bad class costs nothing
+    label = RECORDER.admit(principal, inp.fields.get("label"), client=api_principal(client))   # before any fetch
     data = inp.data if inp.data is not None else fetch_image(inp.url, SETTINGS.fetch)
     receipt = RECORDER.record(data, label, principal, source="api", key=key)
     return ok(receipt.to_json(), status=200 if receipt.duplicate else 201)

@@ -4,6 +4,7 @@ promote, rollback, history, compare, and asking the trainer to run now.
     GET  /function/models                     the versions (role, weight, accuracy, fix accuracy, parent)
     GET  /function/models/<n>                 one version: metadata and lineage
     GET  /function/models/history             this model's audit log (edits and refused attempts)
+    GET  /function/models/voters              (admin) each voter's estimated reliability and votes
     GET  /function/models/compare?a=1&b=3     two versions side by side: metadata, a replay of live traffic
                                               against the votes, and a chart (chart_url: a signed media link)
     POST /function/models/route               {"weights": {"1": 90, "3": 10}}
@@ -12,7 +13,8 @@ promote, rollback, history, compare, and asking the trainer to run now.
     POST /function/models/promote             {"version": 3}
     POST /function/models/rollback            (the route before this model's last change)
     POST /function/models/train               (a command record on Kafka; the trainer runs now)
-    POST /function/models/auto                {"on": true, "canary_percent": 10, "min_samples": 8, "margin": 0.05}
+    POST /function/models/auto                {"on": true, "canary_percent": 10, "min_samples": 8, "alpha": 0.05,
+                                              "max_samples": 400}
 Reading needs a bearer token; editing needs a token with the admin scope (403 otherwise, audited). An edit
 may carry `If-Match: <revision>` (from list): if the control document moved on since, 409 and nothing is written.
 Slack: /models VERB ... (edits only from the user ids in the admin list, secret slack-admins / SLACK_ADMINS).
@@ -29,7 +31,7 @@ from layers.errors import AfterDarkError, BadInput
 from layers.events import CommandRecord, EventSink, now_ms
 from layers.guards import ReplayGuard
 from layers.http import json_object, ok, respond
-from layers.ledger import Ledger, decide
+from layers.ledger import GoldAnswers, Ledger, VoterBoard, decide
 from layers.media import MediaLinks
 from layers.registry import Registry, artifact_key
 from layers.registry.commands import USAGE, from_api, from_text, run, table
@@ -48,15 +50,24 @@ OPS = DataOps(Registry(STORE), SETTINGS.model)
 SINK = EventSink(SETTINGS.kafka, client_id="models")
 DB = Database(SETTINGS.db)
 LINKS = MediaLinks(SETTINGS.media)
-COMPARE = Comparison(OPS, Replayer(SETTINGS, STORE), lambda: decide(Ledger(DB).snapshot(SETTINGS.model).latest).accepted,
-                     STORE, LINKS)
+GOLD = GoldAnswers(STORE)
+
+
+def consensus():
+    """The ledger's consensus, with the live version's dataset as gold, as the trainer computes it."""
+    live = OPS.route().live
+    dataset = OPS.metadata(live).data.get("dataset") if live is not None else None
+    return decide(Ledger(DB).snapshot(SETTINGS.model).latest, known=GOLD.answers(dataset) if dataset else {})
+
+
+COMPARE = Comparison(OPS, Replayer(SETTINGS, STORE), consensus, STORE, LINKS)
 SLACK = SlackFront.from_settings(SETTINGS, "/models", USAGE, nargs=(1, 12), response_type="in_channel",
                                  replay_guard=ReplayGuard(DB))
 
 
 def execute(cmd, actor: str, admin: bool, revision: int | None) -> dict:
     result = run(OPS, cmd, actor=actor, admin=admin, revision=revision, request_training=request_training,
-                 compare=COMPARE)
+                 compare=COMPARE, voters=lambda: VoterBoard(DB).list(SETTINGS.model))
     if cmd.verb == "show" and "report.png" in result.get("artifacts", {}):
         try:                                       # the training report, through a signed media link
             result["report_url"] = LINKS.url(artifact_key(OPS.model, result["version"], "report.png"))

@@ -13,7 +13,7 @@ import logging
 import os
 
 from layers import metrics
-from layers.auth import ApiTokens, api_principal
+from layers.auth import ApiTokens, routing_key
 from layers.config import Settings
 from layers.db import Database
 from layers.events import EventSink
@@ -55,8 +55,9 @@ def status(event) -> dict:
 def predict(event) -> dict:
     allow_methods(event, "POST", "GET")
     client = TOKENS.authenticate(event.headers.get("Authorization"))
+    client.require("predict")
     inp = parse_image_input(event.body, event.headers, event.query, SETTINGS.fetch.max_bytes)
-    principal = api_principal(client, user_of(event, inp.fields))
+    principal = routing_key(client, user_of(event, inp.fields))
     data = inp.data if inp.data is not None else fetch_image(inp.url, SETTINGS.fetch)
     return ok(PREDICTOR.predict(data, user=principal, request_id=request_id(event)).to_json())
 

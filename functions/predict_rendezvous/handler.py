@@ -54,7 +54,7 @@ def number(fields: dict, name: str) -> int | None:
 
 def rendezvous(event) -> dict:
     allow_methods(event, "POST", "GET")
-    TOKENS.authenticate(event.headers.get("Authorization"))
+    TOKENS.authenticate(event.headers.get("Authorization")).require("predict")
     inp = parse_image_input(event.body, event.headers, event.query, SETTINGS.fetch.max_bytes)
     deadline_ms = number(inp.fields, "deadline_ms")
     data = inp.data if inp.data is not None else fetch_image(inp.url, SETTINGS.fetch)

@@ -1,7 +1,11 @@
 """The vote ledger in PostgreSQL: every acknowledged vote, the consensus it adds up to, and every training run.
 
     votes.py      Ledger: idempotent insert of votes (by vote id), the watermark, each principal's latest vote
-    consensus.py  decide(): strict majority per image, ties quarantined, a minimum number of votes (pure)
+    consensus.py  decide(): Dawid-Skene consensus per image, voters weighed by estimated reliability, gold
+                  images check voters, ties and low posteriors quarantined (pure)
+    gold.py       GoldAnswers: the dataset's images and labels, the known answers that check voters
+    split.py      split_of(): train or evaluation, by the image's sha256 (pure)
+    voters.py     VoterBoard: each voter's estimated reliability, as the trainer last computed it
     runs.py       TrainingRuns: one row per training run, with its stage, outcome, reason and version
 
 Example:
@@ -13,8 +17,12 @@ Example:
 IMPORTANT: the ledger is the history. Kafka carries votes to it; model versions record which watermark and
 which consensus they trained on, but nothing is ever looked up from a version to know what was voted.
 """
-from layers.ledger.consensus import Consensus, decide
+from layers.ledger.consensus import Consensus, VoterEstimate, decide
+from layers.ledger.gold import GoldAnswers
 from layers.ledger.runs import TrainingRun, TrainingRuns
+from layers.ledger.split import EVALUATION, EVALUATION_FRACTION, TRAIN, split_of
+from layers.ledger.voters import VoterBoard
 from layers.ledger.votes import LatestVote, Ledger, LedgerSnapshot, Vote
 
-__all__ = ["Consensus", "decide", "TrainingRun", "TrainingRuns", "LatestVote", "Ledger", "LedgerSnapshot", "Vote"]
+__all__ = ["Consensus", "VoterEstimate", "decide", "GoldAnswers", "TrainingRun", "TrainingRuns", "EVALUATION", "EVALUATION_FRACTION",
+           "TRAIN", "split_of", "VoterBoard", "LatestVote", "Ledger", "LedgerSnapshot", "Vote"]

@@ -1,8 +1,9 @@
 """The DataOps verbs, parsed once for Slack text and for the JSON API, authorised, run, and shown as a table.
 
     /models list | show N | history | compare A B                        anyone authenticated
+    /models voters                                                       admins only (estimated reliability)
     /models route 1=90 3=10 | canary N PCT | mirror N on|off | promote N | rollback | train   admins only
-    /models auto on|off [canary=PCT] [samples=M] [margin=X]                 admins only (the canary policy)
+    /models auto on|off [canary=PCT] [samples=M] [alpha=X] [budget=N]      admins only (the canary policy)
     /models policy best-confidence|fastest|preferred [N]                    admins only (rendezvous default)
     /models ensemble [N M]                                                  admins only (the dating app's versions)
 
@@ -23,12 +24,12 @@ from typing import Callable
 from layers.errors import BadInput, Forbidden
 from layers.registry.dataops import DataOps, parse_weights
 
-READS = ("list", "show", "history", "compare")
+READS = ("list", "show", "history", "compare", "voters")
 EDITS = ("route", "canary", "mirror", "promote", "rollback", "train", "auto", "policy", "ensemble")
-USAGE = ("/models list | show N | history | compare A B | route 1=90 3=10 | canary N PCT | mirror N on|off | "
-         "promote N | rollback | train | auto on|off [canary=PCT] [samples=M] [margin=X] | "
+USAGE = ("/models list | show N | history | compare A B | voters | route 1=90 3=10 | canary N PCT | mirror N on|off | "
+         "promote N | rollback | train | auto on|off [canary=PCT] [samples=M] [alpha=X] [budget=N] | "
          "policy best-confidence|fastest|preferred [N] | ensemble [N M]")
-AUTO_OPTIONS = {"canary": "canary_percent", "samples": "min_samples", "margin": "margin"}
+AUTO_OPTIONS = {"canary": "canary_percent", "samples": "min_samples", "alpha": "alpha", "budget": "max_samples"}
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,9 @@ def _auto(on, options: dict) -> Command:
     for name, value in options.items():
         key = AUTO_OPTIONS.get(name, name if name in AUTO_OPTIONS.values() else None)
         if key is None:
-            raise BadInput(f"auto takes canary=PCT, samples=M and margin=X; not {name}")
+            raise BadInput(f"auto takes canary=PCT, samples=M, alpha=X and budget=N; not {name}")
         try:
-            args[key] = float(value) if key == "margin" else int(value)
+            args[key] = float(value) if key == "alpha" else int(value)
         except (TypeError, ValueError):
             raise BadInput(f"{name} must be a number, not {value!r}") from None
     return Command("auto", args)
@@ -78,7 +79,7 @@ def from_text(text: str) -> Command:
     if not words or words[0] in ("help", "-h", "--help"):
         raise BadInput(f"Usage: {USAGE}")
     verb, rest = words[0].lower(), words[1:]
-    shapes = {"list": 0, "history": 0, "rollback": 0, "train": 0, "show": 1, "promote": 1, "compare": 2,
+    shapes = {"list": 0, "history": 0, "voters": 0, "rollback": 0, "train": 0, "show": 1, "promote": 1, "compare": 2,
               "canary": 2, "mirror": 2}
     if verb == "route":
         if not rest:
@@ -86,7 +87,7 @@ def from_text(text: str) -> Command:
         return Command("route", {"weights": parse_weights(rest)})
     if verb == "auto":
         if not rest or any("=" not in w for w in rest[1:]):
-            raise BadInput("Usage: /models auto on|off [canary=PCT] [samples=M] [margin=X]")
+            raise BadInput("Usage: /models auto on|off [canary=PCT] [samples=M] [alpha=X] [budget=N]")
         return _auto(rest[0], dict(w.split("=", 1) for w in rest[1:]))
     if verb == "ensemble":
         return Command("ensemble", {"versions": [_int(v, "a version") for v in rest]})
@@ -121,9 +122,9 @@ def from_api(method: str, path: str, body: dict, query: dict | None = None) -> C
             return Command("show", {"version": int(verb)})
         if verb == "compare":
             return _build("compare", [query.get("a"), query.get("b")])
-        if verb in ("list", "history"):
+        if verb in ("list", "history", "voters"):
             return Command(verb)
-        raise BadInput(f"GET serves list, <version>, history and compare; not {verb!r}")
+        raise BadInput(f"GET serves list, <version>, history, voters and compare; not {verb!r}")
     if method != "POST" or verb not in EDITS:
         raise BadInput(f"POST one of {', '.join(EDITS)}")
     if verb == "route":
@@ -150,10 +151,12 @@ def from_api(method: str, path: str, body: dict, query: dict | None = None) -> C
 
 
 def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | None,
-        request_training: Callable[[str], None], compare: Callable[[int, int], dict] | None = None) -> dict:
+        request_training: Callable[[str], None], compare: Callable[[int, int], dict] | None = None,
+        voters: Callable[[], list[dict]] | None = None) -> dict:
     """Authorise and run one command. The result is JSON; `versions` (when present) is what `table` shows.
-    `compare`: the full comparison (layers.comparison: replay and chart); by default the metadata figures."""
-    if cmd.edits and not admin:
+    `compare`: the full comparison (layers.comparison: replay and chart); by default the metadata figures.
+    `voters`: each voter's estimated reliability (layers.ledger.VoterBoard), for admins only."""
+    if (cmd.edits or cmd.verb == "voters") and not admin:
         why = f"{actor} is not an admin"
         ops.refuse(actor, cmd.describe(), why)
         raise Forbidden(f"only admins may {cmd.verb}; {why} (the attempt is in the audit log)")
@@ -167,6 +170,9 @@ def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | Non
         return {"model": ops.model, "history": ops.history()}
     if cmd.verb == "compare":
         return (compare or ops.compare)(a["a"], a["b"])
+    if cmd.verb == "voters":
+        return {"model": ops.model, "method": "dawid-skene (one-coin), with the dataset as gold",
+                "voters": voters() if voters else []}
     if cmd.verb == "train":
         request_training(actor)
         return {"model": ops.model, "requested": "train",
@@ -179,7 +185,7 @@ def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | Non
            "policy": lambda: ops.policy(a["name"], a["preferred"], actor, revision),
            "ensemble": lambda: ops.ensemble(a["versions"], actor, revision),
            "auto": lambda: ops.auto(a["on"], actor, revision, a.get("canary_percent"), a.get("min_samples"),
-                                    a.get("margin"))}[cmd.verb]()
+                                    a.get("alpha"), a.get("max_samples"))}[cmd.verb]()
     return {"model": ops.model, "revision": doc.revision, "route": doc.models[ops.model].to_json(),
             "versions": [r.to_json() for r in ops.list()]}
 

@@ -140,7 +140,11 @@ class DataOps:
 
         def figures(m: ModelMetadata) -> dict:
             hold, fixes = m.metrics.get("holdout", {}), m.metrics.get("fixes", {})
+            ev = m.metrics.get("evaluation") or {}
             return {"version": m.version, "accuracy": hold.get("accuracy"), "n": hold.get("n"),
+                    "evaluation_accuracy": ev.get("accuracy"), "evaluation_n": ev.get("n"), "evaluation_ci95": ev.get("ci95"),
+                    "parent_prequential": m.metrics.get("parent_prequential"),
+                    # accuracy on the voted images it TRAINED on: whether it learnt them, not how good it is
                     "fix_accuracy": fixes.get("accuracy"), "fix_n": fixes.get("n"), "per_class": hold.get("per_class"),
                     "parent": m.parent, "data_sha256": m.data.get("data_sha256"),
                     "watermark": (m.data.get("ledger") or {}).get("watermark")}
@@ -201,23 +205,27 @@ class DataOps:
         raise BadInput(f"{self.model} has no change to roll back")
 
     def auto(self, enabled: bool, actor: str, revision: int | None = None, canary_percent: int | None = None,
-             min_samples: int | None = None, margin: float | None = None) -> ControlDoc:
+             min_samples: int | None = None, alpha: float | None = None,
+             max_samples: int | None = None) -> ControlDoc:
         """Turn the canary policy (AutoPromotion) on or off, optionally with new settings."""
         if canary_percent is not None and not 1 <= canary_percent <= 99:
             raise BadInput("the canary takes 1 to 99 percent")
         if min_samples is not None and not 1 <= min_samples <= 100_000:
             raise BadInput("samples is a count from 1 to 100000")
-        if margin is not None and not -1 <= margin <= 1:
-            raise BadInput("the margin is an accuracy difference from -1 to 1")
+        if alpha is not None and not 0 < alpha < 0.5:
+            raise BadInput("alpha is the error rate of the canary's test: above 0 and below 0.5")
+        if max_samples is not None and not 1 <= max_samples <= 1_000_000:
+            raise BadInput("budget is a count of images from 1 to 1000000")
 
         def change(route: ModelRoute) -> str:
             a = route.auto
             a.enabled = enabled
             a.canary_percent = a.canary_percent if canary_percent is None else canary_percent
             a.min_samples = a.min_samples if min_samples is None else min_samples
-            a.margin = a.margin if margin is None else margin
-            return (f"auto-promotion {'on' if enabled else 'off'}: canary {a.canary_percent}%, "
-                    f"{a.min_samples} samples, margin {a.margin}")
+            a.alpha = a.alpha if alpha is None else alpha
+            a.max_samples = a.max_samples if max_samples is None else max_samples
+            return (f"auto-promotion {'on' if enabled else 'off'}: canary {a.canary_percent}%, at least "
+                    f"{a.min_samples} honest images, alpha {a.alpha}, budget {a.max_samples} images")
         return self._edit(change, actor, revision)
 
     def policy(self, name: str, preferred: int | None, actor: str, revision: int | None = None) -> ControlDoc:

@@ -118,6 +118,11 @@ class Versions:
         return data
 
     # -- backbones (content-addressed by fingerprint, shared by versions) ------------------------------------
+    def trained_fixes(self, model: str, version: int) -> set[str]:
+        """The voted images a version was trained on: its data.json's fixes in the train split."""
+        data = json.loads(self.fetch_artifact(model, version, "data.json"))
+        return {e["sha256"] for e in data.get("examples", []) if e.get("source") == "fix" and e.get("split") == "train"}
+
     def fetch_backbone(self, meta: ModelMetadata) -> bytes:
         """The version's backbone.tflite, verified against the sha256 its metadata records."""
         ref = meta.backbone.get("tflite") or {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from layers.config import Settings
 from layers.events import DecoyRecord, decode
@@ -55,6 +55,65 @@ def read_decoys(settings: Settings, topic: str, from_offset: int | None, since_m
         consumer.close()
 
 
+class DecoyTail:
+    """The newest decoy traffic of a model, read incrementally: each `read()` takes only the records that are
+    new since the last one, partition by partition, and never more than `per_step` (then the OLDEST of the new
+    ones are skipped, and counted: the newest traffic always wins). The images of the last `keep` records are
+    kept, newest last. A first read starts `per_step` records before each partition's end.
+
+    IMPORTANT: the consumer is assigned (no group, no commits): every analyst keeps its own place."""
+
+    def __init__(self, settings: Settings, topic: str, model: str, per_step: int = 2000, keep: int = 2000) -> None:
+        self.settings, self.topic, self.model, self.per_step = settings, topic, model, per_step
+        self.next: dict[int, int] = {}                     # partition -> the next offset to read
+        self.recent: deque[tuple[int, str]] = deque(maxlen=keep)    # (created_at_ms, image sha256)
+        self.read_records = self.skipped = 0
+        self._consumer = None
+
+    def read(self) -> int:
+        """Read what is new; returns how many of this model's records were taken."""
+        from kafka import KafkaConsumer, TopicPartition
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap, enable_auto_commit=False,
+                                           group_id=None)
+        consumer = self._consumer
+        parts = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or [])]
+        if not parts:
+            return 0
+        consumer.assign(parts)
+        ends, begins = consumer.end_offsets(parts), consumer.beginning_offsets(parts)
+        share = max(1, self.per_step // len(parts))
+        for p in parts:
+            start = max(self.next.get(p.partition, ends[p] - share), begins[p])
+            if ends[p] - start > share:
+                self.skipped += ends[p] - share - start
+                start = ends[p] - share
+            consumer.seek(p, start)
+        taken, deadline = 0, time.time() + 30
+        while time.time() < deadline and any(consumer.position(p) < ends[p] for p in parts):
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for r in records:
+                    if r.offset >= ends[tp]:
+                        continue
+                    self.read_records += 1
+                    rec = decode(r.value, DecoyRecord)
+                    if isinstance(rec, DecoyRecord) and rec.model == self.model:
+                        self.recent.append((rec.created_at_ms, rec.image_sha256))
+                        taken += 1
+        for p in parts:
+            self.next[p.partition] = min(consumer.position(p), ends[p])
+        return taken
+
+    def images(self, since_ms: int | None = None) -> list[str]:
+        """The distinct images of the kept records (at or after since_ms), newest first."""
+        return list(dict.fromkeys(sha for ts, sha in reversed(self.recent) if since_ms is None or ts >= since_ms))
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+
 class Replayer:
     """Scores archived traffic with any versions, remembering each (version, image) answer: versions and
     images are immutable, so a canary analysis that replays every few seconds reads and scores only what is new.
@@ -77,16 +136,7 @@ class Replayer:
         decoys = read_decoys(self.settings, topic or self.settings.kafka.topics.predict_decoy, from_offset, since_ms,
                              limit, model)
         images = list(dict.fromkeys(d.image_sha256 for d in decoys))       # each image once, in traffic order
-        loaded = [self._load(model, v) for v in versions]
-        for sha in images:
-            todo = [l for l in loaded if (model, l.version, sha) not in self._answers]
-            if not todo:
-                continue
-            data = self.store.get(image_key(sha)).body
-            probs = score_all(todo, {size: preprocess(data, size) for size in {l.input_size for l in todo}})
-            for l in todo:
-                self._answers[(model, l.version, sha)] = top(l.labels, probs[l.version])[0]
-        answers = {v: {sha: self._answers[(model, v, sha)] for sha in images} for v in versions}
+        answers = self.answers(model, versions, images)
         agree = sum(len({answers[v][sha] for v in versions}) == 1 for sha in images)
         labelled = [sha for sha in images if sha in agreed]
         report = {"model": model, "records": len(decoys), "images": len(images), "labelled": len(labelled),
@@ -97,6 +147,20 @@ class Replayer:
                                           "accuracy": round(right / len(labelled), 4) if labelled else None,
                                           "labels": dict(sorted(answers[v].items()))}
         return report
+
+    def answers(self, model: str, versions: list[int], images: list[str]) -> dict[int, dict[str, str]]:
+        """Each version's top class for each stored image (images/<sha256>), each image read and scored once
+        per version, ever (versions and images are immutable)."""
+        loaded = [self._load(model, v) for v in versions]
+        for sha in images:
+            todo = [l for l in loaded if (model, l.version, sha) not in self._answers]
+            if not todo:
+                continue
+            data = self.store.get(image_key(sha)).body
+            probs = score_all(todo, {size: preprocess(data, size) for size in {l.input_size for l in todo}})
+            for l in todo:
+                self._answers[(model, l.version, sha)] = top(l.labels, probs[l.version])[0]
+        return {v: {sha: self._answers[(model, v, sha)] for sha in images} for v in versions}
 
     def _load(self, model: str, version: int) -> Loaded:
         key = (model, version)

@@ -144,3 +144,36 @@ def test_unknown_class_is_400_and_lists_the_valid_ones(gateway):
     assert status == 400
     assert body["error"] == "bad_input" and body["valid_labels"] == ["engineer", "non_engineer"]
     assert "engineer" in body["message"]
+
+
+def test_a_client_without_delegate_is_one_voter_whatever_users_it_names(gateway, store):
+    """The attack from the review: 30 votes as user=a hit 429, then user=b was accepted. Without the delegate
+    scope a user claim is refused, and the client's votes all count as one principal, with one rate limit."""
+    import os
+    viewer = {"Authorization": f"Bearer {os.environ['API_TOKEN_VIEWER']}"}       # scopes predict, vote
+    jpeg = to_jpeg(portrait(1290)[0])
+    for user in ("a", "b"):
+        status, _, body = post_fix(gateway, {"image_b64": b64(jpeg), "label": "engineer", "user": user}, viewer)
+        assert status == 403 and body["error"] == "forbidden" and "delegate" in body["message"], body
+    status, _, body = post_fix(gateway, {"image_b64": b64(jpeg), "label": "engineer"}, viewer)
+    assert status == 201 and body["principal"] == "api:viewer", body
+    status, _, body = http("POST", f"{gateway}/function/fix?label=engineer", jpeg,
+                           {"Content-Type": "image/jpeg", "X-User-Id": "c", **viewer})
+    assert status == 403, body
+
+
+def test_a_delegating_client_has_a_limit_over_all_its_users(db, uid):
+    """Per principal and, on top, per API client: a delegating client cannot outrun its own limit by naming
+    more users. Against the real rate-limit table (the recorder's admission step, before any work)."""
+    from layers.config import Settings
+    from layers.errors import RateLimited
+    from layers.fixes import VoteRecorder
+    from layers.guards import RateLimiter
+    recorder = VoteRecorder(None, None, None, RateLimiter(db, 5, 60), Settings(),
+                            client_limiter=RateLimiter(db, 3, 60))
+    client = f"api:bot-{uid}"
+    for user in ("a", "b", "c"):
+        assert recorder.admit(f"{client}:{user}", "engineer", client=client) == "engineer"
+    with pytest.raises(RateLimited):
+        recorder.admit(f"{client}:d", "engineer", client=client)
+    assert recorder.admit(f"api:other-{uid}", "engineer", client=f"api:other-{uid}") == "engineer"

@@ -1,5 +1,6 @@
 """The whole loop through the real gateway, trainer, Kafka, MinIO and PostgreSQL, as `make demo` shows it:
-votes -> a new version -> canary -> promoted by the canary policy -> /predict answers with the new version."""
+votes on a new kind of portrait -> a new version -> canary -> judged on voted images it never trained on ->
+promoted by the canary policy -> /predict answers portraits of the kind that nobody voted on better."""
 from __future__ import annotations
 
 import json
@@ -26,18 +27,17 @@ def test_votes_become_a_canary_that_is_promoted_and_answers(served, gateway, sto
         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         demo = subprocess.run([sys.executable, "dev/demo_loop.py", "--gateway", gateway, "--json", "--timeout", "150"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=240)
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert demo.returncode == 0, demo.stderr[-3000:]
         summary = json.loads(demo.stdout)
         new = summary["promoted"]
         assert new > summary["live_before"] and ops.route().live == new
         assert summary["roles_seen"][str(new)] == "live" and all(p["version"] == new for p in summary["after"])
-        before, after = summary["before"], summary["after"]
-        # the new version learnt from the votes: the voted class gained on most voted images, and on average
-        # (not necessarily on each: the head is refitted on every consensus vote in the ledger at once)
-        gains = [now["probabilities"][voted] - was["probabilities"][voted]
-                 for was, now, voted in zip(before, after, summary["voted"])]
-        assert sum(g > 0 for g in gains) * 2 > len(gains) and sum(gains) > 0, gains
+        # what it learnt shows on portraits of the new kind that nobody voted on
+        right = lambda answers: sum(a["label"] == t for a, t in zip(answers, summary["truth"]))
+        assert right(summary["after"]) > right(summary["before"]), summary
+        # the decision rests on honest evidence, stated: n, the discordant pairs, p at alpha
+        assert "better than live" in summary["evidence"] and "n=" in summary["evidence"], summary["evidence"]
         audit = [h for h in ops.history(limit=50) if h["actor"] == "system:auto-promotion"]
         assert any(h["change"].startswith(f"{served}: promote v{new}") for h in audit)
         assert any(f"v{new}=" in h["change"] and "gets" in h["change"] for h in audit)      # the canary step

@@ -144,11 +144,12 @@ def test_the_cli_prints_the_same_table(served, gateway):
 def test_the_canary_policy_is_an_admin_edit_from_the_cli_api_and_slack(served, gateway, store, restore_route):
     env = {**os.environ, "OPENFAAS_URL": gateway}
     cli = subprocess.run([sys.executable, str(ROOT / "dev" / "models.py"), "auto", "on", "canary=25", "samples=6",
-                          "margin=0.1"], capture_output=True, text=True, env=env, timeout=60)
+                          "alpha=0.01", "budget=50"], capture_output=True, text=True, env=env, timeout=60)
     try:
         assert cli.returncode == 0, cli.stderr
         auto = Registry(store).control()[0].models[served].auto
-        assert (auto.enabled, auto.canary_percent, auto.min_samples, auto.margin) == (True, 25, 6, 0.1)
+        assert (auto.enabled, auto.canary_percent, auto.min_samples, auto.alpha, auto.max_samples) == (True, 25, 6, 0.01, 50)
+        assert models(gateway, "POST", "/auto", {"on": True, "alpha": 0.7})[0] == 400            # not an error rate
         status, _, body = models(gateway, "POST", "/auto", {"on": False}, token=VIEWER)
         assert status == 403 and Registry(store).control()[0].models[served].auto.enabled
         assert models(gateway, "POST", "/auto", {"on": "maybe"})[0] == 400
@@ -196,3 +197,15 @@ def test_compare_replays_live_traffic_and_links_a_chart_through_media(served, ga
                          text=True, env={**os.environ, "OPENFAAS_URL": gateway}, timeout=60)
     assert cli.returncode == 0 and cli.stdout.split("\n")[0].split() == ["v1", "v2"], cli.stdout + cli.stderr
     assert cli.stdout.split("\n")[1].startswith("hold-out accuracy") and "chart: " in cli.stdout
+
+
+def test_voters_lists_estimated_reliability_for_admins_only(served, gateway, db):
+    from layers.ledger import VoterBoard, decide
+    from layers.ledger.votes import LatestVote
+    sha = "e" * 64
+    agreed = decide([LatestVote(sha, f"images/{sha}", "engineer", p, f"v-{p}", i) for i, p in enumerate(("api:x:a", "api:x:b"))])
+    VoterBoard(db).save(served, agreed.voters.values(), watermark=2)
+    status, _, body = models(gateway, "GET", "/voters")
+    assert status == 200 and {v["principal"] for v in body["voters"]} == {"api:x:a", "api:x:b"}, body
+    assert all(0 < v["accuracy"] < 1 and v["votes"] == 1 for v in body["voters"]) and "dawid-skene" in body["method"]
+    assert models(gateway, "GET", "/voters", token=VIEWER)[0] == 403
