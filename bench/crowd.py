@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Does the crowd make the model better on images it has never seen? Simulated crowds vote on a kind of
-portrait the bootstrap never drew (civil engineers: training_job.synth.drifted), and the loop runs as the
+portrait the bootstrap never drew (site crews in hard hats and hi-vis vests, not engineers: training_job.synth.drifted), and the loop runs as the
 trainer runs it: Dawid-Skene consensus with the dataset as gold (layers.ledger.consensus), the evaluation split
 (layers.ledger.split), the trainer's own head fit and gates (training_job.pipeline), and the canary's paired
 sequential test (layers.analysis.paired) on images neither version trained on.
@@ -145,7 +145,7 @@ def run(lab: Lab, crowd: str, seed: int, max_votes: int, traffic: list[Example],
                 latest.append(LatestVote(q.sha256, q.key, label, p, f"{seed}-{seq}", seq))
                 t_last_vote = time.perf_counter()
         agreed = decide(latest, known=lab.gold, labels=LABELS)
-        if canary is None and seq - trained_at >= BATCH:
+        if seq - trained_at >= BATCH:               # a newer version supersedes an undecided canary
             trained_at = seq
             exs = examples(lab.items, agreed)
             fitted = lab.trainer._fit(exs, lab.backbone, lab.fp, lab.cfg)
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"\n## Crowds: does voting teach the model a new kind of portrait? (bench/crowd.py, "
              f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {args.votes} votes per run)\n",
              f"Model `{args.model}` v{lab.meta.version} (backbone {lab.fp[:12]}), its dataset `{lab.cfg.dataset}`; "
-             f"new kind: civil engineers (hard hat, hi-vis vest, usually a tie); {PER_IMAGE} voters per image, "
+             f"new kind: site crews (hard hat, hi-vis vest; not engineers); {PER_IMAGE} voters per image, "
              f"every {GOLD_EVERY}th question a known-answer hold-out image; the canary's test at alpha 0.05. "
              f"Unseen set: 200 new-kind portraits nobody voted on. {time.time() - t0:.0f} s in all.\n",
              "| crowd | seeds | promotions | new kind before -> after (mean, min) | hold-out before -> after (worst) "

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The whole learning loop, live, against a running stack (make run; `make demo` runs it again). It shows the
-drift the crowd is there for: a kind of engineer the bootstrap never saw (civil engineers: a hard hat, a
-high-visibility vest, usually a tie; training_job.synth.drifted).
+drift the crowd is there for: a look the bootstrap never saw (site crews in hard hats and high-visibility
+vests, who are not engineers; training_job.synth.drifted).
 
   1. /predict scores new portraits of that kind: the live version gets most of them wrong;
   2. three people vote what they are (/fix, one principal each through the delegating token);
@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from training_job.synth import drifted, to_jpeg  # noqa: E402
 
 VOTERS = ("ana", "bo", "cy")
+VOTE_EVERY_S = 6.5       # two new portraits each time: 18 votes a minute per voter, under the tests' limit (20)
 
 
 class Api:
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "http://127.0.0.1:8080"))
     ap.add_argument("--images", type=int, default=8, help="portraits voted on before the first version")
     ap.add_argument("--timeout", type=float, default=150)
+    ap.add_argument("--budget", type=int, default=16, help="honest images the canary gets before an undecided "
+                                                               "test rolls it back")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     cache = Path(os.environ.get("AFTERDARK_CACHE", Path.home() / ".cache" / "afterdark"))
@@ -76,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     live = next(r["version"] for r in listing["versions"] if r["role"] == "live")
     hold_before = next(r["accuracy"] for r in listing["versions"] if r["version"] == live)
     route = api.call("GET", "predict/status")["desired_route"]
-    if not route.get("auto", {}).get("enabled"):
-        api.models("/auto", {"on": True})
+    if not route.get("auto", {}).get("enabled") or route["auto"].get("max_samples") != args.budget:
+        api.models("/auto", {"on": True, "max_samples": args.budget})
         say(f"[demo] canary policy on: a new version gets {route.get('auto', {}).get('canary_percent', 10)}% of "
             f"traffic, and is promoted once the paired test on images it never trained on says it is better (alpha 0.05)")
 
@@ -101,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     was = [api.predict(jpeg, f"demo-{run}") for jpeg, _ in unseen]
     first = vote_on(args.images)
     wrong = sum(p["label"] != truth for p, _, truth in first)
-    say(f"[demo] 1. a new kind of engineer (hard hat, hi-vis vest, tie): live v{live} gets {wrong} of "
+    say(f"[demo] 1. a new look (site crews: hard hat, hi-vis vest; not engineers): live v{live} gets {wrong} of "
         f"{len(first)} new portraits wrong")
     say(f"[demo] 2. {len(VOTERS)} people vote what they are ({len(VOTERS) * len(first)} votes through /fix)")
 
     t0 = time.time()
     seen: dict[int, str] = {}
-    promoted, extra = None, 0
+    promoted, extra, decision, last_vote = None, 0, None, 0.0
     while time.time() - t0 < args.timeout and promoted is None:
         for r in api.models()["versions"]:
             if r["version"] in before:
@@ -116,14 +119,14 @@ def main(argv: list[str] | None = None) -> int:
                 seen[r["version"]] = r["role"]
                 say(f"[demo] 3. {time.time() - t0:5.1f} s: v{r['version']} is {r['role']} ({r['weight']}% of traffic, "
                     f"hold-out accuracy {r['accuracy'] or 0:.3f})")
-            if r["role"] == "live":
-                promoted = r["version"]
-        if promoted is None and "canary" in seen.values():
+            if r["role"] in ("live", "rejected"):
+                promoted, decision = r["version"], r["role"]
+        if promoted is None and "canary" in seen.values() and time.time() - last_vote >= VOTE_EVERY_S:
             vote_on(2)                                 # new portraits keep arriving, and people keep voting
-            extra += 2
+            extra, last_vote = extra + 2, time.time()
         time.sleep(0.3)
     if promoted is None:
-        say(f"[demo] no new version was promoted within {args.timeout:.0f} s; see `dev/models.py history` and "
+        say(f"[demo] no canary was decided within {args.timeout:.0f} s; see `dev/models.py history` and "
             f"the trainer's log")
         return 1
     say(f"[demo]    meanwhile people voted on {extra} more new portraits, tested on both versions before any "
@@ -133,8 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     if evidence:
         say(f"[demo]    the audit log says: {evidence}")
     deadline = time.time() + 15                          # the functions poll the control document (1 s)
-    while time.time() < deadline and api.call("GET", "predict/status")["route"]["weights"].get(str(promoted)) != 100:
+    while decision == "live" and time.time() < deadline and \
+            api.call("GET", "predict/status")["route"]["weights"].get(str(promoted)) != 100:
         time.sleep(0.2)
+    if decision == "rejected":
+        say(f"[demo]    v{promoted} was rolled back: the honest evidence did not show it better within the budget")
     hold_after = next(r["accuracy"] for r in api.models()["versions"] if r["version"] == promoted)
     now = [api.predict(jpeg, f"demo-{run}") for jpeg, _ in unseen]
     say(f"[demo] 4. {len(unseen)} other portraits of the new kind, which nobody voted on (hold-out accuracy "
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"         {a['label']:<12} {a['confidence']:.3f} (v{a['version']}); was {b['label']} "
             f"{b['confidence']:.3f} (v{b['version']}); drawn as {truth}")
     if args.json:
-        print(json.dumps({"live_before": live, "promoted": promoted, "seconds": round(time.time() - t0, 2),
+        print(json.dumps({"live_before": live, "decided": promoted, "decision": decision, "seconds": round(time.time() - t0, 2),
                           "roles_seen": seen, "before": was, "after": now, "truth": [t for _, t in unseen],
                           "evidence": evidence, "holdout": [hold_before, hold_after], "extra_votes": extra}))
     return 0

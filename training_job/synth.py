@@ -26,8 +26,9 @@ from layers.config import DEFAULT_LABELS
 LABELS = DEFAULT_LABELS
 ENGINEER_CUES = ("glasses", "hoodie", "laptop", "headphones", "stickers")
 OTHER_CUES = ("suit", "tie", "microphone", "brush", "flower")
-# Drift: a kind of engineer the bootstrap data never draws. Civil engineers on site wear a hard hat and a
-# high-visibility vest over a shirt and tie, with none of the usual engineer cues; `drifted()` draws them.
+# Drift: a look the bootstrap data never draws. Site crews wear a hard hat and a high-visibility vest, with
+# none of either class's usual cues; they are not engineers, and `drifted()` draws them. (A bootstrapped model
+# takes most of them for engineers: bench/RESULTS.md, "Crowds".)
 DRIFT_CUES = ("hardhat", "vest")
 SKIN = [(255, 224, 189), (234, 192, 134), (198, 134, 66), (141, 85, 36), (94, 56, 30), (241, 194, 125)]
 HAIR = [(20, 20, 20), (90, 60, 30), (200, 170, 80), (150, 40, 20), (120, 120, 120), (240, 240, 240)]
@@ -168,11 +169,11 @@ DRIFT_SEED = 5_000_000
 
 
 def drifted(seed: int) -> tuple[Image.Image, str, list[str]]:
-    """A civil engineer (label engineer): a hard hat and a high-visibility vest over a shirt and, most often,
-    a tie (a non-engineer's cue), and none of the usual engineer cues. The bootstrap data never draws them."""
+    """A site crew member (label non_engineer): a hard hat and a high-visibility vest over a shirt, and none
+    of either class's usual cues. The bootstrap data never draws them."""
     rng = random.Random(DRIFT_SEED + seed)
-    cues = ["hardhat", "vest"] + (["tie"] if rng.random() < 0.8 else [])
-    return draw_person(rng, cues), "engineer", cues
+    cues = list(DRIFT_CUES)
+    return draw_person(rng, cues), "non_engineer", cues
 
 
 def to_jpeg(img: Image.Image, quality: int = 88) -> bytes:
