@@ -72,7 +72,7 @@ cat <<MSG
     $VENV/bin/python dev/models.py canary 3 10           # after a vote round made v3: 10% of traffic to it
     $VENV/bin/python dev/models.py auto on samples=4     # the canary policy: canary, replay, promote or roll back
   A vote: /fix stores the image, Kafka acknowledges it, then the trainer adds it to the ledger (PostgreSQL);
-  each person's latest vote per image counts, and ${TRAIN_MIN_VOTES:-8} new votes (or 30 s) start a training run.
+  each person's latest vote per image counts, and ${TRAIN_MIN_VOTES:-30} new votes (or 30 s) start a training run.
   URLs work too ({"image_url": "https://..."}); loopback and private addresses are refused unless FETCH_ALLOW
   names them (here: only the sample host $SAMPLES_HOST).
 

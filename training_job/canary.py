@@ -16,7 +16,12 @@ One step, run by the trainer every few seconds:
      such a label. Both versions answer each of them (training_job.replay's answers, remembered), and the
      paired sequential test (layers.analysis.paired: discordant pairs, mSPRT) decides:
        promote   the canary is better at alpha, and its hold-out accuracy is not lower than live's beyond noise;
-       rollback  it is worse at alpha, or `max_samples` honest images or `max_age_s` pass without a decision.
+       rollback  it is worse at alpha, or `max_samples` honest images or `max_age_s` pass without a decision;
+       supersede a newer version, trained on at least twice the voted images, has passed its gates, and the
+                 canary is still undecided after `min_samples` honest images: it is rolled back, the newer
+                 one is next.
+     Each canary tried against one live version spends part of alpha (layers.analysis.paired.spend: the k-th
+     is tested at alpha / 2^(k+1)), so the chance that any of them is promoted while no better is <= alpha.
      The newest live traffic (predict-decoy, read incrementally: only what is new since the last step) is
      replayed too, for the agreement of the two versions on it; it informs, the labelled images decide.
 Each action is one audited, conditional DataOps edit by `system:auto-promotion`, and a model-event
@@ -32,11 +37,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from layers.analysis.paired import evidence, verdict
+from layers.analysis.paired import Evidence, evidence, spend, verdict
 from layers.config import Settings
 from layers.errors import AfterDarkError, Conflict
 from layers.ledger import Consensus
-from layers.registry import ModelRoute, Registry
+from layers.registry import AutoPromotion, ModelRoute, Registry
 from layers.registry.dataops import DataOps
 from layers.serving.replay import DecoyTail, Replayer
 
@@ -52,6 +57,26 @@ class Step:
     live: int
     reason: str
     evidence: dict = field(default_factory=dict)
+
+
+def supersedes(newer_fixes: int, canary_fixes: int) -> bool:
+    """Whether a newer version has learnt enough more to replace an undecided canary: at least twice the
+    voted images. Canaries then come at geometric steps (2, 4, 8, ... times the first one's votes), so each
+    gets evidence of its own, and alpha is split among few of them. Pure."""
+    return newer_fixes >= max(2 * canary_fixes, canary_fixes + 1)
+
+
+def judge(policy: AutoPromotion, ev: Evidence, generation: int, holdout: tuple[float, float, int] | None,
+          expired: bool, newer: int | None) -> tuple[str, str, float]:
+    """(promote | rollback | wait, why, the alpha it was tested at) for a canary, the generation-th tried
+    against the live version, with `newer` the newest gated version above it (or None). Pure."""
+    alpha = spend(policy.alpha, generation)
+    decision, why = verdict(ev, alpha, policy.max_samples, holdout, expired=expired)
+    if decision == "promote" and ev.n < policy.min_samples:
+        decision, why = "wait", f"{ev.n} of at least {policy.min_samples} honest images so far; {why}"
+    if decision == "wait" and newer is not None and ev.n >= policy.min_samples:
+        decision, why = "rollback", f"superseded by v{newer}, trained on more votes; {why}"
+    return decision, why, alpha
 
 
 def next_canary(route: ModelRoute, servable: Callable[[int], bool]) -> int | None:
@@ -118,11 +143,13 @@ class CanaryAnalyst:
         holdout = (hold(canary).get("accuracy") or 0.0, hold(live).get("accuracy") or 0.0,
                    int(ops.metadata(live).data.get("counts", {}).get("holdout") or 0))
         age = time.time() - self._first_seen.setdefault((model, canary), time.time())
-        decision, why = verdict(ev, policy.alpha, policy.max_samples, holdout, expired=age > policy.max_age_s)
-        if decision == "promote" and ev.n < policy.min_samples:
-            decision, why = "wait", f"{ev.n} of at least {policy.min_samples} honest images so far; {why}"
-        details = {**ev.to_json(), "alpha": policy.alpha, "holdout": {"canary": holdout[0], "live": holdout[1],
-                                                                      "images": holdout[2]},
+        generation = sum(v > live for v in policy.rejected)        # canaries tried against this live version
+        fixes = lambda v: int(ops.metadata(v).data.get("counts", {}).get("fixes") or 0)
+        newer = next_canary(route, lambda v: v > canary and bool(ops.metadata(v).conversion.get("ok"))
+                            and supersedes(fixes(v), fixes(canary)))
+        decision, why, alpha = judge(policy, ev, generation, holdout, age > policy.max_age_s, newer)
+        details = {**ev.to_json(), "alpha": alpha, "generation": generation,
+                   "holdout": {"canary": holdout[0], "live": holdout[1], "images": holdout[2]},
                    **self._traffic(model, live, canary)}
         if decision == "wait":
             if self._waiting.get(canary) != why:

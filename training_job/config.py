@@ -39,7 +39,8 @@ class TrainConfig:
     topic: str = ""                # default: the fixes topic of the settings (KAFKA_TOPIC_PREFIX + "fixes")
     group: str = "trainer"
     commands_topic: str = ""        # default: the settings' commands topic; "none": read no commands
-    min_votes: int = 8              # train as soon as this many new votes are in the ledger...
+    min_votes: int = 30             # train as soon as this many new votes are in the ledger (fewer, stronger
+                                    # canaries: bench/RESULTS.md, "Crowds")...
     max_wait_s: float = 30.0        # ...or this long after the oldest untrained one arrived
     min_votes_per_image: int = 1    # an image needs this many principals' votes before its consensus counts
     min_posterior: float = 0.6      # ...and its winning class this posterior (Dawid-Skene), else it is quarantined

@@ -60,6 +60,21 @@ def fit_head(emb: np.ndarray, y: np.ndarray, n_labels: int, cfg: TrainConfig,
     return Head(kernel, bias, int(np.max(clf.n_iter_)))
 
 
+def example_weights(y: np.ndarray, is_fix: np.ndarray, fix_weight: float) -> np.ndarray:
+    """Per-example weights for the head's fit: a person's correction weighs `fix_weight` dataset images, and
+    then each class is scaled back to its dataset share of the total weight. Pure.
+
+    Why: corrections tend to come in one class (a new look that the model gets wrong is one class), and
+    weighing them up would otherwise move the bias, that is the prior, for every image. Balanced, the head can
+    only learn them by their features, which is what generalises; measured in bench/RESULTS.md ("Crowds")."""
+    w = np.where(is_fix, float(fix_weight), 1.0)
+    for k in np.unique(y):
+        dataset = float(((y == k) & ~is_fix).sum())
+        if dataset > 0:
+            w[y == k] *= dataset / w[y == k].sum()
+    return w
+
+
 def head_model(head: Head) -> keras.Model:
     """The head alone as a Keras model on the embedding, for conversion (a Dense-only model converts fast)."""
     inp = keras.Input((head.kernel.shape[0],), name="embedding")

@@ -264,7 +264,8 @@ class Trainer:
         best = ceiling(with_cues(train), with_cues(hold))
         t1 = time.perf_counter()
         head = H.fit_head(xtr, ytr, len(self.labels), cfg,
-                          weights=np.array([cfg.fix_weight if e.source == "fix" else 1.0 for e in train]))
+                          weights=H.example_weights(ytr, np.array([e.source == "fix" for e in train], bool),
+                                                    cfg.fix_weight))
         t2 = time.perf_counter()
         hold_probs = head.predict(xho) if len(xho) else np.zeros((0, len(self.labels)), np.float32)
         fix_probs = head.predict(xfx) if len(xfx) else np.zeros((0, len(self.labels)), np.float32)

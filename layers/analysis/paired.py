@@ -18,6 +18,10 @@ with b and c swapped) >= 1/alpha. p = min(1, 1/LR) is an always-valid p-value fo
 The fixed-n exact McNemar p-value is reported beside it, for reference only: it is valid for one look.
 
 With every discordant pair in the canary's favour, 7 pairs decide at alpha = 0.05 (LR 32); 6 do not (18.3).
+
+Several canaries for one live version: the k-th (k = 0, 1, ...) is tested at spend(alpha, k) = alpha / 2^(k+1),
+so the chance that ANY of them is promoted while no better stays at most alpha (a union bound). Each halving
+costs about one more discordant pair.
 """
 from __future__ import annotations
 
@@ -94,6 +98,11 @@ def evidence(pairs: Iterable[tuple[bool, bool]]) -> Evidence:
     return Evidence(n=sum(counts.values()), both_right=counts[(True, True)], both_wrong=counts[(False, False)],
                     canary_only=b, live_only=c, lr_better=better, lr_worse=worse, p_better=min(1.0, 1 / better),
                     p_worse=min(1.0, 1 / worse), mcnemar_p=mcnemar_p(b, c))
+
+
+def spend(alpha: float, generation: int) -> float:
+    """The error rate of the generation-th canary tried against one live version (0 for the first)."""
+    return alpha / 2 ** (generation + 1)
 
 
 def holdout_drop_allowed(accuracy: float, n: int, z: float = 1.645) -> float:

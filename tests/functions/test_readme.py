@@ -50,6 +50,18 @@ def test_the_readme_has_examples_with_answers():
 
 @pytest.mark.parametrize("command,shown", examples(), ids=lambda x: (x or "")[:60])
 def test_each_curl_line_answers_as_the_readme_shows(command, shown, served, gateway, samples):
+    check(command, shown, gateway, samples)
+
+
+@pytest.mark.last
+def test_the_examples_still_hold_after_the_demo_has_run(served, gateway, samples):
+    """tests/functions/test_loop.py (also `last`, and before this file) runs the demo, which may promote a
+    version trained on the crowd's votes: the README's answers must stay true in that state too."""
+    for command, shown in examples():
+        check(command, shown, gateway, samples)
+
+
+def check(command: str, shown: str | None, gateway: str, samples) -> None:
     line = command.split("  #")[0]
     line = (line.replace("http://127.0.0.1:8080", gateway).replace("~/.cache/afterdark/samples", str(samples))
             .replace("$TOKEN", API_TOKEN))

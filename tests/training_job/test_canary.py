@@ -17,12 +17,35 @@ from layers.registry.dataops import DataOps
 from layers.serving.servable import Loader
 from layers.ledger import Consensus
 from layers.serving.replay import DecoyTail
-from training_job.canary import ACTOR, CanaryAnalyst, current_canary, next_canary
+from layers.analysis.paired import evidence
+from training_job.canary import ACTOR, CanaryAnalyst, current_canary, judge, next_canary, supersedes
 from training_job.synth import portrait, to_jpeg
 from tests.conftest import new_topic
 
 POLICY = AutoPromotion(enabled=True, canary_percent=20, min_samples=4)
+SUPERSEDE = AutoPromotion(enabled=True, min_samples=8)
 N_IMAGES = 10            # all discordant: 7 in one direction decide at alpha 0.05
+
+
+@pytest.mark.parametrize("pairs, generation, newer, decision, alpha", [
+    ([(True, False)] * 8, 0, None, "promote", 0.025),         # the first canary spends half of alpha: 8 pairs
+    ([(True, False)] * 7, 0, None, "wait", 0.025),            # ...7 are not enough (LR 31.9 < 40)
+    ([(True, False)] * 8, 1, None, "wait", 0.0125),           # the second spends a quarter: 8 are not enough
+    ([(True, False)] * 9, 1, None, "promote", 0.0125),
+    ([(True, False)] * 3, 0, None, "wait", 0.025),            # too few images to promote, however good
+    ([(True, False)] * 2 + [(True, True)] * 6, 0, 9, "rollback", 0.025),     # undecided after 8: superseded
+    ([(True, False)] * 2 + [(True, True)] * 2, 0, 9, "wait", 0.025),         # ...but not before min_samples
+    ([(False, True)] * 8, 0, None, "rollback", 0.025),        # worse
+])
+def test_judge(pairs, generation, newer, decision, alpha):
+    got, why, tested_at = judge(SUPERSEDE, evidence(pairs), generation, None, False, newer)
+    assert (got, tested_at) == (decision, alpha), why
+    if newer is not None and got == "rollback":
+        assert why.startswith(f"superseded by v{newer}")
+
+
+def test_a_newer_version_supersedes_only_with_twice_the_voted_images():
+    assert supersedes(20, 10) and supersedes(1, 0) and not supersedes(19, 10) and not supersedes(0, 0)
 
 
 def test_the_next_canary_is_the_newest_servable_mirrored_version_never_a_rejected_one():

@@ -43,3 +43,16 @@ def test_the_accuracy_gates_alone_decide_before_any_conversion():
     assert accuracy_reasons(0.90, TrainConfig(), parent(0.93)) == []
     assert "regressed" in accuracy_reasons(0.86, TrainConfig(), parent(0.93))[0]
     assert "minimum" in accuracy_reasons(0.70, TrainConfig(), None)[0]
+
+
+def test_corrections_weigh_more_but_never_move_a_class_prior():
+    """A correction weighs fix_weight dataset images, and each class keeps its dataset share of the weight:
+    corrections that all name one class cannot make the head say that class more often everywhere."""
+    import numpy as np
+    from training_job.head import example_weights
+    y = np.array([0] * 60 + [1] * 40 + [1] * 5)
+    fix = np.array([False] * 100 + [True] * 5)
+    w = example_weights(y, fix, fix_weight=30.0)
+    assert np.isclose(w[y == 0].sum(), 60) and np.isclose(w[y == 1].sum(), 40)       # the dataset's shares
+    assert np.isclose(w[100] / w[60], 30.0)                                           # a correction vs an image
+    assert np.allclose(w[:60], 1.0)                                                   # the other class untouched
