@@ -52,6 +52,7 @@ class Learner:
         self.runs = TrainingRuns(self.db)
         self.voters = VoterBoard(self.db)
         self.gold = GoldAnswers(self.store)
+        self._consensus: tuple[tuple, Consensus] | None = None     # (ledger state, its consensus)
         self.topic = cfg.topic or settings.kafka.topics.fixes
         self.commands = cfg.commands_topic or settings.kafka.topics.commands      # "none": no commands
         self.requested: str | None = None        # who asked for a run now (a `train` command), if anyone
@@ -123,11 +124,16 @@ class Learner:
     # -- consensus ---------------------------------------------------------------------------------------
     def consensus(self, snap=None) -> Consensus:
         """The ledger's consensus now (layers.ledger.consensus, with the dataset as gold); the voters'
-        estimated reliability is written to the `voters` table on the way."""
+        estimated reliability is written to the `voters` table on the way. Computed again only when the
+        ledger moved (the canary analysis asks every few seconds)."""
         snap = snap or self.ledger.snapshot(self.cfg.model)
-        agreed = agree(snap, self.gold.answers(self.cfg.dataset), self.cfg)
-        self.voters.save(self.cfg.model, agreed.voters.values(), snap.watermark)
-        return agreed
+        gold = self.gold.answers(self.cfg.dataset)
+        key = (snap.watermark, snap.votes, id(gold))
+        if self._consensus is None or self._consensus[0] != key:
+            agreed = agree(snap, gold, self.cfg)
+            self.voters.save(self.cfg.model, agreed.voters.values(), snap.watermark)
+            self._consensus = (key, agreed)
+        return self._consensus[1]
 
     # -- train -------------------------------------------------------------------------------------------
     def due(self) -> str | None:

@@ -62,8 +62,12 @@ def test_json_signup_scores_with_the_average_of_two_versions(ready, gateway, sto
 
 def test_slack_signup_then_match_shows_a_card_of_the_other_side(ready, gateway, image_server, receiver):
     user = f"U{uuid.uuid4().hex[:8]}"
-    for seed, name in ((31, "Cy"), (32, "Di"), (33, "Ed")):                 # some people to meet
-        signup(gateway, f"demo-{name}-{user}", to_jpeg(portrait(seed)[0]), name)
+    # some people to meet, one confirmed on each side: Fay meets someone whatever the model makes of her
+    # (which side each portrait falls on is the test model's call, not the test's)
+    for seed, name, side in ((31, "Cy", "engineer"), (32, "Di", "non_engineer"), (33, "Ed", None)):
+        assert signup(gateway, f"demo-{name}-{user}", to_jpeg(portrait(seed)[0]), name)[0] == 201
+        if side:
+            assert call(gateway, "POST", "confirm", f"demo-{name}-{user}", {"label": side})[0] == 200
     body = form("/afterdark", f"signup {image_server}/img/34.jpg Fay", user=user)
     status, _, reply = http("POST", f"{gateway}/function/afterdark", body.encode(), signed(body))
     assert status == 200, reply
