@@ -11,7 +11,7 @@ vests, who are not engineers; training_job.synth.drifted).
      came after the canary's watermark), with the paired sequential test: n, the discordant pairs, p;
   4. once it is promoted, /predict answers OTHER portraits of the kind, which nobody voted on.
 
-    python dev/demo_loop.py [--gateway URL] [--images 8] [--timeout 150] [--json]
+    python dev/demo_loop.py [--gateway URL] [--images 8] [--timeout 300] [--budget 40] [--json]
 
 The canary policy is turned on for the model if it is off. Exits 1 if no new version is promoted within the
 timeout. --json prints a summary for the tests.
@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "http://127.0.0.1:8080"))
     ap.add_argument("--images", type=int, default=8, help="portraits voted on before the first version")
-    ap.add_argument("--timeout", type=float, default=150)
-    ap.add_argument("--budget", type=int, default=16, help="honest images the canary gets before an undecided "
+    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--budget", type=int, default=40, help="honest images the canary gets before an undecided "
                                                                "test rolls it back")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(first)} new portraits wrong")
     say(f"[demo] 2. {len(VOTERS)} people vote what they are ({len(VOTERS) * len(first)} votes through /fix)")
 
+    def superseded(version: int) -> bool:
+        """A canary rolled back for a newer one, trained on more votes: the loop goes on with that one."""
+        return any(f"reject v{version}: superseded" in h["change"] for h in api.models("/history")["history"])
+
     t0 = time.time()
     seen: dict[int, str] = {}
     promoted, extra, decision, last_vote = None, 0, None, 0.0
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 seen[r["version"]] = r["role"]
                 say(f"[demo] 3. {time.time() - t0:5.1f} s: v{r['version']} is {r['role']} ({r['weight']}% of traffic, "
                     f"hold-out accuracy {r['accuracy'] or 0:.3f})")
-            if r["role"] in ("live", "rejected"):
+            if r["role"] == "live" or (r["role"] == "rejected" and not superseded(r["version"])):
                 promoted, decision = r["version"], r["role"]
         if promoted is None and "canary" in seen.values() and time.time() - last_vote >= VOTE_EVERY_S:
             vote_on(2)                                 # new portraits keep arriving, and people keep voting

@@ -87,12 +87,12 @@ cat <<MSG
     curl -s "$OPENFAAS_URL/function/afterdark/signup?user=U1&name=Ada" -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: image/jpeg' --data-binary @$SAMPLES/engineer.jpg
     curl -s "$OPENFAAS_URL/function/afterdark/match?user=U1" -H "Authorization: Bearer \$TOKEN"
 
-  The learning loop (a fix, a new version, the canary, the promotion, the answer that changed):
+  The learning loop (votes on a new look, a version, its canary judged on images it never trained on):
     make demo                                            # or: $VENV/bin/python dev/demo_loop.py
 
   Logs: $LOGS      Stop everything: make down
 MSG
 if (( fresh )); then
   log "a first run: showing the learning loop once (make demo shows it again)"
-  "$VENV/bin/python" dev/demo_loop.py --timeout 180 || log "the demo did not finish; see $LOGS/trainer.log"
+  "$VENV/bin/python" dev/demo_loop.py --timeout 300 || log "the demo did not finish; see $LOGS/trainer.log"
 fi

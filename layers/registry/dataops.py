@@ -58,11 +58,13 @@ def role_of(route: ModelRoute, version: int) -> str:
         return "live" if version == route.live else "canary"
     if version in route.mirror:
         return "mirror"
+    if version in route.auto.rejected:            # rolled back or superseded by the canary policy
+        return "rejected"
     if version in route.deployed:
         return "standby"
     if version > route.registered_through:
         return "new"
-    return "rejected" if version in route.auto.rejected else "retired"
+    return "retired"
 
 
 def parse_weights(spec: list[str] | dict) -> dict[int, int]:

@@ -187,3 +187,13 @@ def test_sign_ups_are_rate_limited_per_person(ready, gateway):
     assert statuses[:20] == [201] * 20 and statuses[20] == 429, statuses
     status, headers, body = signup(gateway, user, jpeg)
     assert status == 429 and body["error"] == "rate_limited" and int(headers["Retry-After"]) >= 1
+
+
+def test_without_delegate_a_client_cannot_act_for_another_user(gateway):
+    """A token that does not vouch for its users is one user in the dating app too: naming anyone else, to
+    read or delete their profile, is refused."""
+    import os
+    viewer = {"Authorization": f"Bearer {os.environ['API_TOKEN_VIEWER']}"}
+    for method, verb in (("GET", "me"), ("DELETE", "me"), ("GET", "match")):
+        status, _, body = http(method, f"{gateway}/function/afterdark/{verb}?user=someone-else", None, viewer)
+        assert status == 403 and "delegate" in body["message"], (verb, body)
