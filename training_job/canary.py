@@ -8,8 +8,8 @@ Example:
                                                  # consensus() -> the ledger's Consensus, read when needed
 
 One step, run by the trainer every few seconds:
-  1. no canary yet: the newest mirrored version above the live one (never one rejected before, always one
-     that passed its gates) gets `canary_percent` of the traffic;
+  1. no canary yet: the newest mirrored version above the live one that the trainer retrained (never one
+     rejected before, always one that passed its gates) gets `canary_percent` of the traffic;
   2. a canary: the honest images are every image with an accepted consensus label that NEITHER version was
      trained on: the evaluation split (layers.ledger.split), votes that arrived after the canary's training
      watermark (prequential: tested before any version trains on them), and so every replayed decoy that has
@@ -57,6 +57,13 @@ class Step:
     live: int
     reason: str
     evidence: dict = field(default_factory=dict)
+
+
+def retrain(meta) -> bool:
+    """Whether a version may become a canary: one the trainer retrained from a parent, that passed its gates.
+    The bootstrap's versions (no parent) and hand-published ones reach traffic through DataOps only: a
+    canary spends alpha (layers.analysis.paired.spend), which belongs to what the crowd taught."""
+    return meta.parent is not None and bool(meta.conversion.get("ok"))
 
 
 def supersedes(newer_fixes: int, canary_fixes: int) -> bool:
@@ -129,7 +136,7 @@ class CanaryAnalyst:
             return None
         live, canary = route.live, current_canary(route)
         if canary is None:
-            candidate = next_canary(route, lambda v: bool(ops.metadata(v).conversion.get("ok")))
+            candidate = next_canary(route, lambda v: retrain(ops.metadata(v)))
             if candidate is None:
                 return None
             why = f"the newest version gets {route.auto.canary_percent}% of traffic"
@@ -145,8 +152,7 @@ class CanaryAnalyst:
         age = time.time() - self._first_seen.setdefault((model, canary), time.time())
         generation = sum(v > live for v in policy.rejected)        # canaries tried against this live version
         fixes = lambda v: int(ops.metadata(v).data.get("counts", {}).get("fixes") or 0)
-        newer = next_canary(route, lambda v: v > canary and bool(ops.metadata(v).conversion.get("ok"))
-                            and supersedes(fixes(v), fixes(canary)))
+        newer = next_canary(route, lambda v: v > canary and retrain(ops.metadata(v)) and supersedes(fixes(v), fixes(canary)))
         decision, why, alpha = judge(policy, ev, generation, holdout, age > policy.max_age_s, newer)
         details = {**ev.to_json(), "alpha": alpha, "generation": generation,
                    "holdout": {"canary": holdout[0], "live": holdout[1], "images": holdout[2]},

@@ -58,7 +58,7 @@ def test_the_next_canary_is_the_newest_servable_mirrored_version_never_a_rejecte
     assert next_canary(ModelRoute(weights={7: 100}, mirror=[2]), lambda v: True) is None   # older than live
 
 
-def _copy(reg: Registry, src_model: str, src: int, model: str, flip: bool = False) -> int:
+def _copy(reg: Registry, src_model: str, src: int, model: str, flip: bool = False, parent: int | None = None) -> int:
     """Publish `src` again as a version of `model`; `flip` swaps its head's outputs (a version that is always
     wrong where the original is right), converted like the trainer converts heads."""
     from training_job.convert import to_tflite
@@ -74,7 +74,7 @@ def _copy(reg: Registry, src_model: str, src: int, model: str, flip: bool = Fals
         np.savez(buf, **head.arrays())
         arts["head.npz"] = reg.put_artifact(model, v, "head.npz", buf.getvalue())
         arts["head.tflite"] = reg.put_artifact(model, v, "head.tflite", to_tflite(head_model(head)))
-    reg.commit(dataclasses.replace(meta, model=model, version=v, parent=None, artifacts=arts))
+    reg.commit(dataclasses.replace(meta, model=model, version=v, parent=parent, artifacts=arts))
     return v
 
 
@@ -85,7 +85,7 @@ def canary_case(bootstrapped, store, settings, uid, tmp_path):
     reg = Registry(store)
     model = f"auto-{uid}"
     live = _copy(reg, bootstrapped, 1, model)
-    flipped = _copy(reg, bootstrapped, 1, model, flip=True)
+    flipped = _copy(reg, bootstrapped, 1, model, flip=True, parent=live)        # a retrain of live, as the trainer's
     reg.register(model, live, Policy())
     reg.register(model, flipped, Policy())
     DataOps(reg, model).auto(True, "test", canary_percent=20, min_samples=4, max_samples=N_IMAGES)
@@ -183,6 +183,17 @@ def test_the_decoy_tail_reads_only_what_is_new_and_always_the_newest(settings, u
     finally:
         tail.close()
         sink.close()
+
+
+def test_a_version_the_trainer_did_not_retrain_is_never_made_a_canary(canary_case, store):
+    """The bootstrap's second version (no parent) is mirrored too; it must not spend the crowd's alpha."""
+    reg, model, live, flipped, analyst, _, events = canary_case
+    meta = reg.metadata(model, flipped)
+    orphan = reg.allocate(model, owner="test")
+    reg.commit(dataclasses.replace(meta, version=orphan, parent=None))
+    reg.register(model, orphan, Policy())
+    step = analyst.step(model, agreed({}))
+    assert step.action == "canary" and step.version == flipped != orphan
 
 
 def test_the_policy_off_does_nothing(canary_case):
