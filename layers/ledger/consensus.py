@@ -91,11 +91,16 @@ def decide(latest: Iterable["LatestVote"], min_votes: int = 1, known: Mapping[st
         by_voter[v.principal].append(v)
     accuracy = {p: PRIOR_ACCURACY for p in by_voter}
 
+    weights: dict[str, float] = {}
+
     def scores(sha: str) -> dict[str, float]:
         s = dict.fromkeys(classes, 0.0)
         for v in by_image[sha]:
-            s[v.label] += weight_of(accuracy[v.principal], k) if reliability else 1.0
+            s[v.label] += weights[v.principal]
         return s
+
+    def reweigh() -> None:                    # a vote's weight, from its voter's current accuracy
+        weights.update({p: weight_of(a, k) if reliability else 1.0 for p, a in accuracy.items()})
 
     def posterior(sha: str) -> dict[str, float]:
         if sha in known:
@@ -106,25 +111,24 @@ def decide(latest: Iterable["LatestVote"], min_votes: int = 1, known: Mapping[st
         total = sum(e.values())
         return {c: x / total for c, x in e.items()}
 
+    # the votes that say something about their voter: on a gold image, or on one someone else voted on too
+    checked_votes = {p: [v for v in mine if v.image_sha256 in known or len({o.principal for o in by_image[v.image_sha256]}) > 1]
+                     for p, mine in by_voter.items()}
     checked: dict[str, float] = {}
     for _ in range(ITERATIONS if reliability else 0):
+        reweigh()
+        post = {sha: posterior(sha) for sha in by_image}                       # E: each image, once
         new = {}
-        for p, mine in by_voter.items():
-            right = wrong = 0.0
-            for v in mine:
-                others = v.image_sha256 in known or any(o.principal != p for o in by_image[v.image_sha256])
-                if not others:
-                    continue                 # a lone vote says nothing about its voter
-                q = posterior(v.image_sha256)
-                w = GOLD_WEIGHT if v.image_sha256 in known else 1.0
-                right += w * q[v.label]
-                wrong += w * (1.0 - q[v.label])
-            new[p] = (PRIOR_RIGHT + right) / (PRIOR_RIGHT + PRIOR_WRONG + right + wrong)
-            checked[p] = right + wrong
+        for p, mine in checked_votes.items():                                  # M: each voter's accuracy
+            right = sum((GOLD_WEIGHT if v.image_sha256 in known else 1.0) * post[v.image_sha256][v.label] for v in mine)
+            total = sum(GOLD_WEIGHT if v.image_sha256 in known else 1.0 for v in mine)
+            new[p] = (PRIOR_RIGHT + right) / (PRIOR_RIGHT + PRIOR_WRONG + total)
+            checked[p] = total
         moved = max((abs(new[p] - accuracy[p]) for p in new), default=0.0)
         accuracy = new
         if moved < 1e-6:
             break
+    reweigh()
 
     out = Consensus(method="dawid-skene" if reliability else "majority")
     for p, mine in sorted(by_voter.items()):
