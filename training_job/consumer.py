@@ -3,7 +3,8 @@
     ingest:  poll `fixes` (group `trainer`) -> valid votes into the ledger, one transaction, idempotent on the
              vote id -> malformed records to `dead-letter` -> ONLY THEN commit the Kafka offsets. The same
              consumer reads `commands`: `train` (from /models train) starts a run at once.
-    train:   when the ledger has changed since the last trained watermark (`min_votes` new votes, or
+    train:   once the backlog is read (each partition to the end it had), when the ledger has changed since
+             the last trained watermark (`min_votes` new votes, or
              `max_wait_s` after the oldest of them) -> a training run (a row in `training_runs`) on the
              complete consensus, compared with the LIVE version (the most traffic) -> publish -> register
              as the canary candidate -> model-events.
@@ -232,6 +233,16 @@ class Learner:
         self.tracker.backfill(self.cfg.model)         # versions MLflow missed (it was down, or the trainer died)
 
     # -- the loop ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _caught_up(consumer) -> bool:
+        """Whether the consumer has its partitions and has read each to the end it had at this look: before
+        that, the ledger lacks votes that Kafka already acknowledged, and a run would train without them."""
+        parts = consumer.assignment()
+        if not parts:
+            return False
+        ends = consumer.end_offsets(list(parts))
+        return all(consumer.position(tp) >= ends[tp] for tp in parts)
+
     def run(self, max_runs: int | None = None, exit_when_idle_s: float | None = None) -> list:
         """Ingest and train until stopped (SIGTERM), `max_runs` training runs, or `exit_when_idle_s` without a
         record or a run, counted from when the consumer has its partitions."""
@@ -249,6 +260,7 @@ class Learner:
         print(f"[consume] consuming '{self.topic}' as group '{self.cfg.group}' into the ledger "
               f"(train: {self.cfg.min_votes} new votes or {self.cfg.max_wait_s}s)", flush=True)
         outcomes: list = []
+        caught_up = False                 # no training run before the backlog in Kafka is in the ledger
         last_activity = last_reconcile = last_canary = time.time()
         try:
             while not self._stop:
@@ -268,8 +280,9 @@ class Learner:
                             consumer.seek(tp, batch[0].offset)
                         time.sleep(INGEST_RETRY_S)
                         continue
+                caught_up = caught_up or self._caught_up(consumer)
                 try:
-                    trigger = self.due()
+                    trigger = self.due() if caught_up else None
                     if trigger:
                         outcome = self.train_once(trigger)
                         last_activity = time.time()
