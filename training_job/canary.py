@@ -112,6 +112,7 @@ class CanaryAnalyst:
         self.replayer = replayer or Replayer(settings, registry.store)
         self.topic = topic or settings.kafka.topics.predict_decoy
         self._tails: dict[str, DecoyTail] = {}
+        self._ops: dict[str, DataOps] = {}        # one per model: versions' metadata is read once (immutable)
         self._trained: dict[tuple[str, int], set[str]] = {}
         self._first_seen: dict[tuple[str, int], float] = {}
         self._waiting: dict[int, str] = {}       # canary -> the last "waiting" reason (announced once each)
@@ -129,7 +130,7 @@ class CanaryAnalyst:
 
     def step(self, model: str, consensus: Callable[[], Consensus]) -> Step | None:
         """One look at the model's route; at most one edit."""
-        ops = DataOps(self.registry, model)
+        ops = self._ops.setdefault(model, DataOps(self.registry, model))
         doc, _ = self.registry.control()
         route = doc.models.get(model)
         if route is None or not route.auto.enabled or route.live is None:

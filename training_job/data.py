@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from training_job.datasets import Item
-from layers.ledger import EVALUATION_FRACTION, TRAIN, Consensus, LedgerSnapshot, decide, split_of
+from layers.ledger import EVALUATION_FRACTION, Consensus, LedgerSnapshot, decide, split_of
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class Example:
 def examples(dataset: list[Item], agreed: Consensus, evaluation_fraction: float = EVALUATION_FRACTION) -> list[Example]:
     out = [Example(i.sha256, i.key, i.label, i.split, "dataset") for i in dataset
            if i.sha256 not in agreed.accepted and i.sha256 not in agreed.quarantined]
-    out += [Example(sha, a["key"], a["label"], "train" if split_of(sha, evaluation_fraction) == TRAIN else "evaluation",
-                    "fix") for sha, a in sorted(agreed.accepted.items())]
+    out += [Example(sha, a["key"], a["label"], split_of(sha, evaluation_fraction), "fix")
+            for sha, a in sorted(agreed.accepted.items())]
     return sorted(out, key=lambda e: e.sha256)
 
 

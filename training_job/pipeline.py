@@ -281,8 +281,9 @@ class Trainer:
 
     def _prequential(self, parent: ModelMetadata | None, exs: list[Example], agreed: Consensus, backbone,
                      fp: str) -> dict | None:
-        """Test first, train later: the parent's accuracy on the voted images whose first vote came after the
-        ledger watermark it was trained at (it cannot have seen them), before this run trains on them."""
+        """Test first, train later: the parent's accuracy on the voted images whose consensus votes all came
+        after the ledger watermark it was trained at, and that it did not train on, before this run trains on
+        them."""
         if parent is None or parent.backbone.get("fingerprint") != fp or "head.npz" not in parent.artifacts:
             return None
         watermark = int((parent.data.get("ledger") or {}).get("watermark") or 0)

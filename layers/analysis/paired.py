@@ -2,9 +2,9 @@
 Pure.
 
 Example:
-    ev = evidence([(True, False), (True, True), (False, False), ...])   # (canary right, live right) per image
-    ev.canary_only, ev.live_only, ev.lr_better, ev.p_better              # 6, 0, 36.6, 0.027
-    verdict(ev, alpha=0.05, max_samples=200)                             # ("promote", "why ...")
+    ev = evidence([(True, False)] * 8 + [(True, True)] * 3)   # (canary right, live right), one per image
+    ev.canary_only, ev.live_only, ev.lr_better, ev.p_better    # 8, 0, 56.8, 0.0176
+    verdict(ev, alpha=0.05, max_samples=200)                   # ("promote", "better than live: n=11, ...")
 
 Only discordant images carry evidence (McNemar): b = the canary is right and live wrong, c = the reverse.
 Under "no better", b ~ Binomial(b + c, p) with p <= 1/2. The test is the mixture sequential probability ratio
@@ -76,10 +76,6 @@ class Evidence:
     p_better: float          # always-valid p-values at this look
     p_worse: float
     mcnemar_p: float         # one-sided exact McNemar, fixed-n (for reference)
-
-    @property
-    def discordant(self) -> int:
-        return self.canary_only + self.live_only
 
     def to_json(self) -> dict:
         out = asdict(self)

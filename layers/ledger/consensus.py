@@ -36,7 +36,6 @@ GOLD_WEIGHT = 3.0                        # a vote on a known-answer image counts
 MIN_POSTERIOR = 0.6                      # below this the winning class is too unsure to train on
 MAX_ACCURACY = 0.99                      # no voter is ever certain (keeps every weight finite)
 ITERATIONS = 50
-FULL = False
 TIE = 1e-9
 
 
