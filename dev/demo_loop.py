@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     say(f"[demo]    meanwhile people voted on {extra} more new portraits, tested on both versions before any "
         f"version trained on them")
     history = [h for h in api.models("/history")["history"] if h["actor"] == "system:auto-promotion"]
-    evidence = history[0]["change"] if history else ""
+    decided = [h["change"] for h in history if f"promote v{promoted}:" in h["change"] or f"reject v{promoted}:" in h["change"]]
+    evidence = decided[0] if decided else ""                 # the decision itself, not a later canary step
     if evidence:
         say(f"[demo]    the audit log says: {evidence}")
     deadline = time.time() + 15                          # the functions poll the control document (1 s)

@@ -22,7 +22,10 @@ def test_votes_become_a_canary_that_is_promoted_and_answers(served, gateway, sto
     ops = DataOps(reg, served)
     trainer = subprocess.Popen([sys.executable, "-m", "training_job", *consume_args(
         served, settings.kafka.topics.fixes, "--canary-every-s", "1", "--max-wait-s", "3", "--metrics-port", "9465",
-        "--canary-window-s", "900")],       # this session's traffic, not the test topic's week of sessions
+        "--canary-window-s", "900",        # this session's traffic, not the test topic's week of sessions
+        # the session's ledger holds every other test's arbitrary votes on this model; the publish gates are
+        # tested in test_gates.py, and here the canary policy must get a version to judge
+        "--min-accuracy", "0.5", "--max-regression", "0.5")],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
