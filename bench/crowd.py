@@ -2,7 +2,8 @@
 """Does the crowd make the model better on images it has never seen? Simulated crowds vote on a kind of
 portrait the bootstrap never drew (site crews in hard hats and hi-vis vests, not engineers: training_job.synth.drifted), and the loop runs as the
 trainer runs it: Dawid-Skene consensus with the dataset as gold (layers.ledger.consensus), the evaluation split
-(layers.ledger.split), the trainer's own head fit and gates (training_job.pipeline), and the canary's paired
+(layers.ledger.split), the trainer's own fine-tuning of the backbone, head fit and gates (training_job.pipeline:
+Trainer.tuned, then the head), and the canary's paired
 sequential test (layers.analysis.paired) on images neither version trained on.
 
 In process, against the stack's MinIO: the live version and its backbone are read from the registry, every
@@ -61,6 +62,8 @@ BATCH = 30               # the trainer's min_votes: a run after every 30 new vot
 @dataclass
 class Version:
     head: H.Head
+    backbone: object              # its backbone (the root, or the root fine-tuned on its corrections)
+    fp: str
     trained: set[str]
     holdout: float
     watermark: int
@@ -84,6 +87,8 @@ class Outcome:
     mv_accepted: int = 0
     decisions: list[str] = field(default_factory=list)
     new_at_promotions: list[float] = field(default_factory=list)
+    versions: list[tuple] = field(default_factory=list)     # each gated version: (votes, corrections trained
+                                                            # on, unseen new look, hold-out)
 
 
 class Lab:
@@ -99,11 +104,11 @@ class Lab:
         self.backbone, self.info = self.trainer.backbone_for(self.meta)
         self.fp = self.info["fingerprint"]
         arrays = np.load(io.BytesIO(reg.fetch_artifact(model, live, "head.npz", self.meta)))
-        self.live = Version(H.Head(arrays["kernel"], arrays["bias"]), set(), 0.0, 0)
+        self.live = Version(H.Head(arrays["kernel"], arrays["bias"]), self.backbone, self.fp, set(), 0.0, 0)
         self.hold = [Example(i.sha256, i.key, i.label, "holdout", "dataset") for i in self.items if i.split == "holdout"]
         self.gold = {i.sha256: i.label for i in self.items}
         self.label_idx = {l: j for j, l in enumerate(self.trainer.labels)}
-        self.live.holdout = self.accuracy(self.live.head, self.hold)
+        self.live.holdout = self.accuracy(self.live, self.hold)
 
     def new_kind(self, first: int, n: int) -> list[Example]:
         out = []
@@ -115,15 +120,15 @@ class Lab:
             out.append(Example(sha, image_key(sha), label, "test", "new-kind"))
         return out
 
-    def accuracy(self, head: H.Head, exs: list[Example]) -> float:
-        probs = head.predict(self.trainer.embeddings(self.backbone, self.fp, exs))
+    def accuracy(self, v: Version, exs: list[Example]) -> float:
+        probs = v.head.predict(self.trainer.embeddings(v.backbone, v.fp, exs))
         return float((probs.argmax(axis=1) == np.array([self.label_idx[e.label] for e in exs])).mean())
 
-    def answers(self, head: H.Head, shas: list[str]) -> dict[str, str]:
+    def answers(self, v: Version, shas: list[str]) -> dict[str, str]:
         if not shas:
             return {}
         exs = [Example(s, image_key(s) if s not in self.gold else self._key(s), "engineer", "x", "x") for s in shas]
-        probs = head.predict(self.trainer.embeddings(self.backbone, self.fp, exs))
+        probs = v.head.predict(self.trainer.embeddings(v.backbone, v.fp, exs))
         return {s: self.trainer.labels[int(p.argmax())] for s, p in zip(shas, probs)}
 
     def _key(self, sha: str) -> str:
@@ -137,7 +142,7 @@ def run(lab: Lab, crowd: str, seed: int, max_votes: int, traffic: list[Example],
     judge decides on the images neither it nor live trained on (promote, roll back, or supersede)."""
     rng = random.Random(seed)
     voters = CROWDS[crowd]
-    out = Outcome(crowd, seed, new_before=lab.accuracy(lab.live.head, unseen), hold_before=lab.live.holdout)
+    out = Outcome(crowd, seed, new_before=lab.accuracy(lab.live, unseen), hold_before=lab.live.holdout)
     live, canary, newer = lab.live, None, None
     generation = 0                                       # canaries tried against this live version
     latest: list[LatestVote] = []
@@ -159,17 +164,19 @@ def run(lab: Lab, crowd: str, seed: int, max_votes: int, traffic: list[Example],
         if seq - trained_at >= batch:
             trained_at = seq
             exs = examples(lab.items, agreed)
-            fitted = lab.trainer._fit(exs, lab.backbone, lab.fp, lab.cfg)
+            backbone, info = lab.trainer.tuned(exs, lab.backbone, lab.info, lab.cfg)
+            fitted = lab.trainer._fit(exs, backbone, info["fingerprint"], lab.cfg)
             if not accuracy_reasons(fitted.accuracy, lab.cfg, lab.meta):
-                newer = Version(fitted.head, {e.sha256 for e in exs if e.source == "fix" and e.split == "train"},
+                newer = Version(fitted.head, backbone, info["fingerprint"], {e.sha256 for e in exs if e.source == "fix" and e.split == "train"},
                                 fitted.accuracy, seq, len(agreed.accepted))
+                out.versions.append((seq, len(newer.trained), round(lab.accuracy(newer, unseen), 3), round(newer.holdout, 3)))
         if canary is None and newer is not None:
             canary, newer = newer, None
         if canary is None:
             continue
         seen = live.trained | canary.trained
         honest = {s: a["label"] for s, a in agreed.accepted.items() if s not in seen}
-        a_live, a_can = lab.answers(live.head, list(honest)), lab.answers(canary.head, list(honest))
+        a_live, a_can = lab.answers(live, list(honest)), lab.answers(canary, list(honest))
         ev = evidence((a_can[s] == l, a_live[s] == l) for s, l in honest.items())
         qualifies = newer is not None and supersedes(newer.fixes, canary.fixes)
         decision, why, _ = judge(policy, ev, generation, (canary.holdout, live.holdout, len(lab.hold)), False,
@@ -179,7 +186,7 @@ def run(lab: Lab, crowd: str, seed: int, max_votes: int, traffic: list[Example],
         out.decisions.append(f"{decision} at {seq} votes: {why}")
         if decision == "promote":
             out.promotions += 1
-            out.new_at_promotions.append(round(lab.accuracy(canary.head, unseen), 3))
+            out.new_at_promotions.append(round(lab.accuracy(canary, unseen), 3))
             if out.votes_to_first is None:
                 out.votes_to_first = seq
                 out.seconds_to_first = round(time.perf_counter() - t_last_vote, 2)
@@ -191,7 +198,7 @@ def run(lab: Lab, crowd: str, seed: int, max_votes: int, traffic: list[Example],
     out.ds_accepted, out.mv_accepted = len(agreed.accepted), len(majority.accepted)
     out.ds_right = sum(a["label"] == truth.get(s) for s, a in agreed.accepted.items())
     out.mv_right = sum(a["label"] == truth.get(s) for s, a in majority.accepted.items())
-    out.new_after, out.hold_after = lab.accuracy(live.head, unseen), live.holdout
+    out.new_after, out.hold_after = lab.accuracy(live, unseen), live.holdout
     return out
 
 
@@ -295,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {args.votes} votes per run)\n",
              f"Model `{args.model}` v{lab.meta.version} (backbone {lab.fp[:12]}), its dataset `{lab.cfg.dataset}`; "
              f"new look: site crews (hard hat, hi-vis vest; not engineers); {args.per_image} voters per image, "
-             f"every {GOLD_EVERY}th question a known-answer hold-out image; a version every {args.batch} votes; the canary "
+             f"every {GOLD_EVERY}th question a known-answer hold-out image; a version every {args.batch} votes (the root "
+             f"backbone fine-tuned {lab.cfg.tune_epochs} epochs on the dataset and the corrections, then the head); the canary "
              f"policy's judge at alpha 0.05 (split among the canaries), supersession at twice the voted images. "
              f"Unseen set: 200 new-kind portraits nobody voted on. {time.time() - t0:.0f} s in all.\n",
              "| crowd | seeds | promotions | new look before -> after (mean, min) | hold-out before -> after (worst) "
@@ -314,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Each run (the canary decisions, with their evidence):", ""]
     for o in results:
         lines.append(f"- {o.crowd}, seed {o.seed}: new look {o.new_before:.3f} -> {o.new_after:.3f}, hold-out "
-                     f"{o.hold_before:.3f} -> {o.hold_after:.3f}; " + ("; ".join(o.decisions) or "no canary decided"))
+                     f"{o.hold_before:.3f} -> {o.hold_after:.3f}; " + ("; ".join(o.decisions) or "no canary decided")
+                     + "; versions (votes, corrections, new look, hold-out): "
+                     + (", ".join(f"({v}, {c}, {n:.2f}, {h:.3f})" for v, c, n, h in o.versions) or "none"))
     if not args.no_record:
         record(lines)
     else:

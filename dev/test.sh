@@ -12,6 +12,9 @@ export DATABASE_URL="${DATABASE_URL%/*}/afterdark_test" VOTE_RATE_LIMIT=20 SLACK
 # The tests train a small backbone (1200 portraits, 8 epochs: about a minute, hold-out ~0.87), on a dataset of
 # their own; the default bootstrap's quality is measured in bench/bootstrap_quality.py.
 export TRAIN_DATASET=synthetic-small TRAIN_DATASET_SIZE=1200 TRAIN_BACKBONE_EPOCHS=8
+# The stack's trainers refit the head alone (no fine-tuning of the backbone, about 10 s a run here):
+# tests/training_job/test_tuning.py tests the fine-tuning itself, and bench/crowd.py measures it.
+export TRAIN_TUNE_EPOCHS=0
 export RENDEZVOUS_DELAYS_MS=2=1200      # v2 of the test model answers 1.2 s late in /predict-rendezvous
 export SLACK_FIRST_ANSWER_S=0.5         # ...so Slack gets the first of its two answers before v2 is in
 # The review channel's Web API calls go to the tests' receiver on loopback (tests/functions/test_slack.py).

@@ -27,6 +27,12 @@ class TrainConfig:
     backbone_epochs: int = 16       # bootstrap only, when base=none: train the backbone on the dataset
     head_c: float = 1.0             # the head's inverse L2 strength (logistic regression, L-BFGS)
     head_max_iter: int = 1000
+    tune_epochs: int = 2            # a retrain with corrections first fine-tunes its root backbone this long on the
+                                    # dataset plus the corrections (0: the head alone, on the frozen backbone). A
+                                    # frozen backbone learns a new look only by moving every other answer: 40
+                                    # corrections, head alone: new look 0.77, hold-out -2.5 points; tuned: 0.97,
+                                    # -0.2 (bench/RESULTS.md, "Fine-tuning")
+    tune_learning_rate: float = 1e-4   # Adam's step while fine-tuning (BatchNorm statistics stay frozen)
     fix_weight: float = 30.0        # a consensus correction weighs this many dataset images in the head's fit
                                     # (10 flipped none of 8 answers the bootstrapped backbone got wrong; 30: 5)
     batch_size: int = 32

@@ -1,6 +1,7 @@
 """Keras side of the model: a frozen MobileNetV2 backbone, global pooling, and a Dense softmax head.
 
     backbone = build_backbone(cfg)                 # weights: imagenet | trained here (bootstrap) | from S3
+    tuned = tune_backbone(backbone, x, y, w, head, cfg)   # a new backbone: the root fine-tuned on corrections
     emb = embed(backbone, x)                       # (N, D) float32: what the head is trained on
     assemble(backbone, head)                       # image -> probabilities: the portable single model
                                                    # (the head itself: training_job/head.py)
@@ -31,6 +32,13 @@ def build_backbone(cfg: TrainConfig, weights_path: str | None = None) -> keras.M
     if weights_path:
         base.load_weights(weights_path)
     return base
+
+
+def like(model: keras.Model, weights_path: str) -> keras.Model:
+    """A model of `model`'s architecture with the weights in `weights_path` (a tuned backbone's root)."""
+    copy = keras.models.clone_model(model)
+    copy.load_weights(weights_path)
+    return copy
 
 
 def fingerprint(backbone: keras.Model) -> str:
@@ -89,6 +97,33 @@ def train_backbone(backbone: keras.Model, x: np.ndarray, y: np.ndarray, n_labels
                      callbacks=[EpochProgress(cfg.backbone_epochs)])
     backbone.trainable = False
     return hist.history
+
+
+def tune_backbone(root: keras.Model, x: np.ndarray, y: np.ndarray, weights: np.ndarray, head: Head,
+                  cfg: TrainConfig) -> keras.Model:
+    """A copy of `root`, fine-tuned end to end for cfg.tune_epochs on images `x` with labels `y` and per-example
+    `weights`, under a Dense softmax starting from `head`. `root` is left as it was.
+
+    BatchNorm layers stay in inference mode with frozen statistics: a few hundred steps would otherwise pull
+    the moving means towards the batch and change every answer. Deterministic for the same inputs and seed."""
+    reproducible(cfg.seed)
+    tuned = keras.models.clone_model(root)
+    tuned.set_weights(root.get_weights())
+    for layer in tuned.layers:            # one by one: a clone keeps each layer's flag, and the model's is a no-op
+        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+    inp = keras.Input(tuned.input_shape[1:])
+    dense = keras.layers.Dense(head.kernel.shape[1], activation="softmax")
+    model = keras.Model(inp, dense(tuned(inp, training=False)))
+    dense.set_weights([head.kernel, head.bias])
+    model.compile(optimizer=keras.optimizers.Adam(cfg.tune_learning_rate), loss="sparse_categorical_crossentropy")
+    t0 = time.perf_counter()
+    model.fit(x, y, sample_weight=weights * (len(weights) / weights.sum()), epochs=cfg.tune_epochs,
+              batch_size=cfg.batch_size, shuffle=True, verbose=0)
+    print(f"[train] backbone fine-tuned on {len(x)} images, {cfg.tune_epochs} epochs "
+          f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    for layer in tuned.layers:
+        layer.trainable = False
+    return tuned
 
 
 def embed(backbone: keras.Model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:

@@ -7,10 +7,12 @@ Example:
     outcome = trainer.train_and_publish(exs, agreed, {"watermark": 42, "votes": 17, "run_id": 7}, backbone, info,
                                         parent=live_meta, seed=1, progress=lambda stage, v: ...)
 
-A version is a head on a published backbone (layers.serving.servable): a run embeds only images it has not
-seen (cached by backbone fingerprint and image sha256), fits the head by L-BFGS, converts only the head,
+A version is a head on a published backbone (layers.serving.servable). A run with corrections first
+fine-tunes the root backbone on the dataset and the corrections (TrainConfig.tune_epochs; `tuned`) and
+publishes it once per fingerprint; a run without them stays on the root. Then it embeds only images it has
+not seen (cached by backbone fingerprint and image sha256), fits the head by L-BFGS, converts the head,
 checks the head's parity and the composed path's (LiteRT backbone then LiteRT head, against Keras), and
-publishes a few KiB.
+publishes a few KiB (plus the tuned backbone, 1.6 MB).
 
 Stages, each reported to `progress` (the learner writes them to the run's row): metadata.json written
 ("published") -> the control document names it ("registered") -> its model-event acknowledged (the return).
@@ -76,6 +78,7 @@ class Trainer:
         self._dataset: tuple[str, list, str] | None = None
         self._embedded: dict[tuple[str, str], np.ndarray] = {}     # (backbone fingerprint, image sha256) -> (D,)
         self._lite_embedded: dict[tuple[str, str], np.ndarray] = {}   # the same, from backbone.tflite
+        self._tuned: list[str] = []              # fine-tuned backbones' fingerprints, oldest first (see tuned())
 
     # -- events --------------------------------------------------------------------------------------
     def emit(self, event: str, version: int | None, reason: str | None = None, **details) -> None:
@@ -103,7 +106,7 @@ class Trainer:
         sha256), computed only for images neither holds. A warm trainer reads nothing from S3 for them."""
         def cached(e: Example):
             hit = self._embedded.get((fp, e.sha256))
-            if hit is not None:
+            if hit is not None or fp in self._tuned:
                 return hit
             try:
                 return np.load(io.BytesIO(self.store.get(embedding_key(fp, e.sha256)).body))
@@ -120,7 +123,8 @@ class Trainer:
                 buf = io.BytesIO()
                 np.save(buf, vec)
                 self.store.put(embedding_key(fp, exs[i].sha256), buf.getvalue())
-            list(self._pool.map(save, zip(missing, new)))
+            if fp not in self._tuned:
+                list(self._pool.map(save, zip(missing, new)))
             for i, vec in zip(missing, new):
                 found[i] = vec
         for e, vec in zip(exs, found):
@@ -172,30 +176,89 @@ class Trainer:
                 "parity": par, "convert_seconds": round(time.perf_counter() - t0, 2), "created_at": utc_now(),
                 "training": training or {"source": source}})
         self.tracker.backbone(cfg.model, {"fingerprint": fp, **manifest})
-        info = {"fingerprint": fp, "source": source, "weights_key": key, "frozen": True,
-                "embedding_dim": manifest["embedding_dim"],
-                "tflite": {k: manifest[k] for k in ("key", "sha256", "bytes", "mode")}}
+        info = backbone_info(fp, manifest, source)
         self._backbones[fp] = (backbone, info)
         return info
 
     def backbone_for(self, meta: ModelMetadata):
         """The frozen backbone a version was trained on, loaded from S3 once and kept."""
-        fp = meta.backbone["fingerprint"]
+        return self._load_backbone(meta.backbone, meta.architecture["alpha"], meta.input_size)
+
+    def _load_backbone(self, info: dict, alpha: float, input_size: int, like=None):
+        """A published backbone's weights into a MobileNetV2 of this alpha and input size (or of the same
+        architecture as the model `like`), checked against its fingerprint."""
+        fp = info["fingerprint"]
+        if info.get("tuned_from"):
+            self._remember_tuned(fp)
         if fp not in self._backbones:
-            cfg = self.cfg
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "backbone.weights.h5")
                 with open(path, "wb") as f:
-                    f.write(self.store.get(meta.backbone["weights_key"]).body)
-                backbone = M.build_backbone(TrainConfig(**{**cfg.params(), "base": "none", "alpha": meta.architecture["alpha"],
-                                                           "input_size": meta.input_size}), weights_path=path)
+                    f.write(self.store.get(info["weights_key"]).body)
+                if like is not None:
+                    backbone = M.like(like, weights_path=path)
+                else:
+                    backbone = M.build_backbone(TrainConfig(**{**self.cfg.params(), "base": "none", "alpha": alpha,
+                                                               "input_size": input_size}), weights_path=path)
             backbone.trainable = False
             if M.fingerprint(backbone) != fp:
-                raise RuntimeError(f"backbone {meta.backbone['weights_key']} does not match fingerprint {fp}")
-            self._backbones[fp] = (backbone, meta.backbone)
+                raise RuntimeError(f"backbone {info['weights_key']} does not match fingerprint {fp}")
+            self._backbones[fp] = (backbone, info)
         return self._backbones[fp]
 
-    # -- the pipeline --------------------------------------------------------------------------------
+    def root_of(self, backbone, info: dict):
+        """The backbone a tuned backbone was fine-tuned from (itself, when it was not tuned)."""
+        root = info.get("tuned_from")
+        if not root:
+            return backbone, info
+        manifest = self.registry.backbone_manifest(root)
+        if manifest is None:
+            raise RuntimeError(f"backbone {info['fingerprint']} names root {root}, which is not published")
+        return self._load_backbone(backbone_info(root, manifest, manifest.get("training", {}).get("source", "")),
+                                   0.0, manifest["input_size"], like=backbone)
+
+    def tuned(self, exs: list[Example], backbone, info: dict, cfg: TrainConfig):
+        """The backbone a version on `exs` is trained on: the root backbone fine-tuned on the dataset's train
+        split and the corrections (cfg.tune_epochs), published once per fingerprint; the root itself when there
+        are no corrections or tuning is off. Always from the root, never from a tuned parent: a version is
+        its root plus its data, so the corrections are not tuned on again at every run."""
+        root, root_info = self.root_of(backbone, info)
+        train = [e for e in exs if e.split == "train"]
+        fixes = sum(e.source == "fix" for e in train)
+        if cfg.tune_epochs <= 0 or not fixes:
+            return root, root_info
+        t0 = time.perf_counter()
+        label_idx = {l: i for i, l in enumerate(self.labels)}
+        y = np.array([label_idx[e.label] for e in train], int)
+        w = H.example_weights(y, np.array([e.source == "fix" for e in train], bool), cfg.fix_weight)
+        start = H.fit_head(self.embeddings(root, root_info["fingerprint"], train), y, len(self.labels), cfg, weights=w)
+        x = self.images(train)
+        new = M.tune_backbone(root, x, y, w, start, cfg)
+        fp = M.fingerprint(new)
+        self._remember_tuned(fp)
+        for e, vec in zip(train, M.embed(new, x)):
+            self._embedded[(fp, e.sha256)] = vec
+        del x
+        return new, self.publish_backbone(new, f"{root_info['fingerprint'][:12]} fine-tuned on {fixes} corrections",
+                                          train, {"source": "fine-tuned", "tuned_from": root_info["fingerprint"],
+                                                  "corrections": fixes, "epochs": cfg.tune_epochs,
+                                                  "learning_rate": cfg.tune_learning_rate,
+                                                  "seconds": round(time.perf_counter() - t0, 1)})
+
+    def _remember_tuned(self, fp: str, kept: int = 3) -> None:
+        """Tuned backbones come and go with versions: the newest `kept` stay in memory, with their embeddings,
+        which are never cached in S3 (a root backbone's are)."""
+        if fp in self._tuned:
+            return
+        self._tuned.append(fp)
+        drop, self._tuned = set(self._tuned[:-kept]), self._tuned[-kept:]
+        if drop:
+            for gone in drop:
+                self._backbones.pop(gone, None)
+                self._lite.pop(gone, None)
+            self._embedded = {k: v for k, v in self._embedded.items() if k[0] not in drop}
+            self._lite_embedded = {k: v for k, v in self._lite_embedded.items() if k[0] not in drop}
+
     def train_and_publish(self, exs: list[Example], agreed: Consensus, ledger: dict, backbone,
                           backbone_info: dict, parent: ModelMetadata | None, seed: int, policy: Policy = Policy(),
                           note: str = "", progress=None) -> Outcome:
@@ -210,6 +273,7 @@ class Trainer:
         if same is not None:
             print(f"[train] v{same.version} already holds exactly this data; nothing to publish", flush=True)
             return Outcome("unchanged", same.version, f"same data as v{same.version}", same)
+        backbone, backbone_info = self.tuned(exs, backbone, backbone_info, cfg)
         fitted = self._fit(exs, backbone, backbone_info["fingerprint"], cfg)
         fitted.parent_prequential = self._prequential(parent, exs, agreed, backbone, backbone_info["fingerprint"])
         reasons = accuracy_reasons(fitted.accuracy, cfg, parent)        # refuse before paying for a conversion
@@ -284,8 +348,9 @@ class Trainer:
         """Test first, train later: the parent's accuracy on the voted images whose consensus votes all came
         after the ledger watermark it was trained at, and that it did not train on, before this run trains on
         them."""
-        if parent is None or parent.backbone.get("fingerprint") != fp or "head.npz" not in parent.artifacts:
+        if parent is None or "head.npz" not in parent.artifacts:
             return None
+        backbone, fp = self.backbone_for(parent)[0], parent.backbone["fingerprint"]   # the parent's, tuned or not
         watermark = int((parent.data.get("ledger") or {}).get("watermark") or 0)
         seen = self.registry.trained_fixes(parent.model, parent.version)
         fresh = [e for e in exs if e.source == "fix" and e.sha256 not in seen
@@ -399,6 +464,15 @@ class Candidate:
     @property
     def accuracy(self) -> float:
         return self.fitted.accuracy
+
+
+def backbone_info(fp: str, manifest: dict, source: str) -> dict:
+    """The `backbone` block of a version's metadata, from the backbone's published manifest."""
+    info = {"fingerprint": fp, "source": source, "weights_key": backbone_key(fp), "frozen": True,
+            "embedding_dim": manifest["embedding_dim"],
+            "tflite": {k: manifest[k] for k in ("key", "sha256", "bytes", "mode")}}
+    tuned_from = (manifest.get("training") or {}).get("tuned_from")
+    return info | ({"tuned_from": tuned_from} if tuned_from else {})
 
 
 def honest(y: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict:
