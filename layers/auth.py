@@ -67,7 +67,7 @@ class ApiTokens:
             parts = raw.split("#", 1)[0].split()
             if not parts:
                 continue
-            if len(parts) not in (2, 3) or not NAME.match(parts[0]) or not re.fullmatch(r"[0-9a-f]{64}", parts[1]):
+            if len(parts) not in (2, 3) or not NAME.fullmatch(parts[0]) or not re.fullmatch(r"[0-9a-f]{64}", parts[1]):
                 raise ValueError(f"api-tokens: bad entry {parts[0]!r}: expected 'client sha256hex [scope,scope]'")
             scopes = frozenset(s for s in parts[2].split(",") if s) if len(parts) == 3 else DEFAULT_SCOPES
             unknown = sorted(scopes - set(SCOPES))
@@ -119,7 +119,7 @@ def routing_key(client: Client, user: object = None) -> str:
 
 
 def _sub_principal(client: Client, user: object) -> str:
-    if not isinstance(user, str) or not NAME.match(user):
+    if not isinstance(user, str) or not NAME.fullmatch(user):
         raise BadInput("user must be 1-64 characters of letters, digits and . _ @ - (starting with a letter or digit)")
     logs.bind(principal=f"api:{client.name}:{user}")
     return f"api:{client.name}:{user}"
@@ -136,7 +136,7 @@ def request_key(idempotency_key: str | None) -> str:
     """The API's idempotency key: the header's value, or a fresh one (then every request is a new vote)."""
     if idempotency_key is None or idempotency_key == "":
         return "fresh:" + uuid.uuid4().hex
-    if not IDEMPOTENCY_KEY.match(idempotency_key):
+    if not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise BadInput("Idempotency-Key must be 1-255 printable ASCII characters without spaces")
     return "key:" + idempotency_key
 

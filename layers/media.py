@@ -33,7 +33,7 @@ MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (
 
 
 def servable(key: str) -> bool:
-    if UPLOAD.match(key):
+    if UPLOAD.fullmatch(key):
         return True
     return (key.startswith(SERVED_PREFIXES) and key.lower().endswith(SERVED_SUFFIXES) and ".." not in key
             and "//" not in key and not key.startswith("/"))
@@ -71,9 +71,9 @@ class MediaLinks:
     def verify(self, key: str, exp: str | None, sig: str | None, now: float | None = None) -> None:
         if not servable(key):
             raise Forbidden("this is not an image the media function serves")
-        if not exp or not sig or not exp.isdigit():
-            raise Forbidden("a media link needs exp and sig")
-        if not hmac.compare_digest(self.signature(key, int(exp)), sig):
+        if not exp or not sig or not (exp.isascii() and exp.isdigit() and len(exp) <= 12):
+            raise Forbidden("a media link needs exp and sig")         # isdigit() alone admits "²", which int() refuses
+        if not hmac.compare_digest(self.signature(key, int(exp)).encode(), sig.encode("utf-8", "replace")):
             raise Forbidden("the link's signature does not match")
         if int(exp) < (now or time.time()):
             raise Forbidden("the link has expired")

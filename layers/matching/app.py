@@ -67,8 +67,10 @@ class AfterDark:
         self.links, self.labels, self.max_pixels, self.limiter = links, labels, max_pixels, limiter
 
     def signup(self, principal: str, data: bytes, name: str | None) -> Signup:
+        if name is not None and not isinstance(name, str):
+            raise BadInput("name must be a string")
         name = (name or principal.rsplit(":", 1)[-1]).strip()
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             raise BadInput("a display name is 1 to 40 letters, digits, spaces and . ' - _")
         if self.limiter is not None:                 # each sign-up scores a photo and writes one: counted
             self.limiter.hit(principal, "signup")

@@ -184,6 +184,9 @@ class SlackFront:
         headers = {k: v for k, v in event.headers.items()}
         if not all(event.headers.get(h) for h in SIGNATURE_HEADERS):
             return http_reply(401, ephemeral("missing Slack signature headers"))
+        stamp = event.headers.get("X-Slack-Request-Timestamp", "")
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):   # slack-sdk raises on int("abc")
+            return http_reply(401, ephemeral("malformed X-Slack-Request-Timestamp: seconds since the epoch"))
         if not self._verifier.is_valid_request(event.body, headers):
             return http_reply(401, ephemeral("invalid or expired Slack signature"))
         return None
