@@ -36,6 +36,7 @@ from layers import logs
 from layers.errors import BadInput, Forbidden, Unauthorized
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")        # client and user names inside principals
+FRESH = "fresh:"                 # a request key made up for a request without an Idempotency-Key
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")             # printable ASCII, no spaces
 SCOPES = ("predict", "vote", "delegate", "admin")
 DEFAULT_SCOPES = frozenset({"predict", "vote"})                   # a token line that names no scopes
@@ -135,7 +136,7 @@ def slack_principal(team_id: str, user_id: str) -> str:
 def request_key(idempotency_key: str | None) -> str:
     """The API's idempotency key: the header's value, or a fresh one (then every request is a new vote)."""
     if idempotency_key is None or idempotency_key == "":
-        return "fresh:" + uuid.uuid4().hex
+        return FRESH + uuid.uuid4().hex
     if not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise BadInput("Idempotency-Key must be 1-255 printable ASCII characters without spaces")
     return "key:" + idempotency_key

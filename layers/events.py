@@ -17,6 +17,8 @@ import json
 import sys
 import threading
 import time
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -47,9 +49,37 @@ class Record:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]):
-        """Build from a decoded dict; unknown keys are ignored, a missing field raises TypeError."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """Build from a decoded dict; unknown keys are ignored; a missing field, or a value not of its field's
+        declared type (a string where an int belongs, a bool for an int, a number for a string), raises
+        TypeError."""
+        hints = typing.get_type_hints(cls)
+        kept = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        for name, value in kept.items():
+            if not conforms(value, hints[name]):
+                raise TypeError(f"field {name!r} must be {typing_name(hints[name])}, not {type(value).__name__}")
+        return cls(**kept)
+
+
+def conforms(value: Any, hint: Any) -> bool:
+    """Whether a decoded JSON value is of a field's declared type (str, int, float, bool, None, unions,
+    dict[...] and list[...] by their container). JSON has no int/bool distinction worth trusting: a bool is
+    not an int here."""
+    if hint is Any:
+        return True
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(conforms(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    container = typing.get_origin(hint) or hint
+    return isinstance(value, container) if isinstance(container, type) else True
+
+
+def typing_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint)
 
 
 VOTE_SOURCES = ("slack", "api", "button")
@@ -72,6 +102,13 @@ class FixEvent(Record):
     created_at_ms: int
 
     def validate(self, labels: tuple[str, ...] | list[str]) -> None:
+        """Every field, strictly: a record that passes can be inserted into the ledger as it is. Types are
+        checked by `from_json` (`decode`); a record built in code is checked here too."""
+        for f in fields(self):
+            if not conforms(getattr(self, f.name), typing.get_type_hints(type(self))[f.name]):
+                raise BadInput(f"{f.name} has the wrong type")
+        if any("\x00" in v for v in asdict(self).values() if isinstance(v, str)):
+            raise BadInput("a text field holds a NUL character, which the ledger cannot store")
         if len(self.image_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.image_sha256):
             raise BadInput("image_sha256 must be 64 lowercase hex characters")
         if self.label not in labels:
@@ -80,8 +117,12 @@ class FixEvent(Record):
             raise BadInput(f"principal {self.principal!r} is not namespaced (slack:… or api:…)")
         if self.source not in VOTE_SOURCES:
             raise BadInput(f"unknown source {self.source!r}")
-        if not (8 <= len(self.vote_id) <= 64) or not self.model:
-            raise BadInput("vote_id and model are required")
+        if not (8 <= len(self.vote_id) <= 64) or not self.model or len(self.model) > 128:
+            raise BadInput("vote_id (8-64 characters) and model (at most 128) are required")
+        if len(self.principal) > 256 or len(self.image_key) > 256:
+            raise BadInput("principal and image_key are at most 256 characters")
+        if not (0 <= self.created_at_ms < 2**53):
+            raise BadInput("created_at_ms must be milliseconds since the epoch")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ Example:
 
 Order (ARCHITECTURE, flow 2): the caller is authenticated (the handler) -> the class is validated and the
 principal's rate limit counted (PostgreSQL) -> the bytes are checked to be an image -> stored at
-images/<sha256> -> the vote id is looked up in the ledger (a retried request answers "already recorded") ->
-the FixEvent goes to `fixes` and the broker acknowledges it (acks=all) -> acknowledge. If S3, Kafka or
+images/<sha256> -> the vote id is looked up in the ledger, and a caller's Idempotency-Key is bound to this
+request in PostgreSQL (the same request again answers "already recorded"; another request with the key is a
+409, at once) -> the FixEvent goes to `fixes` and the broker acknowledges it (acks=all) -> the key is marked
+sent -> acknowledge. If S3, Kafka or
 PostgreSQL fails, Unavailable (503) is raised and nothing is acknowledged. The trainer moves the vote from
 Kafka into the ledger (idempotent on the vote id).
 """
@@ -18,13 +20,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from layers import metrics
-from layers.auth import vote_id
+from layers.auth import FRESH, vote_id
 from layers.config import Settings
 from layers.errors import BadInput, Conflict, NotFound
 from layers.events import EventSink, FixEvent, now_ms
 from layers.guards import RateLimiter
 from layers.images import decode, sha256_hex
-from layers.ledger import Ledger
+from layers.ledger import Ledger, request_fingerprint
 from layers.registry import image_key
 from layers.store import BlobStore
 
@@ -86,16 +88,28 @@ class VoteRecorder:
         vote = FixEvent(vote_id=vote_id(principal, key), model=self.settings.model, image_sha256=sha,
                         image_key=image_key(sha), label=label, principal=principal, source=source,
                         created_at_ms=now_ms())
-        known = self.ledger.get(vote.vote_id)
+        conflict = Conflict("this Idempotency-Key was already used for a different vote; use a new key",
+                            vote_id=vote.vote_id)
+        known = self.ledger.get(vote.vote_id)             # ingested already (or acknowledged before keys were bound)
         if known is not None:
             if (known.image_sha256, known.label) != (vote.image_sha256, vote.label):
-                raise Conflict("this Idempotency-Key was already used for a different vote; use a new key",
-                               vote_id=vote.vote_id)
+                raise conflict
             return self._receipt(vote, duplicate=True)
+        bound = None
+        if not key.startswith(FRESH):                     # a caller's key: bound to this request before it is sent
+            bound = self.ledger.bind_key(vote.vote_id, request_fingerprint(vote.model, sha, label))
+            if bound.state == "conflict":
+                raise conflict
+            if bound.state == "same" and bound.sent:
+                return self._receipt(vote, duplicate=True)
+        # new, or the same request whose first attempt died (or is racing this one) before Kafka acknowledged
+        # it: send it (again); the ledger keeps one row per vote id
         store(vote.image_key)
         self.sink.send(self.topic, vote, key=sha)                 # acks=all, or Unavailable
+        if bound is not None:
+            self.ledger.key_sent(vote.vote_id)
         metrics.VOTES.labels(source).inc()
-        return self._receipt(vote, duplicate=False)
+        return self._receipt(vote, duplicate=bound is not None and bound.state == "same")
 
     def tally(self, receipt: VoteReceipt) -> dict[str, int]:
         """Everyone's latest vote on this image, counting this one even before the trainer has ingested it."""

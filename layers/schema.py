@@ -99,6 +99,14 @@ CREATE TABLE voters (
     PRIMARY KEY (model, principal)
 );
 """),
+    (4, "idempotency keys, bound when a vote is acknowledged", """
+CREATE TABLE vote_keys (
+    vote_id      text PRIMARY KEY,              -- sha256(principal, Idempotency-Key)[:32]: the vote's id
+    fingerprint  text NOT NULL,                 -- what the key was first used for (layers.ledger.votes.request_fingerprint)
+    sent         boolean NOT NULL DEFAULT false,   -- Kafka acknowledged the vote's event
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+"""),
 )
 
 __all__ = ["MIGRATIONS"]

@@ -97,14 +97,19 @@ class Learner:
             if r.topic == self.commands:
                 self.command(r)
                 continue
-            v = self.validate(r.value)
+            try:
+                v = self.validate(r.value)
+            except Unavailable:
+                raise                                     # S3 is down: the batch is retried, nothing is lost
+            except Exception as err:                      # a bug on one record must never stop the partition
+                v = f"could not be validated: {type(err).__name__}: {err}"
             if isinstance(v, str):
                 dead.append((r, v))
             else:
                 votes.append(Vote(vote_id=v.vote_id, model=v.model, image_sha256=v.image_sha256, image_key=v.image_key,
                                   label=v.label, principal=v.principal, source=v.source, created_at_ms=v.created_at_ms,
                                   kafka_topic=r.topic, kafka_partition=r.partition, kafka_offset=r.offset))
-        inserted = self.ledger.record(votes)
+        inserted = self._record(votes, records, dead)
         for r, reason in dead:
             print(f"[consume] dead-letter offset {r.offset}: {reason}", flush=True)
             self.sink.send(self.settings.kafka.topics.dead_letter, DeadLetter(
@@ -114,6 +119,28 @@ class Learner:
         if votes:
             metrics.INGESTED_VOTES.labels(self.cfg.model).inc(inserted)
             print(f"[consume] ledger: {inserted} new votes ({len(votes) - inserted} already there)", flush=True)
+        return inserted
+
+    def _record(self, votes: list[Vote], records: list, dead: list) -> int:
+        """Insert the votes; when the database refuses the batch for its content (not because it is down),
+        insert them one by one and send the ones it refuses to the dead letters, so one bad row never blocks
+        the partition."""
+        try:
+            return self.ledger.record(votes)
+        except AfterDarkError:
+            raise
+        except Exception as err:
+            print(f"[consume] the ledger refused a batch ({type(err).__name__}); inserting one by one", flush=True)
+        by_offset = {(r.topic, r.partition, r.offset): r for r in records}
+        inserted = 0
+        for v in votes:
+            try:
+                inserted += self.ledger.record([v])
+            except AfterDarkError:
+                raise
+            except Exception as err:
+                dead.append((by_offset[(v.kafka_topic, v.kafka_partition, v.kafka_offset)],
+                             f"the ledger refused it: {type(err).__name__}: {str(err).strip()[:200]}"))
         return inserted
 
     def command(self, record) -> None:

@@ -1,6 +1,7 @@
 """The vote ledger in PostgreSQL: every acknowledged vote, the consensus it adds up to, and every training run.
 
-    votes.py      Ledger: idempotent insert of votes (by vote id), the watermark, each principal's latest vote
+    votes.py      Ledger: idempotent insert of votes (by vote id), the watermark, each principal's latest vote,
+                  and the binding of an Idempotency-Key to its request at acknowledgement
     consensus.py  decide(): Dawid-Skene consensus per image, voters weighed by estimated reliability, gold
                   images check voters, ties and low posteriors quarantined (pure)
     gold.py       GoldAnswers: the dataset's images and labels, the known answers that check voters
@@ -22,7 +23,8 @@ from layers.ledger.gold import GoldAnswers
 from layers.ledger.runs import TrainingRun, TrainingRuns
 from layers.ledger.split import EVALUATION, EVALUATION_FRACTION, TRAIN, split_of
 from layers.ledger.voters import VoterBoard
-from layers.ledger.votes import LatestVote, Ledger, LedgerSnapshot, Vote
+from layers.ledger.votes import KeyBinding, LatestVote, Ledger, LedgerSnapshot, Vote, request_fingerprint
 
 __all__ = ["Consensus", "VoterEstimate", "decide", "GoldAnswers", "TrainingRun", "TrainingRuns", "EVALUATION", "EVALUATION_FRACTION",
-           "TRAIN", "split_of", "VoterBoard", "LatestVote", "Ledger", "LedgerSnapshot", "Vote"]
+           "TRAIN", "split_of", "VoterBoard", "KeyBinding", "LatestVote", "Ledger", "LedgerSnapshot", "Vote",
+           "request_fingerprint"]

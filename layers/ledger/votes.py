@@ -7,6 +7,8 @@ Example:
 
 IMPORTANT:
   * `record` is idempotent: a vote delivered twice by Kafka (a replay after a crash) is one row.
+  * An Idempotency-Key is bound to its request when the vote is acknowledged, not when the trainer ingests it
+    (`bind_key`, table vote_keys): a second request with the key and another image or label is a 409 at once.
   * "Latest" is ledger order (`seq`). Votes on one image share a Kafka partition (keyed by the image's
     sha256) and one trainer inserts them in offset order, so ledger order is the order Kafka acknowledged
     them, whatever the functions' clocks say.
@@ -15,6 +17,7 @@ IMPORTANT:
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from layers.db import Database
@@ -54,6 +57,17 @@ class LedgerSnapshot:
     votes: int                  # every vote up to the watermark, superseded ones included
 
 
+@dataclass(frozen=True)
+class KeyBinding:
+    state: str          # new | same | conflict (Ledger.bind_key)
+    sent: bool          # whether the bound request's vote event was acknowledged
+
+
+def request_fingerprint(model: str, image_sha256: str, label: str) -> str:
+    """What an Idempotency-Key is bound to: the vote it asked for (the principal is in the vote id)."""
+    return hashlib.sha256(f"{model}\n{image_sha256}\n{label}".encode()).hexdigest()[:32]
+
+
 COLUMNS = ("vote_id", "model", "image_sha256", "image_key", "label", "principal", "source", "created_at",
            "kafka_topic", "kafka_partition", "kafka_offset")
 
@@ -78,6 +92,26 @@ class Ledger:
                      v.created_at_ms, v.kafka_topic, v.kafka_partition, v.kafka_offset))
                 inserted += cur.rowcount
         return inserted
+
+    def bind_key(self, vote_id: str, fingerprint: str) -> KeyBinding:
+        """Bind a vote id (a principal's Idempotency-Key) to the request it came with, as payment APIs do,
+        before the vote is sent: the first request for a key owns it ("new"); a later one with the same
+        fingerprint is the same request ("same", with whether its event was acknowledged); one with another
+        fingerprint is a "conflict". Of two concurrent requests with one key, exactly one gets "new" (the
+        primary key decides; the other waits for it to commit)."""
+        with self.db.transaction() as cur:
+            cur.execute("INSERT INTO vote_keys (vote_id, fingerprint) VALUES (%s, %s) ON CONFLICT (vote_id) DO NOTHING",
+                        (vote_id, fingerprint))
+            if cur.rowcount == 1:
+                return KeyBinding("new", sent=False)
+            cur.execute("SELECT fingerprint, sent FROM vote_keys WHERE vote_id = %s", (vote_id,))
+            bound, sent = cur.fetchone()
+        return KeyBinding("same" if bound == fingerprint else "conflict", sent=sent)
+
+    def key_sent(self, vote_id: str) -> None:
+        """The vote's event was acknowledged by Kafka: a retry of its request is answered as a duplicate."""
+        with self.db.transaction() as cur:
+            cur.execute("UPDATE vote_keys SET sent = true WHERE vote_id = %s AND NOT sent", (vote_id,))
 
     def get(self, vote_id: str) -> Vote | None:
         with self.db.transaction() as cur:

@@ -74,7 +74,7 @@ def test_a_retried_request_is_one_vote_and_a_changed_vote_counts(gateway, settin
         ids.append(body["vote_id"])
     status, _, retry = post_fix(gateway, {"image_b64": b64(jpeg), "label": "engineer", "user": user},
                                 {"Idempotency-Key": f"{uid}-2"})
-    assert status == 201 and retry["vote_id"] == ids[2]          # not in the ledger yet: sent again, same id
+    assert status == 200 and retry["duplicate"] and retry["vote_id"] == ids[2]   # bound at the ack, not at ingestion
     assert len(set(ids)) == 3
     ingest_only(settings, model_name)
     ledger = Ledger(db)
@@ -87,6 +87,27 @@ def test_a_retried_request_is_one_vote_and_a_changed_vote_counts(gateway, settin
                                    {"Idempotency-Key": f"{uid}-2"})
     assert status == 409 and conflict["error"] == "conflict", conflict
     assert ledger.tally(model_name, sha) == {"engineer": 1}
+
+
+def test_one_key_for_two_votes_at_once_records_one_and_refuses_the_other(gateway, settings, db, model_name, uid):
+    """The key is bound when the vote is acknowledged: two requests at the same moment with one key and
+    different images get one 201 and one 409, and the ledger holds the acknowledged one. (It used to answer
+    201 to both, and the trainer dropped the second as 'already there'.)"""
+    from concurrent.futures import ThreadPoolExecutor
+    jpegs = [to_jpeg(portrait(1280 + i)[0]) for i in range(2)]
+    user, key = f"U-{uid}", f"race-{uid}"
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda j: post_fix(gateway, {"image_b64": b64(j), "label": "engineer", "user": user},
+                                                   {"Idempotency-Key": key}), jpegs))
+    assert sorted(a[0] for a in answers) == [201, 409], [a[2] for a in answers]
+    won = next(a[2] for a in answers if a[0] == 201)
+    assert next(a[2] for a in answers if a[0] == 409)["error"] == "conflict"
+    # the same request again is the original receipt; the other image with the key is still refused
+    again = post_fix(gateway, {"image_b64": b64(next(j for j in jpegs if sha256_hex(j) == won["image_sha256"])),
+                               "label": "engineer", "user": user}, {"Idempotency-Key": key})
+    assert again[0] == 200 and again[2]["duplicate"] and again[2]["vote_id"] == won["vote_id"]
+    ingest_only(settings, model_name)
+    assert Ledger(db).get(won["vote_id"]).image_sha256 == won["image_sha256"]
 
 
 def test_concurrent_writers_with_retries_record_each_vote_once(gateway, settings, db, model_name, uid):

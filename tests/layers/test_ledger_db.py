@@ -41,6 +41,29 @@ def test_migrations_are_idempotent(db):
         assert cur.fetchone()[0] >= 1
 
 
+def test_an_idempotency_key_is_bound_once_even_under_a_race(db, uid):
+    ledger, answers = Ledger(db), []
+    barrier = threading.Barrier(8)
+
+    def bind(i: int):
+        barrier.wait()
+        answers.append((i, ledger.bind_key(f"k-{uid}", f"fp-{i % 2}")))
+
+    threads = [threading.Thread(target=bind, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for i, b in answers if b.state == "new"]
+    assert len(winners) == 1
+    same = [b.state for i, b in answers if i % 2 == winners[0] % 2 and i != winners[0]]
+    other = [b.state for i, b in answers if i % 2 != winners[0] % 2]
+    assert set(same) == {"same"} and set(other) == {"conflict"} and len(same) + len(other) == 7
+    assert not ledger.bind_key(f"k-{uid}", f"fp-{winners[0] % 2}").sent
+    ledger.key_sent(f"k-{uid}")
+    assert ledger.bind_key(f"k-{uid}", f"fp-{winners[0] % 2}").sent
+
+
 def test_concurrent_writers_record_each_vote_once(db, uid):
     model = f"m-{uid}"
     votes = [vote(model, f"{i % 5:064x}", "engineer" if i % 3 else "non_engineer", f"api:t:{i}", offset=i)

@@ -36,8 +36,8 @@ def cast(store, sink, topic, model, seed: int, label: str, principal: str) -> Fi
     return vote
 
 
-def committed(settings, topic) -> int | None:
-    c = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=f"trainer-{topic}", enable_auto_commit=False)
+def committed(settings, topic, group: str = "trainer") -> int | None:
+    c = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=f"{group}-{topic}", enable_auto_commit=False)
     try:
         return c.committed(TopicPartition(topic, 0))
     finally:
@@ -129,6 +129,39 @@ def test_agreeing_votes_count_and_ties_are_quarantined(bootstrapped, store, sett
     assert agreed.accepted[sha]["label"] == "engineer"
     assert sorted(agreed.accepted[sha]["vote_ids"]) == sorted(v.vote_id for v in majority)
     assert agreed.quarantined[tie[0].image_sha256]["votes"] == {"engineer": 1, "non_engineer": 1}
+
+
+BAD_VALUES = [None, 5, True, 1.5, [], {}, "\x00x", "x" * 1000, -1]
+
+
+def test_malformed_records_go_to_the_dead_letters_and_never_stop_the_partition(bootstrapped, store, settings, db,
+                                                                               topic, uid):
+    """Every field of a vote, wrongly typed or out of range, between two good votes: the good ones reach the
+    ledger, each bad one is a dead letter with its reason, and the offset is committed past all of them. (A
+    `principal: 5` used to raise TypeError in the trainer, which died on that offset at every restart.)"""
+    from kafka import KafkaProducer
+    sink = EventSink(settings.kafka)
+    first = cast(store, sink, topic, bootstrapped, 60_010, "engineer", f"api:t:{uid}-a")
+    good = first.to_json()
+    bad = [json.dumps({**good, field: value}).encode() for field in good if field not in ("kind", "schema")
+           for value in BAD_VALUES if value != good[field]]
+    bad += [b"\xff\xfe not utf-8", b"[1, 2]", b"{}", json.dumps({**good, "kind": "decoy"}).encode(), b""]
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
+    try:
+        for raw in bad:
+            producer.send(topic, raw, partition=0)
+        producer.flush()
+    finally:
+        producer.close()
+    last = cast(store, sink, topic, bootstrapped, 60_011, "non_engineer", f"api:t:{uid}-b")
+    ingest_only(settings, bootstrapped, topic)
+    ledger = Ledger(db)
+    assert ledger.get(first.vote_id) is not None and ledger.get(last.vote_id) is not None
+    assert committed(settings, topic, "ingest") == len(bad) + 2
+    dead = read_topic(settings, settings.kafka.topics.dead_letter, lambda d: d.get("source_topic") == topic,
+                      want=len(bad), timeout_s=30)
+    assert sorted(d["offset"] for d in dead) == list(range(1, len(bad) + 1))
+    assert all(d["reason"] for d in dead)
 
 
 def test_sigkill_after_the_ledger_insert_before_the_commit(bootstrapped, store, settings, db, topic, uid):
