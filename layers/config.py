@@ -72,10 +72,26 @@ class KafkaSettings:
     bootstrap_timeout_ms: int = 5000
     request_timeout_ms: int = 5000
     topic_prefix: str = ""
+    # Production: authenticate every client (docs/deploy.md, "Kafka: who may write what"). Locally: PLAINTEXT.
+    security_protocol: str = "PLAINTEXT"     # KAFKA_SECURITY_PROTOCOL: PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    sasl_mechanism: str | None = None        # KAFKA_SASL_MECHANISM: SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN
+    sasl_username: str | None = None         # KAFKA_SASL_USERNAME (one Kafka user per component)
+    sasl_password: str | None = None         # secret kafka-password, else KAFKA_SASL_PASSWORD
+    ssl_cafile: str | None = None            # KAFKA_SSL_CAFILE: the cluster's CA, for SSL and SASL_SSL
 
     @property
     def topics(self) -> Topics:
         return Topics.with_prefix(self.topic_prefix)
+
+    def client_options(self) -> dict[str, object]:
+        """What every Kafka client (producer, consumer, admin) is built with, beyond its own settings."""
+        options: dict[str, object] = {"bootstrap_servers": self.bootstrap, "security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password)
+        if self.ssl_cafile:
+            options["ssl_cafile"] = self.ssl_cafile
+        return options
 
 
 @dataclass(frozen=True)
@@ -182,7 +198,12 @@ class Settings:
             region=env.get("S3_REGION", "us-east-1"),
         )
         kafka = KafkaSettings(bootstrap=env.get("KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP),
-                              topic_prefix=env.get("KAFKA_TOPIC_PREFIX", ""))
+                              topic_prefix=env.get("KAFKA_TOPIC_PREFIX", ""),
+                              security_protocol=env.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+                              sasl_mechanism=env.get("KAFKA_SASL_MECHANISM") or None,
+                              sasl_username=env.get("KAFKA_SASL_USERNAME") or None,
+                              sasl_password=read_secret("kafka-password", "KAFKA_SASL_PASSWORD", env, None),
+                              ssl_cafile=env.get("KAFKA_SSL_CAFILE") or None)
         fetch = FetchSettings(
             max_bytes=int(env.get("FETCH_MAX_BYTES", FetchSettings.max_bytes)),
             deadline_s=float(env.get("FETCH_DEADLINE_S", FetchSettings.deadline_s)),

@@ -251,7 +251,7 @@ class EventSink:
         from kafka.errors import KafkaError
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=self.settings.bootstrap, client_id=self.client_id, acks="all",
+                **self.settings.client_options(), client_id=self.client_id, acks="all",
                 bootstrap_timeout_ms=self.settings.bootstrap_timeout_ms,
                 request_timeout_ms=self.settings.request_timeout_ms,
                 max_block_ms=self.settings.request_timeout_ms,
@@ -284,7 +284,7 @@ def make_consumer(settings: KafkaSettings, topic: str | tuple[str, ...], group: 
     """A consumer of `topic` (or several) in `group` with manual commits, from the earliest uncommitted offset."""
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
-    config = dict(bootstrap_servers=settings.bootstrap, group_id=group, enable_auto_commit=False,
+    config = dict(**settings.client_options(), group_id=group, enable_auto_commit=False,
                   auto_offset_reset="earliest", bootstrap_timeout_ms=settings.bootstrap_timeout_ms,
                   session_timeout_ms=6000, heartbeat_interval_ms=2000,  # 6 s: the broker minimum
                   reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)
@@ -301,7 +301,7 @@ def ensure_topics(settings: KafkaSettings, topics: tuple[str, ...] | None = None
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, bootstrap_timeout_ms=settings.bootstrap_timeout_ms)
+        admin = KafkaAdminClient(**settings.client_options(), bootstrap_timeout_ms=settings.bootstrap_timeout_ms)
     except KafkaError as err:
         raise Unavailable(f"Kafka unreachable at {settings.bootstrap}: {err}") from err
     try:

@@ -47,7 +47,7 @@ def check_s3(settings: Settings) -> dict:
 def check_kafka(settings: Settings) -> dict:
     def probe():
         from kafka import KafkaAdminClient
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, bootstrap_timeout_ms=2000,
+        admin = KafkaAdminClient(**settings.kafka.client_options(), bootstrap_timeout_ms=2000,
                                  request_timeout_ms=2000)
         try:
             admin.list_topics()

@@ -30,7 +30,7 @@ def read_decoys(settings: Settings, topic: str, from_offset: int | None, since_m
                 model: str) -> list[DecoyRecord]:
     """Decoy records of `model` from one offset (or time) on, at most `limit`, in topic order."""
     from kafka import KafkaConsumer, TopicPartition
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = KafkaConsumer(**settings.kafka.client_options(), enable_auto_commit=False, group_id=None)
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(parts)
@@ -74,7 +74,7 @@ class DecoyTail:
         """Read what is new; returns how many of this model's records were taken."""
         from kafka import KafkaConsumer, TopicPartition
         if self._consumer is None:
-            self._consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap, enable_auto_commit=False,
+            self._consumer = KafkaConsumer(**self.settings.kafka.client_options(), enable_auto_commit=False,
                                            group_id=None)
         consumer = self._consumer
         parts = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or [])]
