@@ -27,7 +27,8 @@ from pathlib import Path
 
 from bench.predict_latency import api_token, record
 from layers.config import Settings
-from layers.registry import Registry
+from layers.db import Database
+from layers.registry import AuditLog, Registry
 from layers.registry.dataops import DataOps
 from layers.store import BlobStore
 from training_job.synth import portrait
@@ -138,7 +139,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     args = ap.parse_args()
     settings = Settings.from_env()
-    ops = DataOps(Registry(BlobStore(settings.s3)), args.model)
+    ops = DataOps(Registry(BlobStore(settings.s3), AuditLog(Database(settings.db))), args.model)
     route = ops.route()
     live = route.live
     other = max(v for v in route.deployed if v != live)

@@ -46,7 +46,8 @@ def request_for(words: list[str]) -> tuple[str, str, dict | None]:
     if cmd.verb == "show":
         return "GET", f"/{a['version']}", None
     if cmd.verb == "history":
-        return "GET", "/history", None
+        query = "&".join(f"{k}={v}" for k, v in sorted(a.items()))
+        return "GET", "/history" + (f"?{query}" if query else ""), None
     if cmd.verb == "compare":
         return "GET", f"/compare?a={a['a']}&b={a['b']}", None
     if cmd.verb == "route":

@@ -155,6 +155,7 @@ class AuthSettings:
     votes_per_window: int = 30          # per principal (a Slack user, an API client, a delegated user)...
     vote_window_s: int = 60
     client_votes_per_window: int = 300  # ...and per API client over all the users it acts for (delegate)
+    refused_edits_per_window: int = 10  # /models edits refused to one principal (each is audited) per vote_window_s
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,7 @@ class Settings:
             votes_per_window=int(env.get("VOTE_RATE_LIMIT", AuthSettings.votes_per_window)),
             vote_window_s=int(env.get("VOTE_RATE_WINDOW_S", AuthSettings.vote_window_s)),
             client_votes_per_window=int(env.get("CLIENT_VOTE_RATE_LIMIT", AuthSettings.client_votes_per_window)),
+            refused_edits_per_window=int(env.get("REFUSED_EDIT_RATE_LIMIT", AuthSettings.refused_edits_per_window)),
         )
         media = MediaSettings(
             signing_key=read_secret("media-signing-key", "MEDIA_SIGNING_KEY", env) or None,

@@ -107,6 +107,21 @@ CREATE TABLE vote_keys (
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 """),
+    (5, "the DataOps audit log", """
+CREATE TABLE audit_log (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model     text NOT NULL,                 -- whose route changed ('' for the document alone)
+    actor     text NOT NULL,
+    change    text NOT NULL,
+    revision  integer NOT NULL,              -- the control document's revision it made, or saw when refused
+    refused   text,                          -- why it was refused; NULL: applied
+    before    jsonb,                         -- the model's route before an applied change
+    after     jsonb,
+    at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX audit_log_by_model ON audit_log (model, id DESC);
+CREATE INDEX audit_log_applied_by_model ON audit_log (model, id DESC) WHERE refused IS NULL;
+"""),
 )
 
 __all__ = ["MIGRATIONS"]

@@ -60,6 +60,19 @@ def db(settings):
     database.close()
 
 
+_audit_db: list = []
+
+
+def audited(store: BlobStore):
+    """The registry as the trainer and the models function open it: its changes audited in PostgreSQL (the
+    test database; one connection pool for the session)."""
+    from layers.db import Database
+    from layers.registry import AuditLog, Registry
+    if not _audit_db:
+        _audit_db.append(Database(Settings.from_env().db))
+    return Registry(store, AuditLog(_audit_db[0]))
+
+
 MODEL_FIXTURES = {"bootstrapped", "served"}
 _bootstrap: dict = {}
 

@@ -6,6 +6,7 @@ the real ones (tests/layers/test_store.py runs its contract tests against both):
                   a missing key is NotFound; `down = True` makes every call Unavailable
     MemorySink    EventSink: send returns (partition, offset) once "acknowledged", offsets grow per topic;
                   `down = True` makes send raise Unavailable, as a broker that does not acknowledge
+    MemoryAuditLog  layers.registry.AuditLog: entries get ascending ids; pages newest first; the last applied
 
 Integration tests never use them: they run against the real MinIO, Kafka and PostgreSQL.
 """
@@ -16,6 +17,7 @@ import threading
 from collections import defaultdict
 
 from layers.config import KafkaSettings, S3Settings
+from layers.registry.audit import AuditEntry
 from layers.errors import Conflict, NotFound, Unavailable
 from layers.store import Blob, BlobStore
 
@@ -93,3 +95,23 @@ class MemorySink:
 
     def close(self) -> None:
         pass
+
+
+class MemoryAuditLog:
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+        self._lock = threading.Lock()
+
+    def append(self, entries) -> None:
+        import dataclasses
+        from layers.registry.versions import utc_now
+        with self._lock:
+            for e in entries:
+                self.entries.append(dataclasses.replace(e, id=len(self.entries) + 1, at=utc_now()))
+
+    def page(self, model: str, limit: int = 20, before_id: int | None = None) -> list[AuditEntry]:
+        mine = [e for e in reversed(self.entries) if e.model == model and (before_id is None or e.id < before_id)]
+        return mine[:limit]
+
+    def last_applied(self, model: str) -> AuditEntry | None:
+        return next((e for e in reversed(self.entries) if e.model == model and e.refused is None), None)

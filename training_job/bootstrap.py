@@ -20,7 +20,7 @@ from training_job.datasets import exists as dataset_exists, has_cues, publish_sy
 from layers.db import Database
 from layers.events import EventSink
 from layers.ledger import Ledger
-from layers.registry import Policy, Registry
+from layers.registry import AuditLog, Policy, Registry
 from layers.store import BlobStore
 from training_job import model as M
 from training_job.config import BACKBONE_PARAMS, DEFAULT_DATASET, TrainConfig
@@ -62,10 +62,9 @@ def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list
         print(f"[bootstrap] generating the synthetic dataset '{cfg.dataset}' ({cfg.dataset_size} portraits)", flush=True)
         publish_synthetic(store, cfg.dataset, cfg.dataset_size, seed=cfg.seed)
     sink = EventSink(settings.kafka, client_id="training-job")
-    trainer = Trainer(store, sink, cfg, Tracker.from_env(store))
     db = Database(settings.db)
+    trainer = Trainer(store, sink, cfg, Tracker.from_env(store), audit=AuditLog(db))
     snap = Ledger(db).snapshot(cfg.model)
-    db.close()
     items, _ = trainer.dataset()
     agreed = agree(snap, {i.sha256: i.label for i in items}, cfg)
     ledger = {"watermark": snap.watermark, "votes": snap.votes, "run_id": None}
@@ -89,6 +88,7 @@ def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list
     outcomes.append(trainer.train_and_publish(subset, agreed, ledger, backbone, info, parent=None, seed=cfg.seed + 1,
                                               policy=Policy(), note="bootstrap v2: 75% of the training data"))
     sink.close()
+    db.close()
     if trainer.tracker.enabled and not trainer.tracker.flush(60):
         print("[bootstrap] MLflow did not take every run in time; the trainer logs them at its start-up", flush=True)
     return outcomes

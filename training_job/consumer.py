@@ -27,7 +27,7 @@ from layers.errors import AfterDarkError, BadInput, Unavailable
 from layers.events import (CommandRecord, DeadLetter, EventSink, FixEvent, Malformed, announce, decode,
                            make_consumer, now_ms)
 from layers.ledger import Consensus, GoldAnswers, Ledger, TrainingRuns, Vote, VoterBoard
-from layers.registry import Registry, image_key
+from layers.registry import AuditLog, Registry, image_key
 from layers.store import BlobStore
 from training_job.config import TrainConfig
 from training_job.data import agree, examples
@@ -47,8 +47,8 @@ class Learner:
         self._trainer = None
         self._analyst = None
         self.tracker = Tracker.from_env(self.store)        # MLflow, when MLFLOW_TRACKING_URI names one
-        self.registry = Registry(self.store)
         self.db = Database(settings.db)
+        self.registry = Registry(self.store, AuditLog(self.db))       # its changes are audited in PostgreSQL
         self.ledger = Ledger(self.db)
         self.runs = TrainingRuns(self.db)
         self.voters = VoterBoard(self.db)
@@ -70,7 +70,7 @@ class Learner:
         """The Keras side, imported and built on the first training run (ingesting needs no TensorFlow)."""
         if self._trainer is None:
             from training_job.pipeline import Trainer
-            self._trainer = Trainer(self.store, self.sink, self.cfg, self.tracker)
+            self._trainer = Trainer(self.store, self.sink, self.cfg, self.tracker, audit=self.registry.audit_log)
         return self._trainer
 
     def emit(self, event: str, version: int | None, reason: str | None = None, **details) -> None:

@@ -39,7 +39,7 @@ from layers.analysis.paired import wilson
 from layers.events import EventSink, announce
 from layers.charts import training_report
 from layers.images import preprocess, sha256_hex
-from layers.registry import ModelMetadata, Policy, Registry, backbone_key, backbone_tflite_key, embedding_key, utc_now
+from layers.registry import AuditTrail, ModelMetadata, Policy, Registry, backbone_key, backbone_tflite_key, embedding_key, utc_now
 from layers.serving.litert import LiteModel
 from layers.store import BlobStore
 from layers.ledger import Consensus
@@ -67,10 +67,11 @@ class Outcome:
 
 
 class Trainer:
-    def __init__(self, store: BlobStore, sink: EventSink | None, cfg: TrainConfig, tracker: Tracker | None = None) -> None:
+    def __init__(self, store: BlobStore, sink: EventSink | None, cfg: TrainConfig, tracker: Tracker | None = None,
+                 audit: AuditTrail | None = None) -> None:
         self.store, self.sink, self.cfg = store, sink, cfg
         self.tracker = tracker or Tracker(None)      # MLflow, off the training path (training_job/tracking.py)
-        self.registry = Registry(store)
+        self.registry = Registry(store, audit)       # without an audit log it trains and publishes, never registers
         self.labels: list[str] = []              # the dataset manifest's classes (read with the dataset)
         self._pool = ThreadPoolExecutor(IO_THREADS)
         self._backbones: dict[str, tuple[object, dict]] = {}

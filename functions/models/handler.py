@@ -29,11 +29,11 @@ from layers.config import Settings
 from layers.db import Database
 from layers.errors import AfterDarkError, BadInput
 from layers.events import CommandRecord, EventSink, now_ms
-from layers.guards import ReplayGuard
+from layers.guards import RateLimiter, ReplayGuard
 from layers.http import json_object, ok, respond
 from layers.ledger import GoldAnswers, Ledger, VoterBoard, decide
 from layers.media import MediaLinks
-from layers.registry import Registry, artifact_key
+from layers.registry import AuditLog, Registry, artifact_key
 from layers.registry.commands import USAGE, from_api, from_text, run, table
 from layers.registry.dataops import DataOps
 from layers.serving.replay import Replayer
@@ -46,9 +46,10 @@ SLACK_ROWS = 20
 SETTINGS = Settings.from_env()
 TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
 STORE = BlobStore(SETTINGS.s3)
-OPS = DataOps(Registry(STORE), SETTINGS.model)
-SINK = EventSink(SETTINGS.kafka, client_id="models")
 DB = Database(SETTINGS.db)
+OPS = DataOps(Registry(STORE, AuditLog(DB)), SETTINGS.model,
+              refusals=RateLimiter(DB, SETTINGS.auth.refused_edits_per_window, SETTINGS.auth.vote_window_s))
+SINK = EventSink(SETTINGS.kafka, client_id="models")
 LINKS = MediaLinks(SETTINGS.media)
 GOLD = GoldAnswers(STORE)
 

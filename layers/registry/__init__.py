@@ -5,14 +5,16 @@
                   shared backbones: put_backbone, commit_backbone, backbone_manifest, fetch_backbone
     control.py    Control: the control document, update_control (CAS + audit), register, live_version;
                   ModelRoute, ControlDoc, Policy and the pure retention rule `retain`
+    audit.py      AuditLog: every applied change and refused attempt, in PostgreSQL (history, rollback)
 
 Example:
-    reg = Registry(store)                                      # both, on one store
+    reg = Registry(store, AuditLog(db))                        # both, on one store; changes audited
     v = reg.allocate("engineer"); ...; reg.commit(meta)
     reg.register("engineer", v, Policy())
 """
+from layers.registry.audit import AuditEntry, AuditLog, AuditTrail
 from layers.registry.control import AutoPromotion, Control, ControlDoc, DEFAULT_KEEP_RECENT, ModelRoute, Policy, retain
-from layers.registry.keys import (AUDIT_PREFIX, CLAIM, CONTROL_KEY, METADATA, artifact_key, backbone_key,
+from layers.registry.keys import (CLAIM, CONTROL_KEY, METADATA, artifact_key, backbone_key,
                                   backbone_manifest_key, backbone_tflite_key,
                                   embedding_key, image_key, version_prefix)
 from layers.registry.versions import ModelMetadata, Versions, utc_now
@@ -20,12 +22,13 @@ from layers.store import BlobStore
 
 
 class Registry(Versions, Control):
-    """Versions and the control document over one store."""
+    """Versions and the control document over one store; changes to the document are written to `audit`
+    (without one, the registry only reads the document)."""
 
-    def __init__(self, store: BlobStore) -> None:
-        self.store = store
+    def __init__(self, store: BlobStore, audit: AuditTrail | None = None) -> None:
+        self.store, self.audit_log = store, audit
 
 
-__all__ = ["AutoPromotion", "Registry", "Versions", "Control", "ControlDoc", "ModelRoute", "Policy", "retain", "ModelMetadata",
-           "DEFAULT_KEEP_RECENT", "AUDIT_PREFIX", "CLAIM", "CONTROL_KEY", "METADATA", "artifact_key", "backbone_key", "backbone_manifest_key", "backbone_tflite_key",
+__all__ = ["AuditEntry", "AuditLog", "AuditTrail", "AutoPromotion", "Registry", "Versions", "Control", "ControlDoc", "ModelRoute", "Policy", "retain", "ModelMetadata",
+           "DEFAULT_KEEP_RECENT", "CLAIM", "CONTROL_KEY", "METADATA", "artifact_key", "backbone_key", "backbone_manifest_key", "backbone_tflite_key",
            "embedding_key", "image_key", "version_prefix", "utc_now"]

@@ -1,6 +1,6 @@
 """The DataOps verbs, parsed once for Slack text and for the JSON API, authorised, run, and shown as a table.
 
-    /models list | show N | history | compare A B                        anyone authenticated
+    /models list | show N | history [before=ID] [limit=N] | compare A B    anyone authenticated
     /models voters                                                       admins only (estimated reliability)
     /models route 1=90 3=10 | canary N PCT | mirror N on|off | promote N | rollback | train   admins only
     /models auto on|off [canary=PCT] [samples=M] [alpha=X] [budget=N]      admins only (the canary policy)
@@ -26,7 +26,7 @@ from layers.registry.dataops import DataOps, parse_weights
 
 READS = ("list", "show", "history", "compare", "voters")
 EDITS = ("route", "canary", "mirror", "promote", "rollback", "train", "auto", "policy", "ensemble")
-USAGE = ("/models list | show N | history | compare A B | voters | route 1=90 3=10 | canary N PCT | mirror N on|off | "
+USAGE = ("/models list | show N | history [before=ID] | compare A B | voters | route 1=90 3=10 | canary N PCT | mirror N on|off | "
          "promote N | rollback | train | auto on|off [canary=PCT] [samples=M] [alpha=X] [budget=N] | "
          "policy best-confidence|fastest|preferred [N] | ensemble [N M]")
 AUTO_OPTIONS = {"canary": "canary_percent", "samples": "min_samples", "alpha": "alpha", "budget": "max_samples"}
@@ -79,7 +79,12 @@ def from_text(text: str) -> Command:
     if not words or words[0] in ("help", "-h", "--help"):
         raise BadInput(f"Usage: {USAGE}")
     verb, rest = words[0].lower(), words[1:]
-    shapes = {"list": 0, "history": 0, "voters": 0, "rollback": 0, "train": 0, "show": 1, "promote": 1, "compare": 2,
+    if verb == "history":
+        if any("=" not in w or w.split("=", 1)[0] not in ("before", "limit") for w in rest):
+            raise BadInput("Usage: /models history [before=ID] [limit=N]")
+        options = dict(w.split("=", 1) for w in rest)
+        return _history(options.get("before"), options.get("limit"))
+    shapes = {"list": 0, "voters": 0, "rollback": 0, "train": 0, "show": 1, "promote": 1, "compare": 2,
               "canary": 2, "mirror": 2}
     if verb == "route":
         if not rest:
@@ -98,6 +103,15 @@ def from_text(text: str) -> Command:
     if verb not in shapes or len(rest) != shapes[verb]:
         raise BadInput(f"Usage: {USAGE}")
     return _build(verb, rest)
+
+
+def _history(before, limit) -> Command:
+    args = {}
+    if before not in (None, ""):
+        args["before"] = _int(before, "before")
+    if limit not in (None, ""):
+        args["limit"] = _int(limit, "limit")
+    return Command("history", args)
 
 
 def _build(verb: str, rest: list) -> Command:
@@ -122,7 +136,9 @@ def from_api(method: str, path: str, body: dict, query: dict | None = None) -> C
             return Command("show", {"version": int(verb)})
         if verb == "compare":
             return _build("compare", [query.get("a"), query.get("b")])
-        if verb in ("list", "history", "voters"):
+        if verb == "history":
+            return _history(query.get("before"), query.get("limit"))
+        if verb in ("list", "voters"):
             return Command(verb)
         raise BadInput(f"GET serves list, <version>, history, voters and compare; not {verb!r}")
     if method != "POST" or verb not in EDITS:
@@ -167,7 +183,7 @@ def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | Non
     if cmd.verb == "show":
         return ops.show(a["version"])
     if cmd.verb == "history":
-        return {"model": ops.model, "history": ops.history()}
+        return {"model": ops.model, **ops.history(a.get("limit", 20), a.get("before"))}
     if cmd.verb == "compare":
         return (compare or ops.compare)(a["a"], a["b"])
     if cmd.verb == "voters":

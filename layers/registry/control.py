@@ -2,23 +2,25 @@
 conditional edits and their audit log; and the pure policies of registration and retention.
 
 Example:
-    control = Control(store)
+    control = Registry(store, AuditLog(db))        # layers.registry: Versions and Control on one store
     doc, etag = control.control()
     control.update_control(lambda doc: "describe the edit" or None, actor="slack:T1:U1")   # CAS + audit
     control.register("engineer", 7, Policy())      # the canary candidate: 0%, mirrored, retained
 
-IMPORTANT: the document changes only by compare-and-swap on its ETag (If-Match), and every change is
-appended to control/audit/. A lost race is retried on the new document, never written over it.
+IMPORTANT: the document changes only by compare-and-swap on its ETag (If-Match), and every change is then
+appended to the audit log in PostgreSQL (layers.registry.audit), one entry per model whose route it moved. A
+lost race is retried on the new document, never written over it. A registry opened without an audit log
+reads, and refuses to change anything.
 """
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
 from layers.errors import Conflict, NotFound
-from layers.registry.keys import AUDIT_PREFIX, CONTROL_KEY
+from layers.registry.audit import AuditEntry, AuditTrail
+from layers.registry.keys import CONTROL_KEY
 from layers.registry.versions import utc_now
 from layers.store import BlobStore
 
@@ -175,11 +177,7 @@ class Control:
                     self.store.put(CONTROL_KEY, doc.to_json(), if_match=etag, content_type="application/json")
             except Conflict:
                 continue
-            entry = {"at": doc.updated_at, "actor": actor, "change": what, "revision": doc.revision,
-                     "before": json.loads(before), "after": json.loads(doc.to_json())}
-            self.store.put(f"{AUDIT_PREFIX}{doc.revision:08d}-{uuid.uuid4().hex[:8]}.json",
-                           json.dumps(entry, sort_keys=True).encode(), if_none_match="*",
-                           content_type="application/json")
+            self.trail().append(route_changes(json.loads(before), json.loads(doc.to_json()), actor, what, doc.revision))
             return doc
         raise Conflict(f"control document kept changing; gave up after {retries} tries")
 
@@ -209,5 +207,17 @@ class Control:
         route = self.control()[0].models.get(model)
         return route.live if route else None
 
-    def audit(self) -> list[dict]:
-        return [json.loads(self.store.get(k).body) for k in sorted(self.store.keys(AUDIT_PREFIX))]
+    def trail(self) -> AuditTrail:
+        """The audit log every change is written to (layers.registry.audit)."""
+        if getattr(self, "audit_log", None) is None:
+            raise RuntimeError("this registry was opened without an audit log, so it cannot change the control "
+                               "document: Registry(store, AuditLog(db))")
+        return self.audit_log
+
+
+def route_changes(before: dict, after: dict, actor: str, what: str, revision: int) -> list[AuditEntry]:
+    """One audit entry per model whose route the change moved (one with model "" when it moved none). Pure."""
+    b, a = before.get("models", {}), after.get("models", {})
+    moved = [m for m in sorted(set(b) | set(a)) if b.get(m) != a.get(m)]
+    return [AuditEntry(model=m, actor=actor, change=what, revision=revision, before=b.get(m), after=a.get(m))
+            for m in moved] or [AuditEntry(model="", actor=actor, change=what, revision=revision)]

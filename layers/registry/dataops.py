@@ -21,19 +21,20 @@ IMPORTANT:
 """
 from __future__ import annotations
 
-import json
-import time
-import uuid
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from layers.errors import BadInput, Conflict, VersionNotFound
 from layers.registry.control import DEFAULT_KEEP_RECENT, Control, ControlDoc, ModelRoute, retain
-from layers.registry.keys import AUDIT_PREFIX
-from layers.registry.versions import ModelMetadata, Versions, utc_now
+from layers.registry.audit import AuditEntry
+from layers.registry.versions import ModelMetadata, Versions
+
+if TYPE_CHECKING:
+    from layers.guards import RateLimiter
 
 RENDEZVOUS_POLICIES = ("best-confidence", "fastest", "preferred")      # layers.serving.rendezvous.POLICIES
 ROLES = ("live", "canary", "mirror", "standby", "new", "rejected", "retired")
-AUDIT_SCAN = 500          # history and rollback look this far back in the audit log (all models' changes)
+HISTORY_MAX = 200         # entries on one page of `history`
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,13 @@ def parse_weights(spec: list[str] | dict) -> dict[int, int]:
 
 
 class DataOps:
-    def __init__(self, registry, model: str, keep_recent: int = DEFAULT_KEEP_RECENT) -> None:
+    def __init__(self, registry, model: str, keep_recent: int = DEFAULT_KEEP_RECENT,
+                 refusals: "RateLimiter | None" = None) -> None:
+        """`refusals`: counts each principal's refused attempts; past its limit a refusal is a 429 and is not
+        written (anyone who can call /models can be refused, and must not be able to flood the log)."""
         self.versions: Versions = registry
         self.control: Control = registry
-        self.model, self.keep_recent = model, keep_recent
+        self.model, self.keep_recent, self.refusals = model, keep_recent, refusals
         self._meta: dict[int, ModelMetadata] = {}        # versions are immutable: their metadata is cached
 
     # -- reading -----------------------------------------------------------------------------------------
@@ -127,15 +131,15 @@ class DataOps:
                 "metrics": m.metrics, "data": m.data, "params": m.params, "conversion": m.conversion,
                 "backbone": m.backbone, "artifacts": m.artifacts, "created_at": m.created_at}
 
-    def history(self, limit: int = 20) -> list[dict]:
-        """This model's audit entries, newest first (edits and refused attempts)."""
-        out = []
-        for entry in self._audit_newest_first():
-            if self._touches(entry):
-                out.append({k: entry.get(k) for k in ("at", "actor", "change", "revision", "refused")})
-                if len(out) >= limit:
-                    break
-        return out
+    def history(self, limit: int = 20, before: int | None = None) -> dict:
+        """This model's audit entries, newest first (edits and refused attempts), a page at a time: `before`
+        is the previous page's `next` cursor."""
+        if not 1 <= limit <= HISTORY_MAX:
+            raise BadInput(f"limit is 1 to {HISTORY_MAX}")
+        entries = self.control.trail().page(self.model, limit + 1, before)
+        shown = entries[:limit]
+        return {"history": [e.summary() for e in shown],
+                "next": shown[-1].id if len(entries) > limit else None}
 
     def compare(self, a: int, b: int) -> dict:
         ma, mb = self.metadata(a), self.metadata(b)
@@ -192,19 +196,19 @@ class DataOps:
         return self._edit(change, actor, revision)
 
     def rollback(self, actor: str, revision: int | None = None) -> ControlDoc:
-        """Restore this model's route as it was before its last change (a rollback of a rollback redoes)."""
-        for entry in self._audit_newest_first():
-            if self._touches(entry) and not entry.get("refused"):
-                before = ModelRoute.from_json(entry["before"]["models"].get(self.model) or {})
-                undone = entry["revision"]
+        """Restore this model's route as it was before its last applied change (a rollback of a rollback
+        redoes). Refused attempts are never undone, however many there are."""
+        last = self.control.trail().last_applied(self.model)
+        if last is None:
+            raise BadInput(f"{self.model} has no change to roll back")
+        before, undone = ModelRoute.from_json(last.before or {}), last.revision
 
-                def change(route: ModelRoute) -> str:
-                    route.weights, route.mirror, route.rendezvous = before.weights, before.mirror, before.rendezvous
-                    route.auto, route.policy, route.preferred = before.auto, before.policy, before.preferred
-                    route.ensemble = before.ensemble
-                    return f"rollback: the route before revision {undone}"
-                return self._edit(change, actor, revision, keep=False)
-        raise BadInput(f"{self.model} has no change to roll back")
+        def change(route: ModelRoute) -> str:
+            route.weights, route.mirror, route.rendezvous = before.weights, before.mirror, before.rendezvous
+            route.auto, route.policy, route.preferred = before.auto, before.policy, before.preferred
+            route.ensemble = before.ensemble
+            return f"rollback: the route before revision {undone}"
+        return self._edit(change, actor, revision, keep=False)
 
     def auto(self, enabled: bool, actor: str, revision: int | None = None, canary_percent: int | None = None,
              min_samples: int | None = None, alpha: float | None = None,
@@ -268,14 +272,13 @@ class DataOps:
         return self._edit(change, actor, revision)
 
     def refuse(self, actor: str, what: str, why: str) -> None:
-        """Record a refused attempt in the audit log, with the principal that tried."""
+        """Record a refused attempt in the audit log, with the principal that tried; past the principal's
+        limit of refusals, RateLimited (429) instead, and nothing is written."""
+        if self.refusals is not None:
+            self.refusals.hit(actor, "refused-edit")
         doc, _ = self.control.control()
-        entry = {"at": utc_now(), "actor": actor, "change": what, "refused": why, "revision": doc.revision,
-                 "model": self.model}
-        # "~" sorts after the hex of change entries: a refusal follows the change of the revision it saw
-        self.control.store.put(f"{AUDIT_PREFIX}{doc.revision:08d}~{time.time_ns()}-{uuid.uuid4().hex[:6]}.json",
-                               json.dumps(entry, sort_keys=True).encode(), if_none_match="*",
-                               content_type="application/json")
+        self.control.trail().append([AuditEntry(model=self.model, actor=actor, change=what, revision=doc.revision,
+                                                refused=why)])
 
     # -- helpers -----------------------------------------------------------------------------------------
     @staticmethod
@@ -308,16 +311,3 @@ class DataOps:
             raise Conflict("the control document changed while this edit was being made; nothing was written. "
                            "Look again (list) and repeat it if it still makes sense") from err
 
-    def _audit_newest_first(self):
-        """The newest AUDIT_SCAN entries of the shared audit log, newest first. Bounded: a model with few changes
-        in a bucket that many models have used would otherwise read the whole log on every `history`."""
-        store = self.control.store
-        for key in sorted(store.keys(AUDIT_PREFIX), reverse=True)[:AUDIT_SCAN]:
-            yield json.loads(store.get(key).body)
-
-    def _touches(self, entry: dict) -> bool:
-        if entry.get("refused"):
-            return entry.get("model") == self.model
-        before = (entry.get("before") or {}).get("models", {}).get(self.model)
-        after = (entry.get("after") or {}).get("models", {}).get(self.model)
-        return before != after

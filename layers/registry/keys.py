@@ -9,12 +9,10 @@
     cache/embeddings/<fingerprint>/<image sha256>.npy
     images/<sha256>                     content-addressed images (votes, decoys)
     control/routing.json                the control document (If-Match writes only)
-    control/audit/<revision>-<rand>.json   one object per control change (append-only log)
 """
 from __future__ import annotations
 
 CONTROL_KEY = "control/routing.json"
-AUDIT_PREFIX = "control/audit/"
 METADATA = "metadata.json"
 CLAIM = ".claim"
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from layers.registry import Registry
-from tests.conftest import ROOT, http, wait_until
+from tests.conftest import audited, ROOT, http, wait_until
 from tests.functions.test_slack import assert_valid_blocks, form, signed
 from tests.training_job.conftest import read_topic
 
@@ -43,7 +43,7 @@ def restore_route(served, store):
         route.weights = {1: 100, 2: 0}
         route.mirror, route.rendezvous = [2], sorted(set(route.rendezvous) | {1, 2})
         return "test: restore"
-    Registry(store).update_control(change, "test")
+    audited(store).update_control(change, "test")
 
 
 def test_list_shows_roles_and_metrics(served, gateway):
@@ -147,17 +147,17 @@ def test_the_canary_policy_is_an_admin_edit_from_the_cli_api_and_slack(served, g
                           "alpha=0.01", "budget=50"], capture_output=True, text=True, env=env, timeout=60)
     try:
         assert cli.returncode == 0, cli.stderr
-        auto = Registry(store).control()[0].models[served].auto
+        auto = audited(store).control()[0].models[served].auto
         assert (auto.enabled, auto.canary_percent, auto.min_samples, auto.alpha, auto.max_samples) == (True, 25, 6, 0.01, 50)
         assert models(gateway, "POST", "/auto", {"on": True, "alpha": 0.7})[0] == 400            # not an error rate
         status, _, body = models(gateway, "POST", "/auto", {"on": False}, token=VIEWER)
-        assert status == 403 and Registry(store).control()[0].models[served].auto.enabled
+        assert status == 403 and audited(store).control()[0].models[served].auto.enabled
         assert models(gateway, "POST", "/auto", {"on": "maybe"})[0] == 400
         assert models(gateway, "POST", "/auto", {"on": True, "canary": 150})[0] == 400
         body = form("/models", "auto off", user="UADMIN")
         status, _, reply = http("POST", f"{gateway}/function/models", body.encode(), signed(body))
         assert status == 200 and reply["response_type"] == "in_channel", reply
-        auto = Registry(store).control()[0].models[served].auto
+        auto = audited(store).control()[0].models[served].auto
         assert not auto.enabled and auto.min_samples == 6                   # off keeps the settings
         history = models(gateway, path="/history")[2]["history"]
         assert "auto-promotion off" in history[0]["change"] and history[1]["refused"]
@@ -209,3 +209,22 @@ def test_voters_lists_estimated_reliability_for_admins_only(served, gateway, db)
     assert status == 200 and {v["principal"] for v in body["voters"]} == {"api:x:a", "api:x:b"}, body
     assert all(0 < v["accuracy"] < 1 and v["votes"] == 1 for v in body["voters"]) and "dawid-skene" in body["method"]
     assert models(gateway, "GET", "/voters", token=VIEWER)[0] == 403
+
+
+def test_refused_edits_cannot_flood_the_log_or_disable_rollback(served, gateway, restore_route):
+    """The review's attack: anyone with a token wrote refused edits until `rollback` saw nothing else. Refusals
+    are limited per principal (REFUSED_EDIT_RATE_LIMIT, 10 a minute), past it a 429 that writes nothing; and
+    rollback undoes the last applied change whatever follows it. (Last in this file: it uses up the viewer's
+    refusals for a minute; test_openapi accepts the documented 429.)"""
+    status, _, body = models(gateway, "POST", "/canary", {"version": 2, "percent": 20})      # an admin's change
+    assert status == 200 and served_route(gateway) == {"1": 80, "2": 20}, body
+    codes = [models(gateway, "POST", "/promote", {"version": 2}, token=VIEWER)[0] for _ in range(12)]
+    assert set(codes[:2]) == {403} and codes[-1] == 429 and set(codes) == {403, 429}, codes
+    refused = codes.count(403)
+    page = models(gateway, path=f"/history?limit={refused + 1}")[2]
+    assert [h["actor"] for h in page["history"][:refused]] == ["api:viewer"] * refused and page["next"] is not None
+    assert "canary" in page["history"][refused]["change"] or "route" in page["history"][refused]["change"]
+    older = models(gateway, path=f"/history?limit=5&before={page['next']}")[2]["history"]
+    assert older and all(h["id"] < page["next"] for h in older)
+    status, _, body = models(gateway, "POST", "/rollback", {})
+    assert status == 200 and body["route"]["weights"] == {"1": 100, "2": 0}, body

@@ -11,7 +11,7 @@ import pytest
 
 from layers.registry import ModelMetadata, Registry, artifact_key
 from training_job.synth import portrait, to_jpeg
-from tests.conftest import http, wait_until
+from tests.conftest import audited, http, wait_until
 from tests.training_job.conftest import read_topic
 
 
@@ -30,14 +30,14 @@ def set_route(store, gateway, model: str, weights: dict[int, int], wait: bool = 
         doc.models[model].weights.clear()
         doc.models[model].weights.update(weights)
         return f"test: weights {weights}"
-    Registry(store).update_control(change, "test")
+    audited(store).update_control(change, "test")
     want = {str(v): w for v, w in sorted(weights.items())}
     if wait:
         assert wait_until(lambda: http("GET", f"{gateway}/function/predict/status")[2]["route"]["weights"] == want, 15)
 
 
 def test_correct_answers_on_held_out_images(served, gateway, store):
-    reg = Registry(store)
+    reg = audited(store)
     data = json.loads(reg.fetch_artifact(served, 1, "data.json"))
     hold = [e for e in data["examples"] if e["split"] == "holdout"][:40]
     right = 0
@@ -97,7 +97,7 @@ def _publish_copy(reg: Registry, store, model: str, source: int, tamper: str | N
 
 
 def test_hot_reload_under_load_drops_nothing(served, gateway, store):
-    reg = Registry(store)
+    reg = audited(store)
     new = _publish_copy(reg, store, served, 2)
     jpeg = to_jpeg(portrait(8)[0])
     results, stop = [], threading.Event()
@@ -129,7 +129,7 @@ def test_hot_reload_under_load_drops_nothing(served, gateway, store):
 
 @pytest.mark.parametrize("tamper", ["head", "backbone"])
 def test_a_corrupted_artifact_is_never_served(tamper, served, gateway, store):
-    reg = Registry(store)
+    reg = audited(store)
     set_route(store, gateway, served, {1: 100, 2: 0})
     bad = _publish_copy(reg, store, served, 1, tamper=tamper)
     set_route(store, gateway, served, {bad: 100, 1: 0}, wait=False)
@@ -163,7 +163,7 @@ def test_every_request_is_mirrored_to_the_decoy_topic_with_a_replayable_image(se
 
 
 def test_shadow_versions_score_off_the_hot_path(served, gateway, store, settings):
-    reg = Registry(store)
+    reg = audited(store)
     reg.update_control(lambda doc: (setattr(doc.models[served], "mirror", [2]), "mirror v2")[-1], "test")
     try:
         assert wait_until(lambda: http("GET", f"{gateway}/function/predict/status")[2]["route"]["mirror"] == [2])

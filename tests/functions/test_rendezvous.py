@@ -10,7 +10,7 @@ import pytest
 
 from layers.errors import BadInput
 from layers.registry import Registry
-from tests.conftest import http, wait_until
+from tests.conftest import audited, http, wait_until
 from tests.functions.test_slack import assert_valid_blocks, form, signed
 from tests.training_job.conftest import read_topic
 from training_job.synth import portrait, to_jpeg
@@ -97,7 +97,7 @@ def test_mixed_input_sizes_in_one_rendezvous_set(served, gateway, store, tmp_pat
     small = keras.Model(inp, dense(keras.layers.GlobalAveragePooling2D()(inp)))    # mean colour -> 2 classes
     dense.set_weights([np.array([[3, -3], [-2, 2], [1, -1]], np.float32), np.array([0.1, -0.1], np.float32)])
     tflite = to_tflite(small)
-    reg = Registry(store)
+    reg = audited(store)
     base = reg.metadata(served, 1)
     v = reg.allocate(served, owner="test")
     arts = {"model.tflite": reg.put_artifact(served, v, "model.tflite", tflite)}
@@ -144,7 +144,7 @@ def test_slack_gets_the_best_answer_first_then_the_final_one_over_it(served, gat
 
 def test_the_default_policy_comes_from_the_control_document(served, gateway, store):
     from layers.registry.dataops import DataOps
-    ops = DataOps(Registry(store), served)
+    ops = DataOps(audited(store), served)
     ops.policy("preferred", 2, "test")
     try:
         body = wait_until(lambda: (lambda r: r[0] == 200 and r[2]["policy"] == "preferred" and r[2])(

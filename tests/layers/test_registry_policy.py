@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from layers.registry import ModelRoute, Policy, Registry, retain
+from tests.conftest import audited
 
 
 @pytest.mark.parametrize("weights, live", [({}, None), ({1: 0}, None), ({1: 100, 2: 0}, 1), ({1: 10, 2: 90}, 2),
@@ -26,7 +27,7 @@ def test_retention_keeps_the_live_versions_and_the_newest_others(route, keep, de
 
 
 def test_registration_is_bounded_and_idempotent(store, uid):
-    reg, model = Registry(store), f"policy-{uid}"
+    reg, model = audited(store), f"policy-{uid}"
     for v in range(1, 9):
         reg.register(model, v, Policy(keep_recent=3))
     doc, _ = reg.control()

@@ -20,7 +20,7 @@ from layers.serving.replay import DecoyTail
 from layers.analysis.paired import evidence
 from training_job.canary import ACTOR, CanaryAnalyst, current_canary, judge, next_canary, supersedes
 from training_job.synth import portrait, to_jpeg
-from tests.conftest import new_topic
+from tests.conftest import audited, new_topic
 
 POLICY = AutoPromotion(enabled=True, canary_percent=20, min_samples=4)
 SUPERSEDE = AutoPromotion(enabled=True, min_samples=8)
@@ -82,7 +82,7 @@ def _copy(reg: Registry, src_model: str, src: int, model: str, flip: bool = Fals
 def canary_case(bootstrapped, store, settings, uid, tmp_path):
     """A model of its own: v1 (live) and v2 (v1 with its outputs swapped, mirrored), the policy on, and six
     images of live traffic on a decoy topic of its own."""
-    reg = Registry(store)
+    reg = audited(store)
     model = f"auto-{uid}"
     live = _copy(reg, bootstrapped, 1, model)
     flipped = _copy(reg, bootstrapped, 1, model, flip=True, parent=live)        # a retrain of live, as the trainer's
@@ -147,7 +147,7 @@ def test_auto_promotion_and_auto_rollback(people_say, outcome, canary_case):
             assert "worse than live" in step.reason and ev["p_worse"] <= 0.05
     assert [e[0][0] for e in events] == ["canary", outcome]
     assert events[-1][1]["n"] == N_IMAGES and "lr_better" in events[-1][1]     # the evidence, on model-events
-    history = DataOps(reg, model).history()
+    history = DataOps(reg, model).history()["history"]
     assert history[0]["actor"] == ACTOR and history[1]["actor"] == ACTOR
     assert f"n={N_IMAGES}" in history[0]["change"]                             # ...and in the audit log
 

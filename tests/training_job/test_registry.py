@@ -7,6 +7,7 @@ import pytest
 from layers.errors import ArtifactCorrupt, Conflict
 from layers.registry import ModelMetadata, Policy, Registry, artifact_key
 from layers.store import BlobStore
+from tests.conftest import audited
 
 
 def test_concurrent_publishers_never_share_a_version_key(settings, uid):
@@ -29,7 +30,7 @@ def _meta(model, version, artifacts):
 
 
 def test_artifacts_are_immutable_and_verified(store, uid):
-    reg = Registry(store)
+    reg = audited(store)
     model = f"verify-{uid}"
     v = reg.allocate(model)
     art = {"model.tflite": reg.put_artifact(model, v, "model.tflite", b"model-bytes")}
@@ -45,7 +46,7 @@ def test_artifacts_are_immutable_and_verified(store, uid):
 
 
 def test_control_document_cas_and_audit(store, uid):
-    reg = Registry(store)
+    reg = audited(store)
     model = f"route-{uid}"
     reg.register(model, 1)
     reg.register(model, 2, Policy())
@@ -54,12 +55,12 @@ def test_control_document_cas_and_audit(store, uid):
     assert route.weights == {1: 100, 2: 0} and route.rendezvous == [1, 2] and route.mirror == [2]
     # two writers register concurrently: both edits land (one retries on the new ETag), nothing is lost
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda v: Registry(BlobStore(store.settings)).register(model, v, Policy()), [3, 4]))
+        list(pool.map(lambda v: audited(BlobStore(store.settings)).register(model, v, Policy()), [3, 4]))
     doc, _ = reg.control()
     route = doc.models[model]
     assert {3, 4} <= set(route.rendezvous) and route.registered_through == 4
     assert route.mirror == [4]                                        # the newest is the canary candidate
-    changes = [a["change"] for a in reg.audit() if model in a["change"]]
-    assert len(changes) == 4
-    revisions = [a["revision"] for a in reg.audit() if not a.get("refused")]   # refusals keep the revision they saw
-    assert len(revisions) == len(set(revisions))
+    entries = reg.trail().page(model, limit=10)                      # in PostgreSQL, newest first
+    assert len(entries) == 4 and all(e.refused is None and e.before != e.after for e in entries)
+    assert len({e.revision for e in entries}) == 4 and [e.id for e in entries] == sorted((e.id for e in entries), reverse=True)
+    assert entries[-1].before is None and entries[-1].after["weights"] == {"1": 100}

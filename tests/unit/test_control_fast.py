@@ -10,7 +10,7 @@ from layers.errors import BadInput, Conflict, Unavailable
 from layers.events import ModelEvent, announce
 from layers.registry import ModelMetadata, Policy, Registry
 from layers.registry.dataops import DataOps
-from tests.doubles import MemorySink, MemoryStore
+from tests.doubles import MemoryAuditLog, MemorySink, MemoryStore
 
 
 def publish(reg: Registry, model: str, ok: bool = True) -> int:
@@ -23,7 +23,7 @@ def publish(reg: Registry, model: str, ok: bool = True) -> int:
 
 @pytest.fixture
 def reg() -> Registry:
-    return Registry(MemoryStore())
+    return Registry(MemoryStore(), MemoryAuditLog())
 
 
 def test_versions_are_allocated_once_even_by_racing_writers(reg):
@@ -66,7 +66,7 @@ def test_dataops_edits_are_validated_conditional_and_audited(reg):
         ops.canary(1, 10, "test")                                   # the live version cannot be its own canary
     ops.rollback("test")
     assert reg.control()[0].models["m"].weights == {1: 100, 2: 0, 3: 0}
-    assert [h["change"].split(":")[1].strip().split()[0] for h in ops.history()[:2]] == ["rollback", "route"]
+    assert [h["change"].split(":")[1].strip().split()[0] for h in ops.history()["history"][:2]] == ["rollback", "route"]
 
 
 def test_the_sink_double_acknowledges_in_order_or_not_at_all():
@@ -83,3 +83,60 @@ def test_a_store_that_is_down_is_unavailable_not_empty(reg):
     reg.store.down = True
     with pytest.raises(Unavailable):
         reg.versions("m")
+
+
+class Refusals:
+    """A RateLimiter's contract: count per (principal, action), RateLimited past the limit."""
+    def __init__(self, limit: int) -> None:
+        self.limit, self.hits = limit, {}
+
+    def hit(self, principal: str, action: str = "vote") -> int:
+        from layers.errors import RateLimited
+        n = self.hits[(principal, action)] = self.hits.get((principal, action), 0) + 1
+        if n > self.limit:
+            raise RateLimited(f"too many {action}s", retry_after_s=60)
+        return n
+
+
+def test_refusals_never_hide_the_last_change_from_rollback_and_are_limited(reg):
+    """The review's attack: 500 refused edits made `rollback` answer 'no change to roll back'. Refusals are
+    rate-limited per principal, and rollback asks the log for the last APPLIED change, however many follow."""
+    from layers.errors import RateLimited
+    for _ in range(2):
+        reg.register("m", publish(reg, "m"))
+    ops = DataOps(reg, "m", refusals=Refusals(limit=600))
+    ops.canary(2, 10, "admin")
+    for i in range(550):
+        ops.refuse(f"api:mallory", f"promote version={i}", "not an admin")
+    ops.rollback("admin")
+    assert reg.control()[0].models["m"].weights == {1: 100, 2: 0}
+    limited = DataOps(reg, "m", refusals=Refusals(limit=3))
+    for _ in range(3):
+        limited.refuse("api:eve", "promote version=2", "not an admin")
+    with pytest.raises(RateLimited):
+        limited.refuse("api:eve", "promote version=2", "not an admin")
+    assert sum(e.actor == "api:eve" for e in reg.trail().entries) == 3        # the 4th was not written
+
+
+def test_history_pages_with_a_cursor(reg):
+    reg.register("m", publish(reg, "m"))
+    ops = DataOps(reg, "m")
+    for i in range(7):
+        ops.refuse("api:x", f"attempt {i}", "not an admin")
+    seen, cursor = [], None
+    while True:
+        page = ops.history(limit=3, before=cursor)
+        seen += [h["change"] for h in page["history"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == [f"attempt {i}" for i in range(6, -1, -1)] + ["register m v1 (100%, first version)"]
+    with pytest.raises(BadInput):
+        ops.history(limit=0)
+
+
+def test_a_registry_without_an_audit_log_reads_but_never_writes():
+    read_only = Registry(MemoryStore())
+    assert read_only.control()[0].revision == 0
+    with pytest.raises(RuntimeError, match="audit log"):
+        read_only.register("m", 1)
