@@ -61,10 +61,11 @@ class MediaLinks:
     def signature(self, key: str, exp: int) -> str:
         return hmac.new(self._key(), f"{key}\n{exp}".encode(), hashlib.sha256).hexdigest()
 
-    def url(self, key: str, now: float | None = None) -> str:
+    def url(self, key: str, now: float | None = None, ttl_s: int | None = None) -> str:
+        """A signed link to `key`, valid for `ttl_s` (default: the settings' ttl_s)."""
         if not servable(key):
             raise BadInput(f"{key!r} is not an image the media function serves")
-        exp = int((now or time.time()) + self.settings.ttl_s)
+        exp = int((now or time.time()) + (self.settings.ttl_s if ttl_s is None else ttl_s))
         return (f"{self.settings.public_url}/function/media/{quote(key)}?"
                 f"{urlencode({'exp': exp, 'sig': self.signature(key, exp)})}")
 

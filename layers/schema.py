@@ -122,6 +122,11 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_model ON audit_log (model, id DESC);
 CREATE INDEX audit_log_applied_by_model ON audit_log (model, id DESC) WHERE refused IS NULL;
 """),
+    (6, "the dating app: an opaque id per profile, shown to others instead of the principal", """
+ALTER TABLE profiles ADD COLUMN public_id uuid NOT NULL DEFAULT gen_random_uuid();
+CREATE UNIQUE INDEX profiles_by_public_id ON profiles (public_id);
+CREATE INDEX profiles_by_photo ON profiles (photo_key);
+"""),
 )
 
 __all__ = ["MIGRATIONS"]

@@ -131,6 +131,16 @@ class BlobStore:
         except botocore.exceptions.EndpointConnectionError as err:
             raise Unavailable(f"object store unreachable at {self.settings.endpoint}") from err
 
+    def listing(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """(key, last modified as a Unix time) of every object under `prefix`."""
+        paginator = self._s3.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield obj["Key"], obj["LastModified"].timestamp()
+        except botocore.exceptions.EndpointConnectionError as err:
+            raise Unavailable(f"object store unreachable at {self.settings.endpoint}") from err
+
     def delete(self, key: str) -> None:
         self._call("delete", key, self._s3.delete_object, Bucket=self.bucket, Key=key)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import defaultdict
 
 from layers.config import KafkaSettings, S3Settings
@@ -27,6 +28,7 @@ class MemoryStore:
         self.settings = settings or S3Settings(endpoint="memory://")
         self.bucket = self.settings.bucket
         self._objects: dict[str, Blob] = {}
+        self.modified: dict[str, float] = {}       # key -> Unix time of its last write (a test may age it)
         self._lock = threading.Lock()
         self.down = False
 
@@ -56,6 +58,7 @@ class MemoryStore:
                 if current.etag != if_match:
                     raise Conflict(f"{key} changed (If-Match)")
             self._objects[key] = Blob(key=key, body=bytes(body), etag=etag)
+            self.modified[key] = time.time()
         return etag
 
     put_if_absent = BlobStore.put_if_absent        # the real one's logic, over this class's exists and put
@@ -69,6 +72,11 @@ class MemoryStore:
         self._check()
         with self._lock:
             return iter(sorted(k for k in self._objects if k.startswith(prefix)))
+
+    def listing(self, prefix: str):
+        self._check()
+        with self._lock:
+            return iter(sorted((k, self.modified[k]) for k in self._objects if k.startswith(prefix)))
 
     def delete(self, key: str) -> None:
         self._check()

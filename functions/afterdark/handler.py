@@ -33,6 +33,7 @@ from layers.serving.ensemble import Ensemble
 from layers.serving.runtime import ModelRuntime
 from layers.slack import Reply, SlackFront, is_slack
 from layers.slack.blocks import deleted_message, match_message, profile_message, signup_message
+from layers.matching.sweeper import PhotoSweeper
 from layers.store import BlobStore
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
@@ -43,23 +44,26 @@ TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
 RUNTIME = ModelRuntime(Registry(STORE), SETTINGS.model, SETTINGS.serving).start()
 LIMITER = RateLimiter(DB, SETTINGS.auth.votes_per_window, SETTINGS.auth.vote_window_s)
 RECORDER = VoteRecorder(STORE, EventSink(SETTINGS.kafka, client_id="afterdark"), Ledger(DB), LIMITER, SETTINGS)
-APP = AfterDark(Ensemble(RUNTIME, SETTINGS.serving, os.environ.get("ENSEMBLE_WEIGHTING", "equal")), Profiles(DB),
+PROFILES = Profiles(DB)
+APP = AfterDark(Ensemble(RUNTIME, SETTINGS.serving, os.environ.get("ENSEMBLE_WEIGHTING", "equal")), PROFILES,
                 STORE, RECORDER, MediaLinks(SETTINGS.media), SETTINGS.labels, SETTINGS.serving.max_pixels, LIMITER)
+SWEEPER = PhotoSweeper(STORE, PROFILES).start()       # photos no profile references, after an hour
 metrics.watch_runtime(RUNTIME)
 USAGE = "/afterdark signup PHOTO_URL [name] | match | me | delete | help"
 SLACK = SlackFront.from_settings(SETTINGS, "/afterdark", USAGE, nargs=(1, 8), response_type="ephemeral",
                                  replay_guard=ReplayGuard(DB))
 
 
-def profile_json(p) -> dict:
-    return {"principal": p.principal, "name": p.display_name, "label": p.label, "score_engineer": round(p.score, 6),
+def profile_json(p, own: bool = True) -> dict:
+    """A profile as JSON: someone else's shows its opaque id, never the principal (a Slack user id)."""
+    return {**({"principal": p.principal} if own else {}), "id": p.public_id, "name": p.display_name, "label": p.label, "score_engineer": round(p.score, 6),
             "confirmed": p.confirmed, "versions": p.versions, "scores": p.scores, "photo_url": APP.photo_url(p)}
 
 
 def found_json(found) -> dict:
     if found.match is None:
         return {"match": None, "why": found.why_none, "you": profile_json(found.viewer)}
-    return {"match": {**profile_json(found.match.profile), "affinity": found.match.affinity},
+    return {"match": {**profile_json(found.match.profile, own=False), "affinity": found.match.affinity},
             "explanation": explain(found.viewer, found.match), "remaining": found.remaining,
             "you": profile_json(found.viewer)}
 

@@ -24,12 +24,13 @@ from layers.fixes import VoteReceipt, VoteRecorder
 from layers.guards import RateLimiter
 from layers.images import profile_jpeg, sha256_hex
 from layers.matching.profiles import Profiles
-from layers.matching.rules import Match, Profile, candidates_for
+from layers.matching.rules import Match, Profile, affinity
 from layers.media import MediaLinks
 from layers.registry import image_key
 from layers.serving.ensemble import Ensemble, EnsembleScore
 from layers.store import BlobStore
 
+PHOTO_LINK_TTL_S = 600      # 10 minutes (media links elsewhere last MEDIA_TTL_S)
 NAME = re.compile(r"^[\w .'\-]{1,40}$")
 
 
@@ -80,6 +81,7 @@ class AfterDark:
         self.store.put_if_absent(photo_key(sha), photo, content_type="image/jpeg")
         profile, replaced = self.profiles.upsert(principal, name, sha, photo_key(sha), score.label,
                                                  score.average.get(self.labels[0], 0.0), score.to_json(), score.versions)
+        self.store.put_if_absent(photo_key(sha), photo, content_type="image/jpeg")   # swept meanwhile? back
         if replaced:
             self._drop_photo(replaced, principal)
         return Signup(profile, score, replaced_photo=bool(replaced))
@@ -91,15 +93,15 @@ class AfterDark:
         return profile
 
     def match(self, principal: str) -> Found:
-        """The best unseen match of the other side; it is remembered as shown."""
+        """The best unseen match of the other side, ranked in the database; it is remembered as shown."""
         viewer = self.me(principal)
-        others, shown = self.profiles.others(principal, viewer.label)
-        ranked = candidates_for(viewer, others, shown)
-        if not ranked:
-            return Found(viewer, None, "nobody-opposite" if not others else "nobody-left", 0)
-        best = ranked[0]
-        self.profiles.mark_shown(principal, best.profile.principal, best.affinity)
-        return Found(viewer, best, None, len(ranked) - 1)
+        sides = [label for label in self.labels if label != viewer.label]
+        best, remaining = self.profiles.best_for(viewer, sides)
+        if best is None:
+            return Found(viewer, None, "nobody-left" if self.profiles.any_on(sides) else "nobody-opposite", 0)
+        found = Match(best, affinity(viewer.score, best.score))
+        self.profiles.mark_shown(principal, best.principal, found.affinity)
+        return Found(viewer, found, None, remaining)
 
     def confirm(self, principal: str, label: str, photo_sha256: str, key: str) -> tuple[Profile, VoteReceipt]:
         """The user's own side, from the button under an unsure score: it sets the profile's side and is a
@@ -127,8 +129,10 @@ class AfterDark:
         return Deleted(principal, True, photo, vote_copy)
 
     def photo_url(self, profile: Profile) -> str | None:
+        """A link to the profile's photo that works for PHOTO_LINK_TTL_S: a card's photo is for looking at
+        now, not a permanent address anyone the card is forwarded to can use."""
         try:
-            return self.links.url(profile.photo_key)
+            return self.links.url(profile.photo_key, ttl_s=PHOTO_LINK_TTL_S)
         except AfterDarkError:               # no signing key configured: the card goes without the photo
             return None
 

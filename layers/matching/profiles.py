@@ -3,7 +3,7 @@
 Example:
     profiles = Profiles(db)
     profiles.upsert(principal, "Ada", sha, key, label, score, scores, versions)   # a new or replaced profile
-    me = profiles.get(principal); profiles.opposite(me.label); profiles.shown_to(principal)
+    me = profiles.get(principal); best, remaining = profiles.best_for(me, ["non_engineer"])
     profiles.mark_shown(principal, other, affinity); profiles.delete(principal)
 
 IMPORTANT: a sign-up is one INSERT ... ON CONFLICT (principal) DO UPDATE: concurrent sign-ups never lose or
@@ -15,13 +15,14 @@ from __future__ import annotations
 from psycopg.types.json import Jsonb
 
 from layers.db import Database
-from layers.matching.rules import Profile
+from layers.matching.rules import REMAINING_CAP, Profile
 
-COLUMNS = "principal, display_name, photo_sha256, photo_key, label, score, confirmed, created_at, scores, versions"
+COLUMNS = ("principal, display_name, photo_sha256, photo_key, label, score, confirmed, created_at, scores, versions, "
+           "public_id::text")
 
 
 def _row(r) -> Profile:
-    return Profile(r[0], r[1], r[2].strip(), r[3], r[4], float(r[5]), bool(r[6]), r[7], r[8], list(r[9]))
+    return Profile(r[0], r[1], r[2].strip(), r[3], r[4], float(r[5]), bool(r[6]), r[7], r[8], list(r[9]), r[10])
 
 
 class Profiles:
@@ -59,14 +60,41 @@ class Profiles:
             row = cur.fetchone()
         return _row(row) if row else None
 
-    def others(self, principal: str, label: str) -> tuple[list[Profile], set[str]]:
-        """The profiles of the other sides, and whom this viewer has been shown already (one snapshot)."""
+    def best_for(self, viewer: Profile, sides: list[str]) -> tuple[Profile | None, int]:
+        """The viewer's best unseen match on the other `sides`, ranked as layers.matching.rules ranks them
+        (score nearest 1 - the viewer's, then the earlier sign-up, then the smaller principal), and how many
+        others remain (at most REMAINING_CAP). Each side is two walks of the (label, score) index, up and down
+        from the target score, so a match reads a few rows whatever the number of profiles."""
+        target = 1.0 - viewer.score
+        unseen = "NOT EXISTS (SELECT 1 FROM matches_shown m WHERE m.viewer = %(me)s AND m.shown = p.principal)"
+        walks = []
+        for i, side in enumerate(sides):
+            for op, order in ((">=", "ASC"), ("<", "DESC")):
+                walks.append(f"(SELECT {COLUMNS}, abs(score - %(t)s) AS distance FROM profiles p "
+                             f"WHERE label = %(side{i})s AND score {op} %(t)s AND principal <> %(me)s AND {unseen} "
+                             f"ORDER BY score {order}, created_at, principal LIMIT 1)")
+        params = {"t": target, "me": viewer.principal, **{f"side{i}": s for i, s in enumerate(sides)}}
         with self.db.transaction() as cur:
-            cur.execute(f"SELECT {COLUMNS} FROM profiles WHERE label <> %s AND principal <> %s", (label, principal))
-            rows = [_row(r) for r in cur.fetchall()]
-            cur.execute("SELECT shown FROM matches_shown WHERE viewer = %s", (principal,))
-            shown = {r[0] for r in cur.fetchall()}
-        return rows, shown
+            if not walks:
+                return None, 0
+            cur.execute(" UNION ALL ".join(walks) + " ORDER BY distance, created_at, principal LIMIT 1", params)
+            row = cur.fetchone()
+            cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM profiles p WHERE label = ANY(%(sides)s) "
+                        f"AND principal <> %(me)s AND {unseen} LIMIT {REMAINING_CAP + 1}) AS left_",
+                        {**params, "sides": list(sides)})
+            left = cur.fetchone()[0]
+        return (_row(row) if row else None), max(0, min(left, REMAINING_CAP + 1) - 1)
+
+    def any_on(self, sides: list[str]) -> bool:
+        with self.db.transaction() as cur:
+            cur.execute("SELECT 1 FROM profiles WHERE label = ANY(%s) LIMIT 1", (list(sides),))
+            return cur.fetchone() is not None
+
+    def photo_keys(self) -> set[str]:
+        """Every photo a profile references (for the sweeper)."""
+        with self.db.transaction() as cur:
+            cur.execute("SELECT DISTINCT photo_key FROM profiles")
+            return {r[0] for r in cur.fetchall()}
 
     def mark_shown(self, viewer: str, shown: str, score: float) -> None:
         with self.db.transaction() as cur:

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
+REMAINING_CAP = 1000          # a match's `remaining` counts at most this many: an exact count would scan a side
+
+
 @dataclass(frozen=True)
 class Profile:
     principal: str
@@ -30,6 +33,7 @@ class Profile:
     created_at: datetime
     scores: dict
     versions: list[int]
+    public_id: str = ""            # what others see of this profile: never the principal
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,11 @@ def affinity(viewer_score: float, candidate_score: float) -> float:
 
 
 def candidates_for(viewer: Profile, profiles: list[Profile], shown: set[str]) -> list[Match]:
-    """Everyone the viewer may still be shown, best first."""
+    """Everyone the viewer may still be shown, best first: the reference for the database's ranking
+    (layers.matching.profiles.Profiles.best_for ranks the same way with an index, and is tested against it)."""
     out = [Match(p, affinity(viewer.score, p.score)) for p in profiles
            if p.principal != viewer.principal and p.label != viewer.label and p.principal not in shown]
-    return sorted(out, key=lambda m: (-m.affinity, m.profile.created_at, m.profile.principal))
+    return sorted(out, key=lambda m: (abs(viewer.score + m.profile.score - 1.0), m.profile.created_at, m.profile.principal))
 
 
 def next_match(viewer: Profile, profiles: list[Profile], shown: set[str]) -> Match | None:

@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (ActionsBlock, ButtonElement, ContextBlock, 
                                      SectionBlock)
 
 from layers.fixes import VoteReceipt
+from layers.matching.rules import REMAINING_CAP
 from layers.registry.commands import compare_table
 from layers.intake import is_public_url
 from layers.serving.prediction import Prediction
@@ -163,7 +164,8 @@ def match_message(found, photo_url: str | None, explanation: str) -> Reply:
               *_photo(photo_url, f"{m.display_name}'s photo"),
               ContextBlock(elements=[MarkdownTextObject(text=escape(explanation))]),
               ActionsBlock(block_id="next", elements=[ButtonElement(text="Next match", action_id="next", value="{}")]),
-              ContextBlock(elements=[MarkdownTextObject(text=f"{found.remaining} more to meet")])]
+              ContextBlock(elements=[MarkdownTextObject(
+                  text=f"{found.remaining}{'+' if found.remaining >= REMAINING_CAP else ''} more to meet")])]
     return Reply(text=f"your match: {m.display_name}", blocks=[b.to_dict() for b in blocks],
                  response_type="ephemeral", replace_original=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 
 import pytest
@@ -95,9 +96,13 @@ def test_match_never_repeats_anyone_until_nobody_is_left(ready, gateway, db):
         if body["match"] is None:
             assert body["why"] in ("nobody-left", "nobody-opposite")
             break
-        assert body["match"]["label"] != body["you"]["label"] and body["match"]["principal"] != body["you"]["principal"]
-        seen.append(body["match"]["principal"])
+        assert body["match"]["label"] != body["you"]["label"] and body["match"]["id"] != body["you"]["id"]
+        assert "principal" not in body["match"]                  # another user's id is opaque: no Slack user id
+        seen.append(body["match"]["id"])
         assert 0 <= body["match"]["affinity"] <= 1
+        if len(seen) == 1 and body["match"]["photo_url"]:        # their photo's link works for minutes, not days
+            exp = int(body["match"]["photo_url"].split("exp=")[1].split("&")[0])
+            assert 0 < exp - time.time() <= 600 + 5
     assert len(seen) == len(set(seen)) and body["match"] is None
 
 
