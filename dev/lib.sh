@@ -54,8 +54,12 @@ export SLACK_ADMINS="${SLACK_ADMINS-TLOCAL:ULOCAL}"
 export PG_PORT="${PG_PORT:-55432}"
 if [[ $(id -u) == 0 ]]; then PG_HOME="${AFTERDARK_PG_HOME:-/var/lib/afterdark-pg}"; else PG_HOME="${AFTERDARK_PG_HOME:-$RUN/postgres}"; fi
 PG_USER=afterdark-pg
+# The cluster keeps its password beside it (root or the cache's owner only): as root the cluster outlives a
+# wiped cache and is shared by every checkout's cache, so its password must not live in one cache alone.
+PG_PASSWORD_FILE="$PG_HOME/db-password"
+db_password() { if [[ -s $PG_PASSWORD_FILE ]]; then cat "$PG_PASSWORD_FILE"; else secret_file db-password; fi; }
 if [[ -z "${DATABASE_URL:-}" ]]; then
-  DATABASE_URL="postgresql://afterdark:$(secret_file db-password)@127.0.0.1:$PG_PORT/afterdark"
+  DATABASE_URL="postgresql://afterdark:$(db_password)@127.0.0.1:$PG_PORT/afterdark"
 fi
 export DATABASE_URL
 

@@ -69,11 +69,23 @@ install_pg_binaries() {
   return 0
 }
 
+# Record the password the cluster was made with beside it (see PG_PASSWORD_FILE in lib.sh).
+keep_db_password() { ( umask 077; printf '%s' "$1" >"$PG_PASSWORD_FILE" ); }
+
 start_postgres() {
   local data="$PG_HOME/data" pw
   if ! alive postgres; then
     port_free "127.0.0.1:$PG_PORT" || fail "something else listens on 127.0.0.1:$PG_PORT; stop it first (or set PG_PORT)"
     install_pg_binaries
+    if [[ -f "$data/PG_VERSION" && ! -s $PG_PASSWORD_FILE ]]; then
+      # a cluster made before its password was kept with it: set it, as its superuser in single-user mode
+      # (no server is running), to this cache's password, and keep that
+      log "the cluster in $data has no record of its password: setting the role afterdark's to this cache's (single-user mode)"
+      printf "ALTER ROLE afterdark PASSWORD '%s';\n" "$(secret_file db-password)" \
+        | as_pg "$(pg_bin postgres)" --single -D "$data" postgres >"$LOGS/postgres-repair.log" 2>&1 \
+        || { tail -n 20 "$LOGS/postgres-repair.log" >&2; fail "could not set the cluster's password"; }
+      keep_db_password "$(secret_file db-password)"
+    fi
     if [[ ! -f "$data/PG_VERSION" ]]; then
       log "initialising the PostgreSQL cluster in $data"
       rm -rf "$data"; mkdir -p "$data"; chmod 700 "$data"
@@ -83,6 +95,7 @@ start_postgres() {
         --auth-local=trust -E UTF8 --locale=C.UTF-8 >"$LOGS/postgres-initdb.log" 2>&1 \
         || { rm -f "$pw"; tail -n 20 "$LOGS/postgres-initdb.log" >&2; fail "initdb failed"; }
       rm -f "$pw"
+      keep_db_password "$(secret_file db-password)"
     fi
     log "starting PostgreSQL $(cat "$data/PG_VERSION") on 127.0.0.1:$PG_PORT"
     if [[ $(id -u) == 0 ]]; then
@@ -94,7 +107,12 @@ start_postgres() {
     fi
   fi
   wait_for postgres 60 pg_ready
-  "$VENV/bin/python" -m layers.db migrate >&2 || fail "could not create or migrate the database"
+  if ! "$VENV/bin/python" -m layers.db migrate >&2; then
+    [[ -s $PG_PASSWORD_FILE ]] || fail "could not log in to the running PostgreSQL with this cache's password: it was \
+started with another one. Run 'make down' (or stop it), then start again: the password is repaired at the start"
+    fail "could not create or migrate the database"
+  fi
+  [[ -s $PG_PASSWORD_FILE ]] || keep_db_password "$(secret_file db-password)"     # it logged in: that is the one
   log "PostgreSQL ready, database '${DATABASE_URL##*/}'"
 }
 
