@@ -39,7 +39,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import netns  # noqa: E402
-from proxy import Server, UpstreamError, UpstreamTimeout, fetch, relay, reply  # noqa: E402
+from proxy import (CLIENT_TIMEOUT_S, BadRequest, Server, UpstreamError, UpstreamTimeout, fetch, refuse,  # noqa: E402
+                   relay, reply)
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("AFTERDARK_CACHE", Path.home() / ".cache" / "afterdark"))
@@ -165,6 +166,7 @@ def make_handler(functions: dict[str, Function]):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+        timeout = CLIENT_TIMEOUT_S      # a client silent this long is cut off (headers: closed; body: 408)
 
         def log_message(self, fmt, *args):
             sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
@@ -192,6 +194,8 @@ def make_handler(functions: dict[str, Function]):
             extra = {"X-Call-Id": call_id, "X-Start-Time": str(time.time_ns())}
             try:
                 answer = fetch(self, "127.0.0.1", fn.port, rest, timeout=GATEWAY_TIMEOUT_S, extra_headers=extra)
+            except BadRequest as err:
+                return refuse(self, err)
             except UpstreamTimeout:
                 return reply(self, 504, "gateway timeout")
             except UpstreamError as err:

@@ -32,7 +32,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from proxy import Server, UpstreamError, UpstreamTimeout, fetch, relay, reply  # noqa: E402
+from proxy import (CLIENT_TIMEOUT_S, BadRequest, Server, UpstreamError, UpstreamTimeout, fetch, refuse,  # noqa: E402
+                   relay, reply)
 
 
 def parse_duration(value: str | None, default: float) -> float:
@@ -80,6 +81,7 @@ def main() -> int:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+        timeout = CLIENT_TIMEOUT_S      # a client silent this long is cut off
 
         def log_message(self, fmt, *args):
             pass
@@ -99,6 +101,8 @@ def main() -> int:
             start = time.perf_counter()
             try:
                 answer = fetch(self, upstream.hostname, upstream.port, self.path, timeout=exec_timeout)
+            except BadRequest as err:
+                refuse(self, err)
             except UpstreamTimeout:
                 reply(self, 504, "Can't reach service for: function.", headers={"X-OpenFaaS-Internal": "of-watchdog"})
             except UpstreamError as err:

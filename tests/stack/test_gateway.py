@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import API_TOKEN, ROOT
 
 PORT = 8090
+CLIENT_TIMEOUT_S = 2          # the gateway's patience with a silent client, for these tests
+MAX_CONNECTIONS = 24
 
 
 def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None):
@@ -40,7 +42,8 @@ def echo_gateway(request):
         if os.environ.get("CI") and os.environ.get("OF_WATCHDOG_SRC"):
             pytest.fail(f"CI must test the real of-watchdog: {real_watchdog_unavailable()}")
         pytest.skip(real_watchdog_unavailable())
-    env = {**os.environ, "AFTERDARK_WATCHDOG": request.param}
+    env = {**os.environ, "AFTERDARK_WATCHDOG": request.param, "GATEWAY_CLIENT_TIMEOUT_S": str(CLIENT_TIMEOUT_S),
+           "GATEWAY_MAX_CONNECTIONS": str(MAX_CONNECTIONS)}
     proc = subprocess.Popen([sys.executable, str(ROOT / "dev" / "gateway.py"), "--stack", str(ROOT / "tests/fixtures/stack.yml"),
                              "--root", str(ROOT), "--bind", f"127.0.0.1:{PORT}", "--first-port", "8190"], env=env)
     base = f"http://127.0.0.1:{PORT}"
@@ -139,3 +142,63 @@ def test_production_healthz_function_reaches_s3_kafka_and_postgres(gateway):
     assert report["s3"]["ok"] and report["kafka"]["ok"] and report["postgres"]["ok"]
     assert report["versions"]["ai-edge-litert"] == "2.3.0"
     assert "tensorflow" not in report["versions"]
+
+
+def raw(base: str, data: bytes, wait_s: float = 10) -> tuple[bytes, bool]:
+    """Send raw bytes on one connection; (what came back, whether the gateway closed the connection)."""
+    import socket
+    host, port = base.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=wait_s) as s:
+        s.sendall(data)
+        got, deadline = b"", time.time() + wait_s
+        while time.time() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                return got, False
+            if not chunk:
+                return got, True
+            got += chunk
+        return got, False
+
+
+def test_a_declared_body_over_the_limit_is_413_at_once(echo_gateway):
+    t0 = time.time()
+    got, closed = raw(echo_gateway, b"POST /function/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 52428800\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 413") and b'"too_large"' in got and closed and time.time() - t0 < 1.5, got
+
+
+def test_a_body_is_streamed_not_held(echo_gateway):
+    big = os.urandom(12 * 1024 * 1024)                    # under the functions' 16 MiB
+    status, _, body = call(f"{echo_gateway}/function/echo", "POST", big, {"Content-Type": "application/octet-stream"})
+    assert status == 200 and base64.b64decode(json.loads(body)["body_b64"]) == big
+
+
+def test_a_chunked_request_is_411_and_never_a_second_request(echo_gateway):
+    got, closed = raw(echo_gateway, b"POST /function/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    b"2b\r\nGET /function/echo?status=299 HTTP/1.1\r\nHost: x\r\n\r\n\r\n0\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 411") and closed, got
+    assert b"299" not in got                              # the chunk's bytes were not served as a request
+
+
+def test_a_slow_client_is_cut_off(echo_gateway):
+    t0 = time.time()
+    got, closed = raw(echo_gateway, b"POST /function/echo HTTP/1.1\r\nHost: x\r\n")           # headers never end
+    assert closed and got == b"" and time.time() - t0 < CLIENT_TIMEOUT_S + 3
+    got, closed = raw(echo_gateway, b"POST /function/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+    assert got.startswith(b"HTTP/1.1 408") and closed, got                                   # the body stalled
+
+
+def test_connections_are_capped_and_served_again_once_idle_ones_go(echo_gateway):
+    import socket
+    host, port = echo_gateway.split("//")[1].split(":")
+    idle = [socket.create_connection((host, int(port))) for _ in range(MAX_CONNECTIONS)]
+    try:
+        time.sleep(0.3)
+        got, closed = raw(echo_gateway, b"GET /function/echo HTTP/1.1\r\nHost: x\r\n\r\n", wait_s=3)
+        assert got.startswith(b"HTTP/1.1 503") and closed, got
+        time.sleep(CLIENT_TIMEOUT_S + 1)                  # the silent ones are cut off...
+        assert call(f"{echo_gateway}/function/echo")[0] == 200          # ...and the gateway serves again
+    finally:
+        for s in idle:
+            s.close()
