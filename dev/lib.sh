@@ -44,6 +44,9 @@ export SLACK_BOT_TOKEN="${SLACK_BOT_TOKEN:-xoxb-local-not-a-slack-token}"
 export MLFLOW_HOST="${MLFLOW_HOST:-127.0.0.1}" MLFLOW_PORT="${MLFLOW_PORT:-5050}"
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI-http://$MLFLOW_HOST:$MLFLOW_PORT}"
 export KAFKA_TOPICS="${KAFKA_TOPICS:-fixes predict-decoy predictions model-events dead-letter commands}"
+# /predict's per-client limit (PREDICT_RATE_LIMIT a minute, per replica): off locally, where the benchmarks
+# send hundreds a second as one client; a deployment keeps the default (1200) or sets its own.
+export PREDICT_RATE_LIMIT="${PREDICT_RATE_LIMIT:-0}"
 # Who may change routing from Slack (/models). The local try-out user of dev/slack.py is TLOCAL:ULOCAL.
 export SLACK_ADMINS="${SLACK_ADMINS-TLOCAL:ULOCAL}"
 

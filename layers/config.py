@@ -42,6 +42,7 @@ class S3Settings:
     secret_key: str = DEFAULT_S3_SECRET_KEY
     bucket: str = DEFAULT_S3_BUCKET
     region: str = "us-east-1"
+    decoy_retention_days: int = 7       # DECOY_RETENTION_DAYS: /predict's images (decoys/) expire after this
     connect_timeout_s: float = 2.0
     read_timeout_s: float = 10.0
 
@@ -111,6 +112,8 @@ class ServingSettings:
     retry_s: float = 5.0                 # how soon a version that failed to load is tried again
     interpreters: int = 2                # LiteRT interpreters per loaded version (one per core)
     unconfident_below: float = 0.8
+    predict_per_minute: int = 1200       # PREDICT_RATE_LIMIT: /predict calls a client (or Slack user) may make a
+                                         # minute, per replica, in bursts of as many; 0: no limit
     cache_dir: str = DEFAULT_CACHE_DIR   # verified .tflite files, by model/version/sha256
     offpath_queue: int = 256             # decoy/shadow jobs waiting; beyond this they are dropped and counted
     offpath_max_bytes: int = 64 * 2**20  # ...and the bytes they hold (images, inputs), likewise
@@ -197,6 +200,7 @@ class Settings:
             secret_key=read_secret("s3-secret-key", "S3_SECRET_KEY", env, DEFAULT_S3_SECRET_KEY) or "",
             bucket=env.get("S3_BUCKET", DEFAULT_S3_BUCKET),
             region=env.get("S3_REGION", "us-east-1"),
+            decoy_retention_days=int(env.get("DECOY_RETENTION_DAYS", S3Settings.decoy_retention_days)),
         )
         kafka = KafkaSettings(bootstrap=env.get("KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP),
                               topic_prefix=env.get("KAFKA_TOPIC_PREFIX", ""),
@@ -214,6 +218,7 @@ class Settings:
             poll_s=float(env.get("CONTROL_POLL_S", ServingSettings.poll_s)),
             interpreters=int(env.get("INTERPRETERS", ServingSettings.interpreters)),
             unconfident_below=float(env.get("UNCONFIDENT_BELOW", ServingSettings.unconfident_below)),
+            predict_per_minute=int(env.get("PREDICT_RATE_LIMIT", ServingSettings.predict_per_minute)),
             cache_dir=env.get("MODEL_CACHE_DIR", DEFAULT_CACHE_DIR),
             max_pixels=max_pixels_for(env),
             cache_entries=int(env.get("PREDICTION_CACHE_ENTRIES", ServingSettings.cache_entries)),

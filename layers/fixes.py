@@ -27,7 +27,7 @@ from layers.events import EventSink, FixEvent, now_ms
 from layers.guards import RateLimiter
 from layers.images import decode, sha256_hex
 from layers.ledger import Ledger, request_fingerprint
-from layers.registry import image_key
+from layers.registry import decoy_key, image_key
 from layers.store import BlobStore
 
 VALIDATION_DRAFT = 256          # decode at most this size to check the bytes are an image (JPEG draft mode)
@@ -78,10 +78,15 @@ class VoteRecorder:
         return self._vote(sha, label, principal, source, key, store=lambda k: self.store.put_if_absent(k, data))
 
     def record_stored(self, sha: str, label: str, principal: str, source: str, key: str) -> VoteReceipt:
-        """A vote on an image already stored at images/<sha256> (a button under an answer that showed it)."""
+        """A vote on an image already stored (a button under an answer that showed it): at images/<sha256>,
+        or as a decoy of /predict, which the vote copies to images/ (decoys expire; voted images stay)."""
         def present(k: str) -> None:
-            if not self.store.exists(k):
-                raise NotFound("that image is no longer stored, so it cannot be voted on; use /fix with its URL")
+            if self.store.exists(k):
+                return
+            try:
+                self.store.put_if_absent(k, self.store.get(decoy_key(sha)).body)
+            except NotFound:
+                raise NotFound("that image is no longer stored, so it cannot be voted on; use /fix with its URL") from None
         return self._vote(sha, label, principal, source, key, store=present)
 
     def _vote(self, sha: str, label: str, principal: str, source: str, key: str, store) -> VoteReceipt:

@@ -17,6 +17,7 @@ Run `python -m layers.store ensure-bucket` to create the bucket (dev/start.sh do
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -144,6 +145,28 @@ class BlobStore:
     def delete(self, key: str) -> None:
         self._call("delete", key, self._s3.delete_object, Bucket=self.bucket, Key=key)
 
+    def expire(self, prefix: str, days: int) -> bool:
+        """Ask the store to delete objects under `prefix` `days` after they were written (an S3 lifecycle
+        rule; MinIO and S3 keep it). False when the store does not support lifecycle rules: then
+        `delete_older_than` is the sweeper that does the same."""
+        rule = {"ID": f"expire-{prefix.strip('/')}", "Filter": {"Prefix": prefix}, "Status": "Enabled",
+                "Expiration": {"Days": days}}
+        try:
+            self._s3.put_bucket_lifecycle_configuration(Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]})
+            return True
+        except botocore.exceptions.ClientError as err:
+            if _status(err) in (400, 404, 501) or "NotImplemented" in str(err):
+                return False
+            raise
+
+    def delete_older_than(self, prefix: str, max_age_s: float, now: float | None = None) -> int:
+        """Delete the objects under `prefix` written more than `max_age_s` ago; how many."""
+        cutoff = (time.time() if now is None else now) - max_age_s
+        old = [key for key, modified in self.listing(prefix) if modified < cutoff]
+        for key in old:
+            self.delete(key)
+        return len(old)
+
     def ensure_bucket(self) -> None:
         try:
             self._s3.head_bucket(Bucket=self.bucket)
@@ -162,7 +185,14 @@ class BlobStore:
 
 def main(argv: list[str]) -> int:
     if argv[1:] == ["ensure-bucket"]:
-        BlobStore(Settings.from_env().s3).ensure_bucket()
+        from layers.registry.keys import DECOY_PREFIX
+        settings = Settings.from_env().s3
+        store = BlobStore(settings)
+        store.ensure_bucket()
+        if settings.bucket != "mlflow":         # the functions' bucket: /predict's images expire (docs/formats.md)
+            kept = store.expire(DECOY_PREFIX, settings.decoy_retention_days)
+            print(f"{DECOY_PREFIX} expires after {settings.decoy_retention_days} days: "
+                  f"{'a lifecycle rule' if kept else 'no lifecycle support here; the trainer sweeps it'}", file=sys.stderr)
         return 0
     print("usage: python -m layers.store ensure-bucket", file=sys.stderr)
     return 2

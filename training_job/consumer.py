@@ -28,6 +28,7 @@ from layers.events import (CommandRecord, DeadLetter, EventSink, FixEvent, Malfo
                            make_consumer, now_ms)
 from layers.ledger import Consensus, GoldAnswers, Ledger, TrainingRuns, Vote, VoterBoard
 from layers.registry import AuditLog, Registry, image_key
+from layers.registry.keys import DECOY_PREFIX
 from layers.store import BlobStore
 from training_job.config import TrainConfig
 from training_job.data import agree, examples
@@ -36,6 +37,7 @@ from training_job.reconcile import reconcile
 from training_job.tracking import Tracker
 
 INGEST_RETRY_S = 2.0
+SWEEP_EVERY_S = 3600.0            # the decoy sweep (a listing of decoys/), once an hour
 
 
 class Learner:
@@ -270,6 +272,16 @@ class Learner:
         ends = consumer.end_offsets(list(parts))
         return all(consumer.position(tp) >= ends[tp] for tp in parts)
 
+    def sweep_decoys(self) -> int:
+        """/predict's images expire after DECOY_RETENTION_DAYS: an S3 lifecycle rule does it where the store
+        supports one (dev/start.sh sets it); this sweep does it everywhere else, and finds nothing where the
+        rule already did. A voted image was copied to images/ and stays."""
+        days = self.settings.s3.decoy_retention_days
+        gone = self.store.delete_older_than(DECOY_PREFIX, days * 86400)
+        if gone:
+            print(f"[consume] {gone} decoy images older than {days} days deleted", flush=True)
+        return gone
+
     def run(self, max_runs: int | None = None, exit_when_idle_s: float | None = None) -> list:
         """Ingest and train until stopped (SIGTERM), `max_runs` training runs, or `exit_when_idle_s` without a
         record or a run, counted from when the consumer has its partitions."""
@@ -289,6 +301,7 @@ class Learner:
         outcomes: list = []
         caught_up = False                 # no training run before the backlog in Kafka is in the ledger
         last_activity = last_reconcile = last_canary = time.time()
+        last_sweep = 0.0
         try:
             while not self._stop:
                 polled = consumer.poll(timeout_ms=500)
@@ -320,6 +333,9 @@ class Learner:
                     if time.time() - last_reconcile > self.cfg.reconcile_every_s:
                         self.reconcile()
                         last_reconcile = time.time()
+                    if time.time() - last_sweep > SWEEP_EVERY_S:
+                        self.sweep_decoys()
+                        last_sweep = time.time()
                     if self.cfg.canary_every_s > 0 and time.time() - last_canary > self.cfg.canary_every_s:
                         self.analyse()
                         last_canary = time.time()

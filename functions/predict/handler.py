@@ -17,7 +17,7 @@ from layers.auth import ApiTokens, routing_key
 from layers.config import Settings
 from layers.db import Database
 from layers.events import EventSink
-from layers.guards import ReplayGuard
+from layers.guards import ReplayGuard, RequestBudget
 from layers.http import allow_methods, ok, request_id, respond, up_or_down, user_of
 from layers.intake import fetch_image, parse_image_input
 from layers.media import MediaLinks
@@ -33,6 +33,7 @@ logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
 SETTINGS = Settings.from_env()
 STORE = BlobStore(SETTINGS.s3)
 TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
+BUDGET = RequestBudget(SETTINGS.serving.predict_per_minute)     # per client, per replica
 RUNTIME = ModelRuntime(Registry(STORE), SETTINGS.model, SETTINGS.serving).start()
 REVIEW = ReviewChannel(SETTINGS.slack, MediaLinks(SETTINGS.media), SETTINGS.labels)
 PREDICTOR = Predictor(RUNTIME, STORE, EventSink(SETTINGS.kafka, client_id="predict"), SETTINGS,
@@ -56,6 +57,7 @@ def predict(event) -> dict:
     allow_methods(event, "POST", "GET")
     client = TOKENS.authenticate(event.headers.get("Authorization"))
     client.require("predict")
+    BUDGET.hit(f"api:{client.name}")
     inp = parse_image_input(event.body, event.headers, event.query, SETTINGS.fetch.max_bytes)
     principal = routing_key(client, user_of(event, inp.fields))
     data = inp.data if inp.data is not None else fetch_image(inp.url, SETTINGS.fetch)
@@ -64,6 +66,7 @@ def predict(event) -> dict:
 
 def slash_predict(cmd, call_id: str):
     url = cmd.args[0]
+    BUDGET.hit(cmd.principal)
     p = PREDICTOR.predict(fetch_image(url, SETTINGS.fetch), user=cmd.principal, request_id=call_id)
     return predict_message(p, url, SETTINGS.labels)
 

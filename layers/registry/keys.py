@@ -7,12 +7,14 @@
     backbones/<fingerprint>/backbone.tflite       the same backbone for LiteRT, shared by every version on it
     backbones/<fingerprint>/backbone.json         its sha256, size and parity, written after it (create-only)
     cache/embeddings/<fingerprint>/<image sha256>.npy
-    images/<sha256>                     content-addressed images (votes, decoys)
+    images/<sha256>                     content-addressed images people voted on: kept
+    decoys/<sha256>                     /predict's images, for replay: expire after DECOY_RETENTION_DAYS
     control/routing.json                the control document (If-Match writes only)
 """
 from __future__ import annotations
 
 CONTROL_KEY = "control/routing.json"
+DECOY_PREFIX = "decoys/"
 METADATA = "metadata.json"
 CLAIM = ".claim"
 
@@ -39,6 +41,10 @@ def backbone_manifest_key(fingerprint: str) -> str:
 
 def embedding_key(fingerprint: str, image_sha256: str) -> str:
     return f"cache/embeddings/{fingerprint}/{image_sha256}.npy"
+
+
+def decoy_key(image_sha256: str) -> str:
+    return f"{DECOY_PREFIX}{image_sha256}"
 
 
 def image_key(image_sha256: str) -> str:

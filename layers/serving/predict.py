@@ -23,7 +23,7 @@ from layers.config import Settings
 from layers.errors import Unavailable
 from layers.events import DecoyRecord, EventSink, PredictionRecord, now_ms
 from layers.images import decode, preprocess, sha256_hex, to_input
-from layers.registry import image_key
+from layers.registry import decoy_key
 from layers.serving.cache import PredictionCache
 from layers.serving.offpath import OffPath
 from layers.serving.prediction import Prediction, top
@@ -75,7 +75,7 @@ class Predictor:
 
     # -- off the hot path ----------------------------------------------------------------------------
     def _decoy(self, data: bytes, sha: str, p: Prediction) -> None:
-        key = image_key(sha)
+        key = decoy_key(sha)                          # expires after DECOY_RETENTION_DAYS; a vote copies it
         self.store.put_if_absent(key, data)
         if p.unconfident and self.on_unconfident is not None:
             self.on_unconfident(p)          # must return at once (the review channel queues its own work)

@@ -20,7 +20,8 @@ from collections import OrderedDict, deque
 from layers.config import Settings
 from layers.events import DecoyRecord, decode
 from layers.images import preprocess
-from layers.registry import Registry, image_key
+from layers.errors import NotFound
+from layers.registry import Registry, decoy_key, image_key
 from layers.serving.prediction import top
 from layers.serving.servable import Loaded, Loader, score_all
 from layers.store import BlobStore
@@ -156,11 +157,18 @@ class Replayer:
             todo = [l for l in loaded if (model, l.version, sha) not in self._answers]
             if not todo:
                 continue
-            data = self.store.get(image_key(sha)).body
+            data = self._image(sha)
             probs = score_all(todo, {size: preprocess(data, size) for size in {l.input_size for l in todo}})
             for l in todo:
                 self._answers[(model, l.version, sha)] = top(l.labels, probs[l.version])[0]
         return {v: {sha: self._answers[(model, v, sha)] for sha in images} for v in versions}
+
+    def _image(self, sha: str) -> bytes:
+        """An image by its sha256: a voted one (images/, kept) or a decoy (decoys/, until it expires)."""
+        try:
+            return self.store.get(image_key(sha)).body
+        except NotFound:
+            return self.store.get(decoy_key(sha)).body
 
     def _load(self, model: str, version: int) -> Loaded:
         key = (model, version)

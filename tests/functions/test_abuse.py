@@ -62,7 +62,7 @@ CASES = [
 
 
 def stored(store) -> set[str]:
-    return set(store.keys("images/")) | set(store.keys("fixes/"))
+    return set(store.keys("images/")) | set(store.keys("decoys/")) | set(store.keys("fixes/"))
 
 
 @pytest.fixture(scope="module")

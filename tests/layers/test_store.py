@@ -62,3 +62,26 @@ def test_a_missing_key_is_not_found_and_a_cas_on_it_is_refused(store, uid):
         store.put(f"test/{uid}/nothing", b"x", if_match="0" * 32)
     assert store.put_if_absent(f"test/{uid}/once", b"a") and not store.put_if_absent(f"test/{uid}/once", b"b")
     assert store.get(f"test/{uid}/once").body == b"a"
+
+
+def test_decoys_expire_by_a_lifecycle_rule_and_by_the_sweep(settings, uid):
+    """/predict's images (decoys/) expire after DECOY_RETENTION_DAYS: MinIO keeps the lifecycle rule that
+    `python -m layers.store ensure-bucket` sets, and the trainer's sweep deletes what is older elsewhere."""
+    import dataclasses
+    import time
+    from layers.store import BlobStore
+    bucket = BlobStore(dataclasses.replace(settings.s3, bucket=f"retention-{uid}"))
+    bucket.ensure_bucket()
+    try:
+        assert bucket.expire("decoys/", 7)
+        rules = bucket._s3.get_bucket_lifecycle_configuration(Bucket=bucket.bucket)["Rules"]
+        assert [(r["Filter"]["Prefix"], r["Expiration"]["Days"], r["Status"]) for r in rules] == [("decoys/", 7, "Enabled")]
+        bucket.put("decoys/old", b"x")
+        bucket.put("images/voted", b"x")
+        assert bucket.delete_older_than("decoys/", 3600) == 0                      # young: kept
+        assert bucket.delete_older_than("decoys/", 3600, now=time.time() + 7200) == 1
+        assert not bucket.exists("decoys/old") and bucket.exists("images/voted")   # voted images are never swept
+    finally:
+        for key in bucket.keys(""):
+            bucket.delete(key)
+        bucket._s3.delete_bucket(Bucket=bucket.bucket)
