@@ -34,10 +34,12 @@ from training_job.config import TrainConfig
 from training_job.data import agree, examples
 from training_job.failpoints import failpoint
 from training_job.reconcile import reconcile
+from training_job.lease import Lease
 from training_job.tracking import Tracker
 
 INGEST_RETRY_S = 2.0
 SWEEP_EVERY_S = 3600.0            # the decoy sweep (a listing of decoys/), once an hour
+LEASE_CHECK_S = 5.0               # how often the active trainer checks it still holds the lease
 
 
 class Learner:
@@ -286,6 +288,17 @@ class Learner:
         """Ingest and train until stopped (SIGTERM), `max_runs` training runs, or `exit_when_idle_s` without a
         record or a run, counted from when the consumer has its partitions."""
         signal.signal(signal.SIGTERM, self.stop)
+        lease = Lease(self.settings.db.url or "", self.cfg.model, self.cfg.group)
+        if not lease.acquire(stop=lambda: self._stop, on_wait=lambda why: print(
+                f"[consume] standby for {self.cfg.model} (group '{self.cfg.group}'): {why}; waiting", flush=True)):
+            return []
+        print(f"[consume] active trainer for {self.cfg.model} (group '{self.cfg.group}')", flush=True)
+        try:
+            return self._run_active(lease, max_runs, exit_when_idle_s)
+        finally:
+            lease.release()
+
+    def _run_active(self, lease: Lease, max_runs: int | None, exit_when_idle_s: float | None) -> list:
         if self.cfg.metrics_port:
             from prometheus_client import start_http_server
             start_http_server(self.cfg.metrics_port, addr=self.cfg.metrics_bind)
@@ -301,7 +314,7 @@ class Learner:
         outcomes: list = []
         caught_up = False                 # no training run before the backlog in Kafka is in the ledger
         last_activity = last_reconcile = last_canary = time.time()
-        last_sweep = 0.0
+        last_sweep, last_lease = 0.0, time.time()
         try:
             while not self._stop:
                 polled = consumer.poll(timeout_ms=500)
@@ -333,6 +346,12 @@ class Learner:
                     if time.time() - last_reconcile > self.cfg.reconcile_every_s:
                         self.reconcile()
                         last_reconcile = time.time()
+                    if time.time() - last_lease > LEASE_CHECK_S:
+                        last_lease = time.time()
+                        if not lease.held():             # its session is gone: another trainer may be active now
+                            print("[consume] lost the trainer lease (the database session ended); stopping, "
+                                  "to be restarted as a standby", flush=True)
+                            raise SystemExit(3)
                     if time.time() - last_sweep > SWEEP_EVERY_S:
                         self.sweep_decoys()
                         last_sweep = time.time()
