@@ -4,8 +4,10 @@ fetch() sends the request that a BaseHTTPRequestHandler is serving to an upstrea
 path, query, headers and body; relay() writes the upstream's status, headers and body back.
 
 What a client can do to it, and what it gets:
-  * a body is streamed to the upstream as it arrives, never held whole; a declared Content-Length over
-    MAX_BODY_BYTES (the functions' limit, 16 MiB) is a 413 at once, before a byte of it is read;
+  * a body over BUFFER_BYTES (1 MiB) is streamed to the upstream as it arrives, never held whole (a smaller
+    one is read first, so that a request on a pooled connection the upstream had closed can be sent again);
+    a declared Content-Length over MAX_BODY_BYTES (the functions' limit, 16 MiB) is a 413 at once, and the
+    body is then read and dropped (for at most CLIENT_TIMEOUT_S of silence), so the client can read the 413;
   * a client that sends its headers or body too slowly is cut off after CLIENT_TIMEOUT_S of silence (408 when
     it had sent its headers);
   * `Transfer-Encoding: chunked` is refused with 411 and the connection closed (a chunked body read as a
@@ -22,6 +24,7 @@ import http.client
 import json
 import os
 import queue
+import select
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +37,7 @@ MAX_BODY_BYTES = int(os.environ.get("AFTERDARK_MAX_BODY_BYTES", str(16 * 1024 * 
 CLIENT_TIMEOUT_S = float(os.environ.get("GATEWAY_CLIENT_TIMEOUT_S", "15"))
 MAX_CONNECTIONS = int(os.environ.get("GATEWAY_MAX_CONNECTIONS", "256"))
 CHUNK = 64 * 1024
+BUFFER_BYTES = 1024 * 1024
 
 
 class UpstreamTimeout(Exception):
@@ -52,9 +56,29 @@ class BadRequest(Exception):
 
 
 class BodyStream:
-    """The request body, read from the client in chunks as the upstream connection takes it."""
+    """The request body, read from the client in chunks as the upstream connection takes it (or first, whole,
+    when it is small: `buffered`, which can be sent again)."""
     def __init__(self, rfile, length: int) -> None:
         self.rfile, self.left, self.read_bytes = rfile, length, 0
+        self.buffered: bytes | None = None
+        if length <= BUFFER_BYTES:
+            self.buffered = self._take(length)
+
+    def _take(self, n: int) -> bytes:
+        parts = []
+        while n > 0:
+            part = self.read(n)
+            parts.append(part)
+            n -= len(part)
+        return b"".join(parts)
+
+    @property
+    def payload(self):
+        return self.buffered if self.buffered is not None else self
+
+    @property
+    def replayable(self) -> bool:
+        return self.buffered is not None or self.read_bytes == 0
 
     def read(self, n: int = CHUNK) -> bytes:
         if self.left <= 0:
@@ -91,8 +115,23 @@ def refuse(req: BaseHTTPRequestHandler, err: BadRequest) -> None:
                                            {408: "timeout", 411: "length_required", 413: "too_large"}[err.status],
                                            "message": err.message}),
               "application/json", headers={"Connection": "close"})
+        if err.status == 413:                   # let the client finish sending, so it can read the answer
+            drain(req, 4 * MAX_BODY_BYTES)
     except OSError:
         pass                                    # the client is gone
+
+
+def drain(req: BaseHTTPRequestHandler, limit: int) -> None:
+    """Read and drop up to `limit` bytes of a refused body (each read waits at most the handler's timeout)."""
+    left = min(int((req.headers.get("Content-Length") or "0").strip() or 0), limit)
+    try:
+        while left > 0:
+            part = req.rfile.read(min(CHUNK, left))
+            if not part:
+                return
+            left -= len(part)
+    except (OSError, TimeoutError, ValueError):
+        return
 
 
 POOL_SIZE = 32
@@ -107,7 +146,7 @@ def _pool(host: str, port: int) -> queue.LifoQueue:
 
 def _exchange(conn: http.client.HTTPConnection, method: str, path: str, body: BodyStream, headers: dict):
     try:
-        conn.request(method, path, body=body if body.left else b"", headers=headers)
+        conn.request(method, path, body=body.payload, headers=headers)
     except (BrokenPipeError, ConnectionResetError):
         pass        # the upstream answered before reading the whole body (a 413): read that answer, as Go's proxy does
     resp = conn.getresponse()
@@ -122,10 +161,13 @@ def fetch(req: BaseHTTPRequestHandler, host: str, port: int, path: str, timeout:
     body = body_of(req)
     headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
     headers.update(extra_headers or {})
-    headers["Content-Length"] = str(body.left)
+    headers["Content-Length"] = str(len(body.buffered) if body.buffered is not None else body.left)
     pool = _pool(host, port)
     try:
         conn, reused = pool.get_nowait(), True
+        if conn.sock is not None and select.select([conn.sock], [], [], 0)[0]:
+            conn.close()                  # readable while idle: the upstream closed it (EOF); a new one instead
+            conn, reused = http.client.HTTPConnection(host, port, timeout=timeout), False
     except queue.Empty:
         conn, reused = http.client.HTTPConnection(host, port, timeout=timeout), False
     conn.timeout = timeout
@@ -135,7 +177,7 @@ def fetch(req: BaseHTTPRequestHandler, host: str, port: int, path: str, timeout:
         try:
             resp, data = _exchange(conn, req.command, path, body, headers)
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            if not reused or body.read_bytes:              # a body already streamed cannot be sent again
+            if not reused or not body.replayable:          # a body already streamed cannot be sent again
                 raise
             conn.close()                                 # closed while idle: once more, on a new connection
             conn = http.client.HTTPConnection(host, port, timeout=timeout)

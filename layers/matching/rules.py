@@ -51,7 +51,8 @@ def candidates_for(viewer: Profile, profiles: list[Profile], shown: set[str]) ->
     (layers.matching.profiles.Profiles.best_for ranks the same way with an index, and is tested against it)."""
     out = [Match(p, affinity(viewer.score, p.score)) for p in profiles
            if p.principal != viewer.principal and p.label != viewer.label and p.principal not in shown]
-    return sorted(out, key=lambda m: (abs(viewer.score + m.profile.score - 1.0), m.profile.created_at, m.profile.principal))
+    target = 1.0 - viewer.score                  # the same arithmetic as the database's, so ties break alike
+    return sorted(out, key=lambda m: (abs(m.profile.score - target), m.profile.created_at, m.profile.principal))
 
 
 def next_match(viewer: Profile, profiles: list[Profile], shown: set[str]) -> Match | None:

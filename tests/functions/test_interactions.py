@@ -61,8 +61,7 @@ def test_an_unconfident_slack_answer_has_vote_buttons_and_goes_to_the_review_cha
 def test_a_click_is_exactly_one_vote_retried_or_not(unsure, gateway, store, settings, db, receiver, served):
     _, jpeg, sha = unsure
     http("POST", f"{gateway}/function/predict", jpeg, {"Content-Type": "image/jpeg"})   # stores decoys/<sha>
-    assert wait_until(lambda: store.exists(f"decoys/{sha}"), timeout_s=10)
-    assert not store.exists(f"images/{sha}")                # a decoy expires; only a vote keeps an image
+    assert wait_until(lambda: store.exists(f"decoys/{sha}"), timeout_s=10)     # a decoy: it expires
     trigger, user = uuid.uuid4().hex, f"U{uuid.uuid4().hex[:6]}"
     value = json.dumps({"sha": sha, "model": served})
     path = f"/actions/{uuid.uuid4().hex}"
@@ -86,7 +85,7 @@ def test_a_click_is_exactly_one_vote_retried_or_not(unsure, gateway, store, sett
     ingest_only(settings, served)
     vote = Ledger(db).get(vid)
     assert vote is not None and vote.label == "non_engineer" and vote.source == "button"
-    assert store.get(f"images/{sha}").body == jpeg                  # the vote copied its image, to keep
+    assert store.get(f"images/{sha}").body == jpeg                  # a vote's image is kept
     with db.transaction() as cur:                                      # the ledger holds it once
         cur.execute("SELECT count(*) FROM votes WHERE vote_id = %s", (vid,))
         assert cur.fetchone()[0] == 1
