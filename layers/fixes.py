@@ -7,10 +7,10 @@ Example:
     receipt = recorder.record_stored(sha, label, "slack:T1:U1", source="button", key=f"trigger:{trigger_id}")
 
 Order (ARCHITECTURE, flow 2): the caller is authenticated (the handler) -> the class is validated and the
-principal's rate limit counted (PostgreSQL) -> the bytes are checked to be an image -> stored at
-images/<sha256> -> the vote id is looked up in the ledger, and a caller's Idempotency-Key is bound to this
-request in PostgreSQL (the same request again answers "already recorded"; another request with the key is a
-409, at once) -> the FixEvent goes to `fixes` and the broker acknowledges it (acks=all) -> the key is marked
+principal's rate limit counted (PostgreSQL) -> the bytes are checked to be an image -> the vote id is looked
+up in the ledger, and a caller's Idempotency-Key is bound to this request in PostgreSQL (the same request
+again answers "already recorded"; another request with the key is a 409, at once) -> the image is stored at
+images/<sha256> -> the FixEvent goes to `fixes` and the broker acknowledges it (acks=all) -> the key is marked
 sent -> acknowledge. If S3, Kafka or
 PostgreSQL fails, Unavailable (503) is raised and nothing is acknowledged. The trainer moves the vote from
 Kafka into the ledger (idempotent on the vote id).
