@@ -109,7 +109,7 @@ class Database:
                               f"{wait_s:g} s") from err
         except psycopg.OperationalError as err:
             raise Unavailable(f"the database at {describe(self.settings.url)} is unavailable: "
-                              f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from err
+                              f"{first_line(err)}") from err
 
     def migrate(self, wait_s: float | None = None) -> list[int]:
         """Apply the missing migrations (idempotent). Returns the numbers it applied."""
@@ -144,6 +144,12 @@ class Database:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+
+
+def first_line(err: BaseException) -> str:
+    """A driver error in one line (psycopg's messages run over several), or its type when it says nothing."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def ensure_database(url: str) -> bool:

@@ -52,12 +52,20 @@ class Record:
         """Build from a decoded dict; unknown keys are ignored; a missing field, or a value not of its field's
         declared type (a string where an int belongs, a bool for an int, a number for a string), raises
         TypeError."""
-        hints = typing.get_type_hints(cls)
         kept = {f.name: data[f.name] for f in fields(cls) if f.name in data}
-        for name, value in kept.items():
-            if not conforms(value, hints[name]):
-                raise TypeError(f"field {name!r} must be {typing_name(hints[name])}, not {type(value).__name__}")
+        wrong = cls.mistyped(kept)
+        if wrong:
+            raise TypeError(wrong)
         return cls(**kept)
+
+    @classmethod
+    def mistyped(cls, values: dict[str, Any]) -> str | None:
+        """Why the first of `values` that is not of its field's declared type is wrong, or None."""
+        hints = typing.get_type_hints(cls)
+        for name, value in values.items():
+            if not conforms(value, hints[name]):
+                return f"field {name!r} must be {typing_name(hints[name])}, not {type(value).__name__}"
+        return None
 
 
 def conforms(value: Any, hint: Any) -> bool:
@@ -104,9 +112,9 @@ class FixEvent(Record):
     def validate(self, labels: tuple[str, ...] | list[str]) -> None:
         """Every field, strictly: a record that passes can be inserted into the ledger as it is. Types are
         checked by `from_json` (`decode`); a record built in code is checked here too."""
-        for f in fields(self):
-            if not conforms(getattr(self, f.name), typing.get_type_hints(type(self))[f.name]):
-                raise BadInput(f"{f.name} has the wrong type")
+        wrong = self.mistyped({f.name: getattr(self, f.name) for f in fields(self)})
+        if wrong:
+            raise BadInput(wrong)
         if any("\x00" in v for v in asdict(self).values() if isinstance(v, str)):
             raise BadInput("a text field holds a NUL character, which the ledger cannot store")
         if len(self.image_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.image_sha256):

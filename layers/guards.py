@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 
 from layers.db import Database
 from layers.errors import RateLimited
+
 
 class RequestBudget:
     """/predict's per-client limit, in this process (per replica; a PostgreSQL round trip per prediction would
@@ -25,9 +27,8 @@ class RequestBudget:
     is bounded whoever calls."""
 
     def __init__(self, per_minute: int, max_keys: int = 10_000, clock=time.monotonic) -> None:
-        from collections import OrderedDict
         self.per_minute, self.max_keys, self.clock = per_minute, max_keys, clock
-        self._buckets: "OrderedDict[str, tuple[float, float]]" = OrderedDict()   # key -> (tokens, at)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()   # key -> (tokens, at)
         self._lock = threading.Lock()
 
     def hit(self, key: str) -> None:

@@ -124,13 +124,7 @@ class BlobStore:
             return False
 
     def keys(self, prefix: str) -> Iterator[str]:
-        paginator = self._s3.get_paginator("list_objects_v2")
-        try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for obj in page.get("Contents", []):
-                    yield obj["Key"]
-        except botocore.exceptions.EndpointConnectionError as err:
-            raise Unavailable(f"object store unreachable at {self.settings.endpoint}") from err
+        return (key for key, _ in self.listing(prefix))
 
     def listing(self, prefix: str) -> Iterator[tuple[str, float]]:
         """(key, last modified as a Unix time) of every object under `prefix`."""
@@ -147,15 +141,23 @@ class BlobStore:
 
     def expire(self, prefix: str, days: int) -> bool:
         """Ask the store to delete objects under `prefix` `days` after they were written (an S3 lifecycle
-        rule; MinIO and S3 keep it). False when the store does not support lifecycle rules: then
-        `delete_older_than` is the sweeper that does the same."""
+        rule; MinIO and S3 keep it), beside the bucket's other rules, which stay. False when the store does not
+        support lifecycle rules or this client may not set them: then `delete_older_than` is the sweeper that
+        does the same."""
         rule = {"ID": f"expire-{prefix.strip('/')}", "Filter": {"Prefix": prefix}, "Status": "Enabled",
                 "Expiration": {"Days": days}}
         try:
-            self._s3.put_bucket_lifecycle_configuration(Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]})
+            try:
+                rules = self._s3.get_bucket_lifecycle_configuration(Bucket=self.bucket).get("Rules", [])
+            except botocore.exceptions.ClientError as err:
+                if "NoSuchLifecycleConfiguration" not in str(err):
+                    raise
+                rules = []
+            rules = [r for r in rules if r.get("ID") != rule["ID"]] + [rule]
+            self._s3.put_bucket_lifecycle_configuration(Bucket=self.bucket, LifecycleConfiguration={"Rules": rules})
             return True
         except botocore.exceptions.ClientError as err:
-            if _status(err) in (400, 404, 501) or "NotImplemented" in str(err):
+            if _status(err) in (400, 403, 404, 501) or "NotImplemented" in str(err):
                 return False
             raise
 

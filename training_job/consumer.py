@@ -58,6 +58,7 @@ class Learner:
         self.voters = VoterBoard(self.db)
         self.gold = GoldAnswers(self.store)
         self._consensus: tuple[tuple, Consensus] | None = None     # (ledger state, its consensus)
+        self._decoy_rule: bool | None = None      # whether the store expires decoys/ by itself (sweep_decoys)
         self.topic = cfg.topic or settings.kafka.topics.fixes
         self.commands = cfg.commands_topic or settings.kafka.topics.commands      # "none": no commands
         self.requested: str | None = None        # who asked for a run now (a `train` command), if anyone
@@ -275,10 +276,14 @@ class Learner:
         return all(consumer.position(tp) >= ends[tp] for tp in parts)
 
     def sweep_decoys(self) -> int:
-        """/predict's images expire after DECOY_RETENTION_DAYS: an S3 lifecycle rule does it where the store
-        supports one (dev/start.sh sets it); this sweep does it everywhere else, and finds nothing where the
-        rule already did. A voted image was copied to images/ and stays."""
+        """/predict's images expire after DECOY_RETENTION_DAYS: by an S3 lifecycle rule, set here (and by
+        dev/start.sh) where the store takes one; where it does not, by this sweep, which lists decoys/ (a
+        listing of a week of traffic: only where there is no rule). A voted image was copied to images/."""
         days = self.settings.s3.decoy_retention_days
+        if self._decoy_rule is None:
+            self._decoy_rule = self.store.expire(DECOY_PREFIX, days)
+        if self._decoy_rule:
+            return 0
         gone = self.store.delete_older_than(DECOY_PREFIX, days * 86400)
         if gone:
             print(f"[consume] {gone} decoy images older than {days} days deleted", flush=True)

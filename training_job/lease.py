@@ -24,6 +24,8 @@ from typing import Callable
 
 import psycopg
 
+from layers.db import first_line
+
 POLL_S = 1.0
 
 
@@ -47,7 +49,7 @@ class Lease:
                 why = "another trainer is active"
             except psycopg.Error as err:
                 self.release()
-                why = f"the database is unavailable ({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__})"
+                why = f"the database is unavailable ({first_line(err)})"
             if on_wait and not said:
                 on_wait(why)
                 said = True

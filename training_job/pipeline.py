@@ -183,11 +183,13 @@ class Trainer:
 
     def backbone_for(self, meta: ModelMetadata):
         """The frozen backbone a version was trained on, loaded from S3 once and kept."""
-        return self._load_backbone(meta.backbone, meta.architecture["alpha"], meta.input_size)
+        cfg = TrainConfig(**{**self.cfg.params(), "base": "none", "alpha": meta.architecture["alpha"],
+                             "input_size": meta.input_size})
+        return self._load_backbone(meta.backbone, lambda path: M.build_backbone(cfg, weights_path=path))
 
-    def _load_backbone(self, info: dict, alpha: float, input_size: int, like=None):
-        """A published backbone's weights into a MobileNetV2 of this alpha and input size (or of the same
-        architecture as the model `like`), checked against its fingerprint."""
+    def _load_backbone(self, info: dict, build):
+        """A published backbone: its weights, from S3, into the model `build(weights_path)` makes; checked
+        against its fingerprint, and kept."""
         fp = info["fingerprint"]
         if info.get("tuned_from"):
             self._remember_tuned(fp)
@@ -196,11 +198,7 @@ class Trainer:
                 path = os.path.join(tmp, "backbone.weights.h5")
                 with open(path, "wb") as f:
                     f.write(self.store.get(info["weights_key"]).body)
-                if like is not None:
-                    backbone = M.like(like, weights_path=path)
-                else:
-                    backbone = M.build_backbone(TrainConfig(**{**self.cfg.params(), "base": "none", "alpha": alpha,
-                                                               "input_size": input_size}), weights_path=path)
+                backbone = build(path)
             backbone.trainable = False
             if M.fingerprint(backbone) != fp:
                 raise RuntimeError(f"backbone {info['weights_key']} does not match fingerprint {fp}")
@@ -216,7 +214,7 @@ class Trainer:
         if manifest is None:
             raise RuntimeError(f"backbone {info['fingerprint']} names root {root}, which is not published")
         return self._load_backbone(backbone_info(root, manifest, manifest.get("training", {}).get("source", "")),
-                                   0.0, manifest["input_size"], like=backbone)
+                                   lambda path: M.like(backbone, weights_path=path))
 
     def tuned(self, exs: list[Example], backbone, info: dict, cfg: TrainConfig):
         """The backbone a version on `exs` is trained on: the root backbone fine-tuned on the dataset's train
@@ -276,7 +274,7 @@ class Trainer:
             return Outcome("unchanged", same.version, f"same data as v{same.version}", same)
         backbone, backbone_info = self.tuned(exs, backbone, backbone_info, cfg)
         fitted = self._fit(exs, backbone, backbone_info["fingerprint"], cfg)
-        fitted.parent_prequential = self._prequential(parent, exs, agreed, backbone, backbone_info["fingerprint"])
+        fitted.parent_prequential = self._prequential(parent, exs, agreed)
         reasons = accuracy_reasons(fitted.accuracy, cfg, parent)        # refuse before paying for a conversion
         cand = None
         if not reasons:
@@ -344,14 +342,13 @@ class Trainer:
               f", training fixes {fitted.fixes['accuracy']}", flush=True)
         return fitted
 
-    def _prequential(self, parent: ModelMetadata | None, exs: list[Example], agreed: Consensus, backbone,
-                     fp: str) -> dict | None:
+    def _prequential(self, parent: ModelMetadata | None, exs: list[Example], agreed: Consensus) -> dict | None:
         """Test first, train later: the parent's accuracy on the voted images whose consensus votes all came
         after the ledger watermark it was trained at, and that it did not train on, before this run trains on
         them."""
         if parent is None or "head.npz" not in parent.artifacts:
             return None
-        backbone, fp = self.backbone_for(parent)[0], parent.backbone["fingerprint"]   # the parent's, tuned or not
+        backbone, fp = self.backbone_for(parent)[0], parent.backbone["fingerprint"]   # the parent's own, tuned or not
         watermark = int((parent.data.get("ledger") or {}).get("watermark") or 0)
         seen = self.registry.trained_fixes(parent.model, parent.version)
         fresh = [e for e in exs if e.source == "fix" and e.sha256 not in seen

@@ -56,7 +56,8 @@ SLACK = SlackFront.from_settings(SETTINGS, "/afterdark", USAGE, nargs=(1, 8), re
 
 def profile_json(p, own: bool = True) -> dict:
     """A profile as JSON: someone else's shows its opaque id, never the principal (a Slack user id)."""
-    return {**({"principal": p.principal} if own else {}), "id": p.public_id, "name": p.display_name, "label": p.label, "score_engineer": round(p.score, 6),
+    return {**({"principal": p.principal} if own else {}), "id": p.public_id, "name": p.display_name,
+            "label": p.label, "score_engineer": round(p.score, 6),
             "confirmed": p.confirmed, "versions": p.versions, "scores": p.scores, "photo_url": APP.photo_url(p)}
 
 

@@ -73,9 +73,12 @@ def test_decoys_expire_by_a_lifecycle_rule_and_by_the_sweep(settings, uid):
     bucket = BlobStore(dataclasses.replace(settings.s3, bucket=f"retention-{uid}"))
     bucket.ensure_bucket()
     try:
-        assert bucket.expire("decoys/", 7)
+        other = {"ID": "an-operator-rule", "Filter": {"Prefix": "tmp/"}, "Status": "Enabled", "Expiration": {"Days": 1}}
+        bucket._s3.put_bucket_lifecycle_configuration(Bucket=bucket.bucket, LifecycleConfiguration={"Rules": [other]})
+        assert bucket.expire("decoys/", 9) and bucket.expire("decoys/", 7)    # set twice: one rule, the last days
         rules = bucket._s3.get_bucket_lifecycle_configuration(Bucket=bucket.bucket)["Rules"]
-        assert [(r["Filter"]["Prefix"], r["Expiration"]["Days"], r["Status"]) for r in rules] == [("decoys/", 7, "Enabled")]
+        assert sorted((r["Filter"]["Prefix"], r["Expiration"]["Days"], r["Status"]) for r in rules) == [
+            ("decoys/", 7, "Enabled"), ("tmp/", 1, "Enabled")]                  # the bucket's other rules stay
         bucket.put("decoys/old", b"x")
         bucket.put("images/voted", b"x")
         assert bucket.delete_older_than("decoys/", 3600) == 0                      # young: kept
