@@ -114,7 +114,7 @@ class VoteRecorder:
         if bound is not None:
             self.ledger.key_sent(vote.vote_id)
         metrics.VOTES.labels(source).inc()
-        return self._receipt(vote, duplicate=bound is not None and bound.state == "same")
+        return self._receipt(vote, duplicate=False)       # sent by this request (a racing twin may send it too)
 
     def tally(self, receipt: VoteReceipt) -> dict[str, int]:
         """Everyone's latest vote on this image, counting this one even before the trainer has ingested it."""

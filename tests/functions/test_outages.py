@@ -13,19 +13,27 @@ import pytest
 
 from training_job.synth import portrait, to_jpeg
 from tests.conftest import http, run_script, wait_until
+from tests.training_job.conftest import read_topic
 
 
 def stopped(service: str):
     """A fixture that stops `service` (dev/stop.sh) for the test, starts it again (dev/start.sh) after, and
-    waits until the functions use it again: a decoy reaches Kafka, a vote reaches PostgreSQL."""
+    waits until the functions use it again: a decoy reaches Kafka, a vote reaches PostgreSQL. It yields
+    `back()`, which does that at once, for a test that goes on once the service is back."""
     @pytest.fixture
     def fixture(gateway):
         result = run_script("stop.sh", service)
         assert result.returncode == 0, result.stderr
-        yield
-        result = run_script("start.sh", service, timeout=180)
-        assert result.returncode == 0, result.stderr
-        assert wait_until(lambda: recovered(gateway), timeout_s=30), f"the functions did not recover after {service}"
+        state = {"up": False}
+
+        def back():
+            if not state["up"]:
+                state["up"] = True
+                result = run_script("start.sh", service, timeout=180)
+                assert result.returncode == 0, result.stderr
+                assert wait_until(lambda: recovered(gateway), timeout_s=30), f"the functions did not recover after {service}"
+        yield back
+        back()
     return fixture
 
 
@@ -43,16 +51,16 @@ postgres_down = stopped("postgres")
 minio_down = stopped("minio")
 
 
-def test_kafka_down(served, gateway, store, kafka_down):
+def test_kafka_down(served, gateway, store, settings, kafka_down):
     jpeg = to_jpeg(portrait(31)[0])
     status, _, body = http("POST", f"{gateway}/function/predict", jpeg, {"Content-Type": "image/jpeg"})
     assert status == 200 and body["label"] in ("engineer", "non_engineer")
 
     user = f"U-{uuid.uuid4().hex[:6]}"
     fix_jpeg = to_jpeg(portrait(32)[0])
-    status, _, body = http("POST", f"{gateway}/function/fix",
-                           json.dumps({"image_b64": base64.b64encode(fix_jpeg).decode(), "label": "engineer", "user": user}).encode(),
-                           {"Content-Type": "application/json"})
+    vote = json.dumps({"image_b64": base64.b64encode(fix_jpeg).decode(), "label": "engineer", "user": user}).encode()
+    key = {"Content-Type": "application/json", "Idempotency-Key": f"outage-{user}"}
+    status, _, body = http("POST", f"{gateway}/function/fix", vote, key)
     assert status == 503, body
     assert body["error"] == "unavailable" and "Kafka" in body["message"]
 
@@ -60,6 +68,14 @@ def test_kafka_down(served, gateway, store, kafka_down):
     stats = wait_until(lambda: (lambda s: s.get("decoy.failed", 0) + s.get("decoy.dropped", 0) > 0 and s)(
         http("GET", f"{gateway}/function/predict/status")[2]["offpath"]), timeout_s=20)
     assert stats, "the lost decoy was not counted"
+
+    # the key was bound before Kafka refused the vote: its retry is sent now, not taken for a duplicate
+    kafka_down()
+    status, _, body = http("POST", f"{gateway}/function/fix", vote, key)
+    assert status == 201 and not body["duplicate"], body
+    assert read_topic(settings, settings.kafka.topics.fixes, lambda r: r.get("vote_id") == body["vote_id"])
+    status, _, again = http("POST", f"{gateway}/function/fix", vote, key)
+    assert status == 200 and again["duplicate"] and again["vote_id"] == body["vote_id"]
 
 
 def fix_request(gateway, seed: int):

@@ -66,32 +66,31 @@ def test_the_database_ranks_as_the_rules_do(db, uid):
     ties (scores on a 0.05 grid, two sign-ups a minute): the viewer is shown everyone of the other side, in
     the rules' order, and `remaining` counts down."""
     import random
-    from layers.matching.profiles import Profiles
+    from layers.matching.profiles import COLUMNS, Profiles, _row
     rng = random.Random(7)
     profiles, me = Profiles(db), f"api:t:{uid}-viewer"
-    with db.transaction() as cur:
-        for i in range(120):
-            cur.execute("INSERT INTO profiles (principal, display_name, photo_sha256, photo_key, label, score, scores, "
-                        "versions, created_at) VALUES (%s, %s, %s, 'profiles/x.jpg', %s, %s, '{}', '{1}', "
-                        "timestamptz '2026-01-01' + make_interval(secs => %s))",
-                        (f"api:t:{uid}-{i:03d}", f"p{i}", "0" * 64, rng.choice(["engineer", "non_engineer"]),
-                         round(rng.randrange(21) * 0.05, 2), (i // 2) * 60))
-    viewer, _ = profiles.upsert(me, "viewer", "0" * 64, "profiles/x.jpg", "engineer", 0.7, {}, [1])
-    with db.transaction() as cur:      # the whole other side as it is now (other tests' profiles included)
-        cur.execute("SELECT principal, display_name, photo_sha256, photo_key, label, score, confirmed, created_at, "
-                    "scores, versions FROM profiles WHERE label = 'non_engineer'")
-        everyone = [Profile(r[0], r[1], r[2].strip(), r[3], r[4], float(r[5]), r[6], r[7], r[8], list(r[9]))
-                    for r in cur.fetchall()]
-    expected = [m.profile.principal for m in candidates_for(viewer, everyone, shown=set())]
-    got = []
-    for _ in range(len(expected) + 1):
-        best, remaining = profiles.best_for(viewer, ["non_engineer"])
-        if best is None:
-            break
-        assert remaining == min(len(expected) - len(got) - 1, 1000)
-        got.append(best.principal)
-        profiles.mark_shown(me, best.principal, affinity(viewer.score, best.score))
-    assert got == expected and len(got) >= 40
-    profiles.delete(me)
-    with db.transaction() as cur:
-        cur.execute("DELETE FROM profiles WHERE principal LIKE %s", (f"api:t:{uid}-%",))
+    try:
+        with db.transaction() as cur:
+            for i in range(120):
+                cur.execute("INSERT INTO profiles (principal, display_name, photo_sha256, photo_key, label, score, "
+                            "scores, versions, created_at) VALUES (%s, %s, %s, 'profiles/x.jpg', %s, %s, '{}', '{1}', "
+                            "timestamptz '2026-01-01' + make_interval(secs => %s))",
+                            (f"api:t:{uid}-{i:03d}", f"p{i}", "0" * 64, rng.choice(["engineer", "non_engineer"]),
+                             round(rng.randrange(21) * 0.05, 2), (i // 2) * 60))
+        viewer, _ = profiles.upsert(me, "viewer", "0" * 64, "profiles/x.jpg", "engineer", 0.7, {}, [1])
+        with db.transaction() as cur:      # the whole other side as it is now (other tests' profiles included)
+            cur.execute(f"SELECT {COLUMNS} FROM profiles WHERE label = 'non_engineer'")
+            everyone = [_row(r) for r in cur.fetchall()]
+        expected = [m.profile.principal for m in candidates_for(viewer, everyone, shown=set())]
+        got = []
+        for _ in range(len(expected) + 1):
+            best, remaining = profiles.best_for(viewer, ["non_engineer"])
+            if best is None:
+                break
+            assert remaining == min(len(expected) - len(got) - 1, 1000)
+            got.append(best.principal)
+            profiles.mark_shown(me, best.principal, affinity(viewer.score, best.score))
+        assert got == expected and len(got) >= 40
+    finally:
+        with db.transaction() as cur:      # the viewer, its matches (cascade) and the 120 profiles
+            cur.execute("DELETE FROM profiles WHERE principal LIKE %s", (f"api:t:{uid}-%",))
