@@ -67,6 +67,7 @@ class Comparison:
         seen = self.ops.versions.trained_fixes(model, a) | self.ops.versions.trained_fixes(model, b)
         labels = {sha: x["label"] for sha, x in agreed.accepted.items() if sha not in seen}
         answers = self.replayer.answers(model, [a, b], sorted(labels))
+        labels = {sha: label for sha, label in labels.items() if sha in answers[a]}
         right = {v: sum(answers[v][sha] == label for sha, label in labels.items()) for v in (a, b)}
         n = len(labels)
         ev = evidence((answers[b][sha] == label, answers[a][sha] == label) for sha, label in labels.items())

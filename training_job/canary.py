@@ -146,6 +146,7 @@ class CanaryAnalyst:
         policy = route.auto
         labels = self.honest(model, live, canary, consensus())
         answers = self.replayer.answers(model, [live, canary], list(labels))
+        labels = {sha: label for sha, label in labels.items() if sha in answers[live]}
         ev = evidence((answers[canary][sha] == label, answers[live][sha] == label) for sha, label in labels.items())
         hold = lambda v: ops.metadata(v).metrics.get("holdout", {})
         holdout = (hold(canary).get("accuracy") or 0.0, hold(live).get("accuracy") or 0.0,
@@ -179,8 +180,10 @@ class CanaryAnalyst:
         if not images:
             return {"traffic": {"images": 0, "agreement": None, "skipped": tail.skipped}}
         answers = self.replayer.answers(model, [live, canary], images)
+        images = [sha for sha in images if sha in answers[live]]
         agree = sum(answers[live][sha] == answers[canary][sha] for sha in images)
-        return {"traffic": {"images": len(images), "agreement": round(agree / len(images), 4), "skipped": tail.skipped}}
+        return {"traffic": {"images": len(images), "agreement": round(agree / len(images), 4) if images else None,
+                            "skipped": tail.skipped}}
 
     def _act(self, edit: Callable[[], object], step: Step, model: str) -> Step | None:
         """The edit, on the document the decision was made on (a concurrent change: decide again next time)."""

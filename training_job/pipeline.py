@@ -80,6 +80,7 @@ class Trainer:
         self._embedded: dict[tuple[str, str], np.ndarray] = {}     # (backbone fingerprint, image sha256) -> (D,)
         self._lite_embedded: dict[tuple[str, str], np.ndarray] = {}   # the same, from backbone.tflite
         self._tuned: list[str] = []              # fine-tuned backbones' fingerprints, oldest first (see tuned())
+        self._stored: set[str] = set()           # voted images' keys seen in S3 (see present())
 
     # -- events --------------------------------------------------------------------------------------
     def emit(self, event: str, version: int | None, reason: str | None = None, **details) -> None:
@@ -96,6 +97,23 @@ class Trainer:
             self._dataset = (blob.etag, items, sha256_hex(blob.body))
             self.labels = labels_of(items)
         return self._dataset[1], self._dataset[2]
+
+    def present(self, exs: list[Example]) -> list[Example]:
+        """The examples whose image is in S3. A voted image can be gone (an operator deleted it, or a ledger row
+        names an object that never landed): its votes stay in the ledger, and the run trains on the rest instead
+        of failing at every retry. Images are content-addressed and a voted one never expires, so each key is
+        looked up once per trainer."""
+        unknown = [e for e in exs if e.source == "fix" and e.key not in self._stored]
+        gone = set()
+        for e, found in zip(unknown, self._pool.map(lambda e: self.store.exists(e.key), unknown)):
+            if found:
+                self._stored.add(e.key)
+            else:
+                gone.add(e.sha256)
+        if gone:
+            print(f"[train] {len(gone)} voted images are not in S3 and are left out: "
+                  f"{', '.join(sorted(s[:12] for s in gone))}", flush=True)
+        return [e for e in exs if e.sha256 not in gone]
 
     def images(self, exs: list[Example]) -> np.ndarray:
         size = self.cfg.input_size
@@ -265,6 +283,7 @@ class Trainer:
         progress = progress or (lambda stage, version: None)
         cfg = TrainConfig(**{**self.cfg.params(), "seed": seed})
         _, dataset_sha = self.dataset()
+        exs = self.present(exs)
         if "tflite" not in backbone_info:       # a backbone from before versions were heads: publish it once
             backbone_info = self.publish_backbone(backbone, backbone_info["source"], exs)
         data = data_manifest(cfg.dataset, dataset_sha, exs, agreed, ledger)

@@ -138,6 +138,7 @@ class Replayer:
                              limit, model)
         images = list(dict.fromkeys(d.image_sha256 for d in decoys))       # each image once, in traffic order
         answers = self.answers(model, versions, images)
+        images = [sha for sha in images if sha in answers[versions[0]]] if versions else images
         agree = sum(len({answers[v][sha] for v in versions}) == 1 for sha in images)
         labelled = [sha for sha in images if sha in agreed]
         report = {"model": model, "records": len(decoys), "images": len(images), "labelled": len(labelled),
@@ -150,25 +151,29 @@ class Replayer:
         return report
 
     def answers(self, model: str, versions: list[int], images: list[str]) -> dict[int, dict[str, str]]:
-        """Each version's top class for each stored image (images/<sha256>), each image read and scored once
-        per version, ever (versions and images are immutable)."""
+        """Each version's top class for each stored image, each image read and scored once per version, ever
+        (versions and images are immutable). An image that is in neither images/ nor decoys/ (an expired
+        decoy, an object deleted by hand) is left out of the answer: callers judge on what could be scored."""
         loaded = [self._load(model, v) for v in versions]
         for sha in images:
             todo = [l for l in loaded if (model, l.version, sha) not in self._answers]
-            if not todo:
+            data = self._image(sha) if todo else None
+            if data is None:
                 continue
-            data = self._image(sha)
             probs = score_all(todo, {size: preprocess(data, size) for size in {l.input_size for l in todo}})
             for l in todo:
                 self._answers[(model, l.version, sha)] = top(l.labels, probs[l.version])[0]
-        return {v: {sha: self._answers[(model, v, sha)] for sha in images} for v in versions}
+        return {v: {sha: self._answers[(model, v, sha)] for sha in images if (model, v, sha) in self._answers}
+                for v in versions}
 
-    def _image(self, sha: str) -> bytes:
+    def _image(self, sha: str) -> bytes | None:
         """An image by its sha256: a voted one (images/, kept) or a decoy (decoys/, until it expires)."""
-        try:
-            return self.store.get(image_key(sha)).body
-        except NotFound:
-            return self.store.get(decoy_key(sha)).body
+        for key in (image_key(sha), decoy_key(sha)):
+            try:
+                return self.store.get(key).body
+            except NotFound:
+                continue
+        return None
 
     def _load(self, model: str, version: int) -> Loaded:
         key = (model, version)

@@ -24,7 +24,7 @@ def end_offset(settings, topic: str) -> int:
         c.close()
 
 
-def test_replay_reports_agreement_and_accuracy_on_ledger_labels(served, gateway, settings, db, uid):
+def test_replay_reports_agreement_and_accuracy_on_ledger_labels(served, gateway, settings, store, db, uid):
     start = end_offset(settings, settings.kafka.topics.predict_decoy)
     images = [to_jpeg(portrait(95_000 + i)[0]) for i in range(6)]
     expected, versions = {}, None
@@ -36,6 +36,8 @@ def test_replay_reports_agreement_and_accuracy_on_ledger_labels(served, gateway,
         expected[sha256_hex(jpeg)] = {str(a["version"]): a["label"] for a in rv["answers"] if str(a["version"]) in versions}
         assert set(expected[sha256_hex(jpeg)]) == set(versions) and len(versions) == 2, rv
     labelled = {sha256_hex(jpeg): "engineer" for jpeg in images[:3]}          # consensus labels for three of them
+    for jpeg in images[:3]:                                                    # voted images are kept, as /fix does
+        store.put(f"images/{sha256_hex(jpeg)}", jpeg)
     Ledger(db).record([Vote(vote_id=vote_id(f"api:t:{uid}", sha), model=served, image_sha256=sha, image_key=f"images/{sha}",
                             label=label, principal=f"api:t:{uid}", source="api", created_at_ms=0,
                             kafka_topic="replay-test", kafka_partition=0, kafka_offset=i)
@@ -52,3 +54,31 @@ def test_replay_reports_agreement_and_accuracy_on_ledger_labels(served, gateway,
     assert report["agreement"] == round(agree / len(seen), 4)
     for v in versions:
         assert report["versions"][v]["labelled"] >= 3 and 0 <= report["versions"][v]["accuracy"] <= 1
+
+
+def test_an_image_that_is_gone_is_left_out_not_fatal(served, settings, store, uid):
+    """A labelled image whose object is in neither images/ nor decoys/ (deleted by hand, or a decoy that
+    expired) is left out of the replay's answers: the canary judges on the rest instead of skipping every step."""
+    from layers.serving.replay import Replayer
+    kept = to_jpeg(portrait(96_100)[0])
+    store.put(f"images/{sha256_hex(kept)}", kept)
+    gone = sha256_hex(f"never stored {uid}".encode())
+    answers = Replayer(settings, store).answers(served, [1, 2], [gone, sha256_hex(kept)])
+    assert {v: set(a) for v, a in answers.items()} == {1: {sha256_hex(kept)}, 2: {sha256_hex(kept)}}
+    assert answers[1][sha256_hex(kept)] in ("engineer", "non_engineer")
+
+
+def test_a_voted_image_that_is_gone_leaves_the_run_not_the_ledger(store, uid):
+    """The trainer trains on the examples whose image is stored, instead of failing at every retry on one
+    ledger row that names an object that is not there. Dataset images are not looked up."""
+    from training_job.config import TrainConfig
+    from training_job.data import Example
+    from training_job.pipeline import Trainer
+    kept = to_jpeg(portrait(96_200)[0])
+    store.put(f"images/{sha256_hex(kept)}", kept)
+    gone = sha256_hex(f"never stored {uid}".encode())
+    exs = [Example(sha256_hex(kept), f"images/{sha256_hex(kept)}", "engineer", "train", "fix"),
+           Example(gone, f"images/{gone}", "engineer", "train", "fix"),
+           Example("d" * 64, "datasets/not-looked-up", "engineer", "train", "dataset")]
+    trainer = Trainer(store, None, TrainConfig(model=f"m-{uid}"))
+    assert [e.sha256 for e in trainer.present(exs)] == [sha256_hex(kept), "d" * 64]
