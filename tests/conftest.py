@@ -74,7 +74,6 @@ def audited(store: BlobStore):
 
 
 MODEL_FIXTURES = {"bootstrapped", "served"}
-_bootstrap: dict = {}
 
 
 # The code a bootstrapped backbone depends on: its architecture and training, the data and its splits, the
@@ -102,54 +101,132 @@ def cached_backbone(store: BlobStore) -> str | None:
     (a build cache: a cold cache trains one, AFTERDARK_TEST_FRESH_BACKBONE=1 always does)."""
     if os.environ.get("AFTERDARK_TEST_FRESH_BACKBONE") == "1":
         return None
-    from layers.errors import NotFound
+    from layers.errors import NotFound, Unavailable
+    from layers.registry import backbone_key
     try:
         fp = json.loads(store.get(f"test-cache/backbones/{backbone_cache_key()}.json").body)["fingerprint"]
+        return backbone_key(fp) if store.exists(backbone_key(fp)) else None
     except (NotFound, KeyError, ValueError):
         return None
-    from layers.registry import backbone_key
-    return backbone_key(fp) if store.exists(backbone_key(fp)) else None
+    except Unavailable:        # MinIO is not running: the bootstrap fails, and its log (in the fixture) says why
+        return None
+
+
+def run_dir() -> Path:
+    """Files shared by every pytest process of one `make test` run (its xdist workers and its serial tail):
+    keyed by the run's model name, which dev/test.sh makes fresh."""
+    d = CACHE / "run" / "tests" / os.environ["MODEL_NAME"]
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def once(name: str, action) -> bool:
+    """Run `action` once per run across processes (a file lock and a marker); True where it ran here."""
+    import fcntl
+    with open(run_dir() / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = run_dir() / f"{name}.done"
+        if done.exists():
+            return False
+        action()
+        done.touch()
+        return True
+
+
+# Where a test runs when `make test` runs the suite on several workers (pytest-xdist; the scheduler below).
+# The tests of the functions and the layers share the served model, its control document, the dating app's
+# profiles and the session's servers on fixed ports (the image host, the Slack receiver), so they run in order
+# on one worker; the gateway tests start gateways on fixed ports, so they too stay together. Every other test
+# (the training tests use models of their own) runs wherever a worker is free. Tests marked `exclusive` stop
+# a service, so dev/test.sh runs them alone afterwards.
+SCOPES = {
+    "shared-stack": ("tests/functions/", "tests/layers/", "tests/training_job/test_replay.py",
+                     "tests/training_job/test_bootstrap.py::test_v1_and_v2"),
+    "echo-gateways": ("tests/stack/test_gateway.py",),
+}
+
+
+def pytest_ignore_collect(collection_path, config):
+    """The exclusive pass imports only the test files that mark a test exclusive (collecting the rest, to
+    deselect it, costs a process seconds of CPU)."""
+    if (os.environ.get("AFTERDARK_TEST_PASS") == "exclusive" and collection_path.is_file()
+            and collection_path.name.startswith("test_") and collection_path.suffix == ".py"):
+        return b"mark.exclusive" not in collection_path.read_bytes() or None
+    return None
+
+
+def pytest_configure(config):
+    os.environ.setdefault("MODEL_NAME", f"test-{uuid.uuid4().hex[:8]}")     # before any xdist worker starts
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scope scheduling, with the tests of each of SCOPES in one scope (so on one worker, in order) and
+    each other test a scope of its own. (Its `loadgroup` cannot be used: it renames test ids, which pytest 9
+    ignores.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedStackScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((scope for scope, prefixes in SCOPES.items() if nodeid.startswith(prefixes)), nodeid)
+    return SharedStackScheduling(config, log)
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Run the tests that need no model first, while the session's one bootstrap trains in the background
-    (it takes minutes on 2 cores; most of the other tests wait on I/O)."""
+    """Run the tests that need no model first, while the run's one bootstrap trains in the background (it
+    takes minutes on 2 cores; most of the other tests wait on I/O)."""
     needs_model = lambda item: bool(MODEL_FIXTURES & set(item.fixturenames))
+    run_pass = os.environ.get("AFTERDARK_TEST_PASS")             # dev/test.sh: "shared", then "exclusive"
+    if run_pass:
+        keep = [i for i in items if (i.get_closest_marker("exclusive") is not None) == (run_pass == "exclusive")]
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
     items.sort(key=lambda item: (needs_model(item), item.get_closest_marker("last") is not None))   # stable
     if any(needs_model(i) for i in items):
-        os.environ.setdefault("MODEL_NAME", f"test-{uuid.uuid4().hex[:8]}")
-        settings = Settings.from_env()
-        base = cached_backbone(BlobStore(settings.s3))
-        args = ["--base", f"s3://{settings.s3.bucket}/{base}"] if base else []
-        # v1 and v2 learn from the dataset alone: the votes the other tests cast meanwhile (arbitrary labels,
-        # to test the protocol) would otherwise be in the bootstrap's consensus or not, as the race goes
-        args += ["--min-votes-per-image", "1000000"]
-        log = open(LOGS / f"bootstrap-{os.environ['MODEL_NAME']}.log", "w")
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-        _bootstrap["proc"] = subprocess.Popen([sys.executable, "-m", "training_job", "bootstrap", "--model",
-                                               os.environ["MODEL_NAME"], *args], cwd=ROOT, env=env, stdout=log,
-                                              stderr=subprocess.STDOUT)
-        _bootstrap.update(log=log.name, cached=bool(base))
+        once("bootstrap-started", start_bootstrap)
+
+
+def start_bootstrap() -> None:
+    """`python -m training_job bootstrap` for the run's model, detached: the `bootstrapped` fixture of every
+    process waits for the exit status it leaves in the run's directory; dev/test.sh stops it if the run ends
+    first."""
+    settings = Settings.from_env()
+    base = cached_backbone(BlobStore(settings.s3))
+    args = ["--base", f"s3://{settings.s3.bucket}/{base}"] if base else []
+    # v1 and v2 learn from the dataset alone: the votes the other tests cast meanwhile (arbitrary labels,
+    # to test the protocol) would otherwise be in the bootstrap's consensus or not, as the race goes
+    args += ["--min-votes-per-image", "1000000"]
+    cmd = [sys.executable, "-m", "training_job", "bootstrap", "--model", os.environ["MODEL_NAME"], *args]
+    log = LOGS / f"bootstrap-{os.environ['MODEL_NAME']}.log"
+    (run_dir() / "bootstrap.cached").write_text("1" if base else "0")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    rc = run_dir() / "bootstrap.rc"
+    proc = subprocess.Popen(["sh", "-c", '"$@" >"$LOG" 2>&1; echo $? >"$RC.tmp" && mv "$RC.tmp" "$RC"', "sh", *cmd],
+                            cwd=ROOT, env={**env, "LOG": str(log), "RC": str(rc)}, start_new_session=True)
+    (run_dir() / "bootstrap.pid").write_text(str(proc.pid))
 
 
 @pytest.fixture(scope="session")
 def model_name() -> str:
     """The model the test gateway's functions serve (dev/test.sh sets MODEL_NAME fresh for every run)."""
-    return os.environ.setdefault("MODEL_NAME", f"test-{uuid.uuid4().hex[:8]}")
+    return os.environ["MODEL_NAME"]
 
 
 @pytest.fixture(scope="session")
 def bootstrapped(model_name, store):
-    """`python -m training_job bootstrap` with the default configuration, once per session, via the real CLI
+    """`python -m training_job bootstrap` with the default configuration, once per run, via the real CLI
     (started at collection, above)."""
-    proc = _bootstrap.get("proc")
-    assert proc is not None, "the bootstrap was not started at collection"
-    rc = proc.wait(timeout=900)
-    assert rc == 0, Path(_bootstrap["log"]).read_text()[-5000:]
-    if not _bootstrap["cached"]:                                    # remember the backbone for the next session
-        from layers.registry import Registry
-        fp = Registry(store).metadata(model_name, 1).backbone["fingerprint"]
-        store.put(f"test-cache/backbones/{backbone_cache_key()}.json", json.dumps({"fingerprint": fp}).encode())
+    rc = run_dir() / "bootstrap.rc"
+    assert wait_until(rc.exists, timeout_s=900, interval_s=0.5), "the bootstrap did not finish in 15 minutes"
+    log = LOGS / f"bootstrap-{model_name}.log"
+    assert rc.read_text().strip() == "0", log.read_text()[-5000:]
+
+    def remember():                                                # the backbone, for the next run
+        if (run_dir() / "bootstrap.cached").read_text() == "0":
+            from layers.registry import Registry
+            fp = Registry(store).metadata(model_name, 1).backbone["fingerprint"]
+            store.put(f"test-cache/backbones/{backbone_cache_key()}.json", json.dumps({"fingerprint": fp}).encode())
+    once("bootstrap-remembered", remember)
     return model_name
 
 
@@ -207,17 +284,23 @@ def wait_until(predicate, timeout_s: float = 30, interval_s: float = 0.2):
     return predicate()
 
 
-def pytest_sessionfinish(session, exitstatus):
-    proc = _bootstrap.get("proc")
-    if proc is not None and proc.poll() is None:      # a run cut short must not leave a trainer behind
-        proc.kill()
-
-
 @pytest.fixture(scope="session")
 def served(bootstrapped, gateway):
     """The bootstrapped model, once the predict function reports it ready (it polls the control document)."""
     def ready():
         status, _, body = http("GET", f"{gateway}/function/predict/status")
         return status == 200 and {"1", "2"} <= set(body["ready"]) and body
+    assert wait_until(ready, timeout_s=60), http("GET", f"{gateway}/function/predict/status")
+    return bootstrapped
+
+
+@pytest.fixture(scope="session")
+def serving(bootstrapped, gateway):
+    """The run's model with every version that takes traffic ready in the predict function, whichever they are (the
+    `exclusive` tests run after the `last` ones, which promote a newer one)."""
+    def ready():
+        status, _, body = http("GET", f"{gateway}/function/predict/status")
+        taking = {str(v) for v, weight in body["route"]["weights"].items() if weight > 0} if status == 200 else {}
+        return bool(taking) and taking <= {str(v) for v in body["ready"]}
     assert wait_until(ready, timeout_s=60), http("GET", f"{gateway}/function/predict/status")
     return bootstrapped

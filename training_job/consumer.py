@@ -308,7 +308,10 @@ class Learner:
             from prometheus_client import start_http_server
             start_http_server(self.cfg.metrics_port, addr=self.cfg.metrics_bind)
             print(f"[consume] metrics on http://{self.cfg.metrics_bind}:{self.cfg.metrics_port}/metrics", flush=True)
-        self.reconcile()
+        try:
+            self.reconcile()
+        except Unavailable as err:            # the loop reconciles again every reconcile_every_s
+            print(f"[consume] could not reconcile yet ({err.message})", flush=True)
         # Static membership: a restarted trainer (a crash, a new pod) takes its partitions back at once instead
         # of waiting for its old session to time out. One trainer per group, as the ledger needs.
         topics = (self.topic,) if self.commands == "none" else (self.topic, self.commands)

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
-from layers.errors import Conflict, NotFound
+from layers.errors import Conflict, NotFound, Unavailable
 from layers.registry.audit import AuditEntry, AuditTrail
 from layers.registry.keys import CONTROL_KEY
 from layers.registry.versions import utc_now
@@ -151,12 +151,18 @@ class Control:
 
     # -- the control document ---------------------------------------------------------------------------
     def control(self) -> tuple[ControlDoc, str | None]:
-        """The control document and its ETag (None when it does not exist yet)."""
+        """The control document and its ETag (None when it does not exist yet). A document that is not one
+        (edited by hand, say) is Unavailable, like a store that is down: readers keep what they last read, and
+        nobody writes over it until it is repaired."""
         try:
             blob = self.store.get(CONTROL_KEY)
         except NotFound:
             return ControlDoc(), None
-        return ControlDoc.from_json(blob.body), blob.etag
+        try:
+            return ControlDoc.from_json(blob.body), blob.etag
+        except (ValueError, TypeError, AttributeError, KeyError) as err:
+            raise Unavailable(f"the control document {CONTROL_KEY} is not valid ({type(err).__name__}: {err}); "
+                              f"its last good routes are in the audit log (`/models history`)") from err
 
     def update_control(self, change: Callable[[ControlDoc], str | None], actor: str, retries: int = 20) -> ControlDoc:
         """Apply `change` (which edits the doc in place and returns a one-line description, or None when there

@@ -15,6 +15,8 @@ from training_job.synth import portrait, to_jpeg
 from tests.conftest import http, run_script, wait_until
 from tests.training_job.conftest import read_topic
 
+pytestmark = pytest.mark.exclusive          # it stops services every other test uses: dev/test.sh runs it alone
+
 
 def stopped(service: str):
     """A fixture that stops `service` (dev/stop.sh) for the test, starts it again (dev/start.sh) after, and
@@ -51,7 +53,7 @@ postgres_down = stopped("postgres")
 minio_down = stopped("minio")
 
 
-def test_kafka_down(served, gateway, store, settings, kafka_down):
+def test_kafka_down(serving, gateway, store, settings, kafka_down):
     jpeg = to_jpeg(portrait(31)[0])
     status, _, body = http("POST", f"{gateway}/function/predict", jpeg, {"Content-Type": "image/jpeg"})
     assert status == 200 and body["label"] in ("engineer", "non_engineer")
@@ -84,7 +86,7 @@ def fix_request(gateway, seed: int):
     return http("POST", f"{gateway}/function/fix", json.dumps(doc).encode(), {"Content-Type": "application/json"})
 
 
-def test_postgres_down_and_back(served, gateway, image_server, postgres_down):
+def test_postgres_down_and_back(serving, gateway, image_server, postgres_down):
     import time
     from tests.functions.test_slack import form, signed
     body = form("/predict", f"{image_server}/img/5.jpg")
@@ -106,7 +108,7 @@ def test_postgres_down_and_back(served, gateway, image_server, postgres_down):
     assert wait_until(lambda: fix_request(gateway, 43)[0] == 201, timeout_s=20)
 
 
-def test_minio_down_and_back(served, gateway, minio_down):
+def test_minio_down_and_back(serving, gateway, minio_down):
     status_of = lambda: http("GET", f"{gateway}/function/predict/status")[2]
     ready = set(status_of()["ready"])
     jpeg = to_jpeg(portrait(51)[0])

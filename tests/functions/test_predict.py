@@ -187,13 +187,17 @@ def test_a_repeated_image_is_answered_from_the_prediction_cache(served, gateway)
     assert after["entries"] <= after["max_entries"]
 
 
-def test_a_corrupted_control_document_is_never_served_and_the_log_says_why(served, gateway, store):
-    from layers.registry import CONTROL_KEY
+@pytest.mark.exclusive           # it overwrites the one control document: a concurrent edit would be lost
+def test_a_corrupted_control_document_is_never_served_and_the_log_says_why(serving, gateway, store):
+    """...and the registry calls it Unavailable, as a trainer or /models sees it (they retry; nobody writes
+    over it)."""
+    from layers.errors import Unavailable
+    from layers.registry import CONTROL_KEY, Registry
     from tests.conftest import LOGS
     status_of = lambda: http("GET", f"{gateway}/function/predict/status")[2]
     route = status_of()["route"]
     good = store.get(CONTROL_KEY).body
-    corrupt = json.dumps({"models": {served: {"weights": {"1": "lots"}}}}).encode()     # valid JSON, not a route
+    corrupt = json.dumps({"models": {serving: {"weights": {"1": "lots"}}}}).encode()     # valid JSON, not a route
     store.put(CONTROL_KEY, corrupt, content_type="application/json")
     try:
         failing = wait_until(lambda: (lambda s: s["last_error"] and s)(status_of()), timeout_s=10)
@@ -203,6 +207,8 @@ def test_a_corrupted_control_document_is_never_served_and_the_log_says_why(serve
         log = (LOGS / "fn-predict.log").read_text(errors="replace") if (LOGS / "fn-predict.log").exists() else ""
         log += (LOGS / "gateway-test.log").read_text(errors="replace") if (LOGS / "gateway-test.log").exists() else ""
         assert "control poll failed" in log and "lots" in log
+        with pytest.raises(Unavailable, match="not valid"):
+            Registry(store).control()
     finally:
         store.put(CONTROL_KEY, good, content_type="application/json")
     assert wait_until(lambda: status_of()["last_error"] is None, timeout_s=10)

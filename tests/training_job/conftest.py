@@ -1,17 +1,58 @@
 """The training job through its real CLI, against the real MinIO, Kafka and PostgreSQL."""
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
 import subprocess
 import sys
 import time
 
+import numpy as np
+import pytest
 from kafka import KafkaConsumer
 
-from tests.conftest import ROOT
+from layers.registry import Policy, Registry
+from tests.conftest import ROOT, audited
+
+def copy_version(reg: Registry, src_model: str, src: int, model: str, flip: bool = False,
+                 parent: int | None = None) -> int:
+    """Publish `src` again as a version of `model`; `flip` swaps its head's outputs (a version that is always
+    wrong where the original is right), converted like the trainer converts heads."""
+    from training_job.convert import to_tflite
+    from training_job.head import Head, head_model
+    meta = reg.metadata(src_model, src)
+    v = reg.allocate(model, owner="test")
+    arts = {name: reg.put_artifact(model, v, name, reg.fetch_artifact(src_model, src, name, meta))
+            for name in meta.artifacts if not (flip and name in ("head.tflite", "head.npz"))}
+    if flip:
+        arrays = np.load(io.BytesIO(reg.fetch_artifact(src_model, src, "head.npz", meta)))
+        head = Head(arrays["kernel"][:, ::-1].copy(), arrays["bias"][::-1].copy())
+        buf = io.BytesIO()
+        np.savez(buf, **head.arrays())
+        arts["head.npz"] = reg.put_artifact(model, v, "head.npz", buf.getvalue())
+        arts["head.tflite"] = reg.put_artifact(model, v, "head.tflite", to_tflite(head_model(head)))
+    reg.commit(dataclasses.replace(meta, model=model, version=v, parent=parent, artifacts=arts))
+    return v
+
+
+@pytest.fixture
+def own_model(bootstrapped, store, uid) -> str:
+    """A model of the test's own, live at v1 (the run's bootstrapped v1, copied): a test that trains, publishes
+    or routes it changes nothing another test, or the functions, serve."""
+    reg, model = audited(store), f"own-{uid}"
+    reg.register(model, copy_version(reg, bootstrapped, 1, model), Policy())
+    return model
+
+
+def trainer_env(**extra: str) -> dict:
+    """The environment of a trainer a test starts. It logs to no MLflow server (importing MLflow costs each
+    process seconds of CPU): tests/training_job/test_tracking.py tests tracking on the bootstrap's runs."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "MLFLOW_TRACKING_URI": "", **extra}
+
 
 def training_job(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    env = trainer_env()
     return subprocess.run([sys.executable, "-m", "training_job", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

@@ -3,7 +3,6 @@ the real MinIO and Kafka (decoy traffic replayed with LiteRT), then the whole lo
 from __future__ import annotations
 
 import dataclasses
-import io
 import random
 from typing import Callable
 
@@ -12,7 +11,7 @@ import pytest
 
 from layers.events import DecoyRecord, EventSink, now_ms
 from layers.images import preprocess, sha256_hex
-from layers.registry import AutoPromotion, ModelRoute, Policy, Registry, image_key
+from layers.registry import AutoPromotion, ModelRoute, Policy, image_key
 from layers.registry.dataops import DataOps
 from layers.serving.servable import Loader
 from layers.ledger import Consensus
@@ -21,6 +20,7 @@ from layers.analysis.paired import evidence
 from training_job.canary import ACTOR, CanaryAnalyst, current_canary, judge, next_canary, supersedes
 from training_job.synth import portrait, to_jpeg
 from tests.conftest import audited, new_topic
+from tests.training_job.conftest import copy_version
 
 POLICY = AutoPromotion(enabled=True, canary_percent=20, min_samples=4)
 SUPERSEDE = AutoPromotion(enabled=True, min_samples=8)
@@ -58,34 +58,14 @@ def test_the_next_canary_is_the_newest_servable_mirrored_version_never_a_rejecte
     assert next_canary(ModelRoute(weights={7: 100}, mirror=[2]), lambda v: True) is None   # older than live
 
 
-def _copy(reg: Registry, src_model: str, src: int, model: str, flip: bool = False, parent: int | None = None) -> int:
-    """Publish `src` again as a version of `model`; `flip` swaps its head's outputs (a version that is always
-    wrong where the original is right), converted like the trainer converts heads."""
-    from training_job.convert import to_tflite
-    from training_job.head import Head, head_model
-    meta = reg.metadata(src_model, src)
-    v = reg.allocate(model, owner="test")
-    arts = {name: reg.put_artifact(model, v, name, reg.fetch_artifact(src_model, src, name, meta))
-            for name in meta.artifacts if not (flip and name in ("head.tflite", "head.npz"))}
-    if flip:
-        arrays = np.load(io.BytesIO(reg.fetch_artifact(src_model, src, "head.npz", meta)))
-        head = Head(arrays["kernel"][:, ::-1].copy(), arrays["bias"][::-1].copy())
-        buf = io.BytesIO()
-        np.savez(buf, **head.arrays())
-        arts["head.npz"] = reg.put_artifact(model, v, "head.npz", buf.getvalue())
-        arts["head.tflite"] = reg.put_artifact(model, v, "head.tflite", to_tflite(head_model(head)))
-    reg.commit(dataclasses.replace(meta, model=model, version=v, parent=parent, artifacts=arts))
-    return v
-
-
 @pytest.fixture
 def canary_case(bootstrapped, store, settings, uid, tmp_path):
     """A model of its own: v1 (live) and v2 (v1 with its outputs swapped, mirrored), the policy on, and six
     images of live traffic on a decoy topic of its own."""
     reg = audited(store)
     model = f"auto-{uid}"
-    live = _copy(reg, bootstrapped, 1, model)
-    flipped = _copy(reg, bootstrapped, 1, model, flip=True, parent=live)        # a retrain of live, as the trainer's
+    live = copy_version(reg, bootstrapped, 1, model)
+    flipped = copy_version(reg, bootstrapped, 1, model, flip=True, parent=live)        # a retrain of live, as the trainer's
     reg.register(model, live, Policy())
     reg.register(model, flipped, Policy())
     DataOps(reg, model).auto(True, "test", canary_percent=20, min_samples=4, max_samples=N_IMAGES)

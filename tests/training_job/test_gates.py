@@ -3,7 +3,7 @@ import pytest
 
 from layers.registry import ModelMetadata
 from training_job.config import TrainConfig
-from training_job.pipeline import Candidate, Fitted, gate_reasons
+from training_job.gates import Candidate, Fitted, gate_reasons
 
 GOOD = {"ok": True, "max_abs_diff": 1e-6, "tolerance": 1e-4, "top1_agreement": 1.0, "finite": True}
 BAD = {"ok": False, "max_abs_diff": float("nan"), "tolerance": 1e-4, "top1_agreement": 0.5, "finite": False}
@@ -39,7 +39,7 @@ def test_gates(candidate, par, words):
 
 
 def test_the_accuracy_gates_alone_decide_before_any_conversion():
-    from training_job.pipeline import accuracy_reasons
+    from training_job.gates import accuracy_reasons
     assert accuracy_reasons(0.90, TrainConfig(), parent(0.93)) == []
     assert "regressed" in accuracy_reasons(0.86, TrainConfig(), parent(0.93))[0]
     assert "minimum" in accuracy_reasons(0.70, TrainConfig(), None)[0]

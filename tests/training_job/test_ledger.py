@@ -64,66 +64,66 @@ def run_with_failpoint(point: str, *args: str):
         del os.environ["TRAINER_FAILPOINT"]
 
 
-def test_a_refused_run_then_a_crash_after_publishing_lose_nothing(bootstrapped, store, settings, db, topic, uid):
+def test_a_refused_run_then_a_crash_after_publishing_lose_nothing(own_model, store, settings, db, topic, uid):
     """Sequences 1, 4 and 6: a refused run keeps every vote; the retry is killed after metadata.json and before
     the control document names it; on restart the reconciler registers and announces it, and the retry was
     compared with the LIVE version, not the newest."""
     reg, runs, ledger = Registry(store), TrainingRuns(db), Ledger(db)
     sink = EventSink(settings.kafka)
-    votes = [cast(store, sink, topic, bootstrapped, 50_000 + i, "engineer" if i % 2 else "non_engineer", f"api:t:{uid}{i}")
+    votes = [cast(store, sink, topic, own_model, 50_000 + i, "engineer" if i % 2 else "non_engineer", f"api:t:{uid}{i}")
              for i in range(6)]
-    before = reg.versions(bootstrapped)
+    before = reg.versions(own_model)
 
-    refused = training_job(*consume_args(bootstrapped, topic, "--min-votes", "6", "--max-runs", "1", "--min-accuracy", "1.01"))
+    refused = training_job(*consume_args(own_model, topic, "--min-votes", "6", "--max-runs", "1", "--min-accuracy", "1.01"))
     assert refused.returncode == 0, refused.stdout[-3000:]
-    assert reg.versions(bootstrapped) == before
-    run = runs.recent(bootstrapped, 1)[0]
+    assert reg.versions(own_model) == before
+    run = runs.recent(own_model, 1)[0]
     assert run.outcome == "refused" and "1.01" in run.reason and run.version is None
     assert committed(settings, topic) == 6                          # consumed, because every vote is in the ledger
     assert all(ledger.get(v.vote_id) is not None for v in votes)
     assert read_topic(settings, settings.kafka.topics.model_events,
-                      lambda e: e["model"] == bootstrapped and e["event"] == "refused" and "1.01" in (e["reason"] or ""))
+                      lambda e: e["model"] == own_model and e["event"] == "refused" and "1.01" in (e["reason"] or ""))
 
-    route = reg.control()[0].models[bootstrapped]
+    route = reg.control()[0].models[own_model]
     live, newest = route.live, max(before)
-    killed = run_with_failpoint("after-publish", *consume_args(bootstrapped, topic, "--min-votes", "1", "--exit-when-idle", "60"))
+    killed = run_with_failpoint("after-publish", *consume_args(own_model, topic, "--min-votes", "1", "--exit-when-idle", "60"))
     assert killed.returncode == -9 and "[failpoint] after-publish" in killed.stdout, killed.stdout[-3000:]
-    new = max(reg.versions(bootstrapped))
-    assert new not in before and new not in reg.control()[0].models[bootstrapped].deployed   # complete, unregistered
-    run = runs.recent(bootstrapped, 1)[0]
+    new = max(reg.versions(own_model))
+    assert new not in before and new not in reg.control()[0].models[own_model].deployed   # complete, unregistered
+    run = runs.recent(own_model, 1)[0]
     assert (run.stage, run.outcome, run.version, run.parent) == ("published", None, new, live)
 
-    restarted = training_job(*consume_args(bootstrapped, topic, "--min-votes", "1", "--exit-when-idle", "2"))
+    restarted = training_job(*consume_args(own_model, topic, "--min-votes", "1", "--exit-when-idle", "2"))
     assert restarted.returncode == 0 and "[reconcile] registered" in restarted.stdout, restarted.stdout[-3000:]
-    assert reg.versions(bootstrapped) == before + [new]              # nothing trained twice
-    meta = reg.metadata(bootstrapped, new)
+    assert reg.versions(own_model) == before + [new]              # nothing trained twice
+    meta = reg.metadata(own_model, new)
     assert meta.parent == live and (live != newest or len(before) == 1)
-    data = data_of(store, bootstrapped, new)
+    data = data_of(store, own_model, new)
     for v in votes:
         assert data["fixes"][v.image_sha256]["label"] == v.label and v.vote_id in data["fixes"][v.image_sha256]["vote_ids"]
-        assert holding(store, bootstrapped, v.image_sha256) == [new]
+        assert holding(store, own_model, v.image_sha256) == [new]
     run = runs.get(run.run_id)
     assert (run.outcome, run.stage, run.version) == ("published", "announced", new)
     assert data["ledger"]["run_id"] == run.run_id and data["ledger"]["watermark"] == run.watermark
     assert read_topic(settings, settings.kafka.topics.model_events,
-                      lambda e: e["model"] == bootstrapped and e["event"] == "registered" and e["version"] == new
+                      lambda e: e["model"] == own_model and e["event"] == "registered" and e["version"] == new
                       and "reconciled" in (e["reason"] or ""))
-    route = reg.control()[0].models[bootstrapped]
+    route = reg.control()[0].models[own_model]
     assert route.weights[new] == 0 and route.mirror == [new] and new in route.rendezvous   # the canary candidate
     assert route.live == live and route.registered_through >= new
 
 
-def test_agreeing_votes_count_and_ties_are_quarantined(bootstrapped, store, settings, db, topic, uid):
+def test_agreeing_votes_count_and_ties_are_quarantined(own_model, store, settings, db, topic, uid):
     """An agreeing vote is a vote: 2 against 1 is a majority (before the ledger, the agreeing vote was dropped
     as a duplicate and this was a tie)."""
     sink = EventSink(settings.kafka)
     p = [f"api:t:{uid}-{i}" for i in range(3)]
-    majority = [cast(store, sink, topic, bootstrapped, 60_002, label, who)
+    majority = [cast(store, sink, topic, own_model, 60_002, label, who)
                 for label, who in (("engineer", p[0]), ("engineer", p[1]), ("non_engineer", p[2]))]
-    tie = [cast(store, sink, topic, bootstrapped, 60_001, label, who)
+    tie = [cast(store, sink, topic, own_model, 60_001, label, who)
            for label, who in (("engineer", p[0]), ("non_engineer", p[1]))]
-    ingest_only(settings, bootstrapped, topic)
-    agreed = decide(Ledger(db).snapshot(bootstrapped).latest)
+    ingest_only(settings, own_model, topic)
+    agreed = decide(Ledger(db).snapshot(own_model).latest)
     sha = majority[0].image_sha256
     assert agreed.accepted[sha]["votes"] == {"engineer": 2, "non_engineer": 1}
     assert agreed.accepted[sha]["label"] == "engineer"
@@ -136,14 +136,14 @@ BAD_TEXT = [5, "\x00x", "x" * 1000]                          # wrong for each te
 BAD_TIME = ["5", -1, 2 ** 60]                                # and for created_at_ms
 
 
-def test_malformed_records_go_to_the_dead_letters_and_never_stop_the_partition(bootstrapped, store, settings, db,
+def test_malformed_records_go_to_the_dead_letters_and_never_stop_the_partition(own_model, store, settings, db,
                                                                                topic, uid):
     """Every field of a vote, wrongly typed or out of range, between two good votes: the good ones reach the
     ledger, each bad one is a dead letter with its reason, and the offset is committed past all of them. (A
     `principal: 5` used to raise TypeError in the trainer, which died on that offset at every restart.)"""
     from kafka import KafkaProducer
     sink = EventSink(settings.kafka)
-    first = cast(store, sink, topic, bootstrapped, 60_010, "engineer", f"api:t:{uid}-a")
+    first = cast(store, sink, topic, own_model, 60_010, "engineer", f"api:t:{uid}-a")
     good = first.to_json()
     bad = [json.dumps({**good, field: value}).encode() for field in good if field not in ("kind", "schema")
            for value in BAD_ANY + (BAD_TIME if field == "created_at_ms" else BAD_TEXT)]
@@ -155,8 +155,8 @@ def test_malformed_records_go_to_the_dead_letters_and_never_stop_the_partition(b
         producer.flush()
     finally:
         producer.close()
-    last = cast(store, sink, topic, bootstrapped, 60_011, "non_engineer", f"api:t:{uid}-b")
-    ingest_only(settings, bootstrapped, topic)
+    last = cast(store, sink, topic, own_model, 60_011, "non_engineer", f"api:t:{uid}-b")
+    ingest_only(settings, own_model, topic)
     ledger = Ledger(db)
     assert ledger.get(first.vote_id) is not None and ledger.get(last.vote_id) is not None
     assert committed(settings, topic, "ingest") == len(bad) + 2
@@ -166,16 +166,16 @@ def test_malformed_records_go_to_the_dead_letters_and_never_stop_the_partition(b
     assert all(d["reason"] for d in dead)
 
 
-def test_sigkill_after_the_ledger_insert_before_the_commit(bootstrapped, store, settings, db, topic, uid):
+def test_sigkill_after_the_ledger_insert_before_the_commit(own_model, store, settings, db, topic, uid):
     sink = EventSink(settings.kafka)
-    votes = [cast(store, sink, topic, bootstrapped, 61_000 + i, "engineer", f"api:t:{uid}{i}") for i in range(3)]
+    votes = [cast(store, sink, topic, own_model, 61_000 + i, "engineer", f"api:t:{uid}{i}") for i in range(3)]
     held = ("--min-votes", "1000000", "--max-wait-s", "1000000", "--exit-when-idle", "2")
-    killed = run_with_failpoint("after-ledger-insert", *consume_args(bootstrapped, topic, *held))
+    killed = run_with_failpoint("after-ledger-insert", *consume_args(own_model, topic, *held))
     assert killed.returncode == -9 and "[failpoint] after-ledger-insert" in killed.stdout, killed.stdout[-2000:]
     assert committed(settings, topic) is None                      # the offsets were never committed...
     ledger = Ledger(db)
     assert all(ledger.get(v.vote_id) for v in votes)               # ...but the votes are in the ledger
-    again = training_job(*consume_args(bootstrapped, topic, *held))
+    again = training_job(*consume_args(own_model, topic, *held))
     assert again.returncode == 0 and "0 new votes (3 already there)" in again.stdout, again.stdout[-2000:]
     assert committed(settings, topic) == 3
     with db.transaction() as cur:
@@ -183,56 +183,56 @@ def test_sigkill_after_the_ledger_insert_before_the_commit(bootstrapped, store, 
         assert cur.fetchone()[0] == 3
 
 
-def test_sigkill_after_registering_before_announcing(bootstrapped, store, settings, db, topic, uid):
+def test_sigkill_after_registering_before_announcing(own_model, store, settings, db, topic, uid):
     """Also: a `train` command (what /models train sends) starts the run, below every vote threshold."""
     reg, runs = Registry(store), TrainingRuns(db)
     sink = EventSink(settings.kafka)
-    votes = [cast(store, sink, topic, bootstrapped, 62_000 + i, "non_engineer", f"api:t:{uid}{i}") for i in range(2)]
+    votes = [cast(store, sink, topic, own_model, 62_000 + i, "non_engineer", f"api:t:{uid}{i}") for i in range(2)]
     commands = new_topic(settings, f"commands-{uid}")
-    sink.send(commands, CommandRecord(command="train", model=bootstrapped, actor="api:t", created_at_ms=now_ms()))
-    before = reg.versions(bootstrapped)
+    sink.send(commands, CommandRecord(command="train", model=own_model, actor="api:t", created_at_ms=now_ms()))
+    before = reg.versions(own_model)
     held = ("--min-votes", "1000000", "--max-wait-s", "1000000")
-    killed = run_with_failpoint("after-register", *consume_args(bootstrapped, topic, *held, "--exit-when-idle", "60",
+    killed = run_with_failpoint("after-register", *consume_args(own_model, topic, *held, "--exit-when-idle", "60",
                                                                 commands=commands))
     assert killed.returncode == -9 and "[failpoint] after-register" in killed.stdout, killed.stdout[-3000:]
-    new = max(reg.versions(bootstrapped))
-    assert new not in before and new in reg.control()[0].models[bootstrapped].deployed
-    run = runs.recent(bootstrapped, 1)[0]
+    new = max(reg.versions(own_model))
+    assert new not in before and new in reg.control()[0].models[own_model].deployed
+    run = runs.recent(own_model, 1)[0]
     assert (run.stage, run.outcome, run.version, run.trigger) == ("registered", None, new, "command")
 
-    restarted = training_job(*consume_args(bootstrapped, topic, *held, "--exit-when-idle", "2"))
+    restarted = training_job(*consume_args(own_model, topic, *held, "--exit-when-idle", "2"))
     assert restarted.returncode == 0 and "[reconcile]" in restarted.stdout, restarted.stdout[-3000:]
-    assert reg.versions(bootstrapped) == before + [new]              # no second version for the same votes
+    assert reg.versions(own_model) == before + [new]              # no second version for the same votes
     for v in votes:
-        assert holding(store, bootstrapped, v.image_sha256) == [new]
-    route = reg.control()[0].models[bootstrapped]
+        assert holding(store, own_model, v.image_sha256) == [new]
+    route = reg.control()[0].models[own_model]
     assert new in route.deployed and route.registered_through >= new
     run = runs.get(run.run_id)
     assert (run.outcome, run.stage, run.version) == ("published", "announced", new)
     events = read_topic(settings, settings.kafka.topics.model_events,
-                        lambda e: e["model"] == bootstrapped and e["event"] == "registered" and e["version"] == new
+                        lambda e: e["model"] == own_model and e["event"] == "registered" and e["version"] == new
                         and "reconciled" in (e["reason"] or ""))
     assert events
 
 
-def test_bootstrap_force_keeps_the_ledger(bootstrapped, store, settings, db, topic, uid):
+def test_bootstrap_force_keeps_the_ledger(own_model, store, settings, db, topic, uid):
     sink = EventSink(settings.kafka)
-    vote = cast(store, sink, topic, bootstrapped, 63_001, "engineer", f"api:t:{uid}")
-    ingest_only(settings, bootstrapped, topic)
+    vote = cast(store, sink, topic, own_model, 63_001, "engineer", f"api:t:{uid}")
+    ingest_only(settings, own_model, topic)
     ledger = Ledger(db)
-    watermark = ledger.watermark(bootstrapped)
+    watermark = ledger.watermark(own_model)
     reg = Registry(store)
-    live = reg.control()[0].models[bootstrapped].live
-    fp = reg.metadata(bootstrapped, live).backbone["fingerprint"]
-    before = reg.versions(bootstrapped)
-    result = training_job("bootstrap", "--model", bootstrapped, "--force",
+    live = reg.control()[0].models[own_model].live
+    fp = reg.metadata(own_model, live).backbone["fingerprint"]
+    before = reg.versions(own_model)
+    result = training_job("bootstrap", "--model", own_model, "--force",
                           "--base", f"s3://{settings.s3.bucket}/{backbone_key(fp)}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    new = [v for v in reg.versions(bootstrapped) if v not in before]
+    new = [v for v in reg.versions(own_model) if v not in before]
     assert len(new) == 2
     for v in new:
-        data = data_of(store, bootstrapped, v)
+        data = data_of(store, own_model, v)
         assert data["fixes"][vote.image_sha256]["label"] == "engineer"     # trained on the kept votes
         assert data["ledger"]["watermark"] == watermark
-    assert ledger.watermark(bootstrapped) == watermark and ledger.get(vote.vote_id) is not None
-    assert reg.control()[0].models[bootstrapped].live == live              # the live version keeps its traffic
+    assert ledger.watermark(own_model) == watermark and ledger.get(vote.vote_id) is not None
+    assert reg.control()[0].models[own_model].live == live              # the live version keeps its traffic

@@ -67,18 +67,3 @@ def test_an_image_that_is_gone_is_left_out_not_fatal(served, settings, store, ui
     assert {v: set(a) for v, a in answers.items()} == {1: {sha256_hex(kept)}, 2: {sha256_hex(kept)}}
     assert answers[1][sha256_hex(kept)] in ("engineer", "non_engineer")
 
-
-def test_a_voted_image_that_is_gone_leaves_the_run_not_the_ledger(store, uid):
-    """The trainer trains on the examples whose image is stored, instead of failing at every retry on one
-    ledger row that names an object that is not there. Dataset images are not looked up."""
-    from training_job.config import TrainConfig
-    from training_job.data import Example
-    from training_job.pipeline import Trainer
-    kept = to_jpeg(portrait(96_200)[0])
-    store.put(f"images/{sha256_hex(kept)}", kept)
-    gone = sha256_hex(f"never stored {uid}".encode())
-    exs = [Example(sha256_hex(kept), f"images/{sha256_hex(kept)}", "engineer", "train", "fix"),
-           Example(gone, f"images/{gone}", "engineer", "train", "fix"),
-           Example("d" * 64, "datasets/not-looked-up", "engineer", "train", "dataset")]
-    trainer = Trainer(store, None, TrainConfig(model=f"m-{uid}"))
-    assert [e.sha256 for e in trainer.present(exs)] == [sha256_hex(kept), "d" * 64]

@@ -3,7 +3,6 @@ publishing a version, the standby takes over within 10 s: no vote lost, no versi
 half-finished version registered (the real CLI, Kafka, MinIO and PostgreSQL)."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,22 +11,20 @@ from layers.events import EventSink
 from layers.ledger import Ledger
 from layers.registry import Registry
 from tests.conftest import ROOT, wait_until
-from tests.training_job.conftest import consume_args
+from tests.training_job.conftest import consume_args, trainer_env
 from tests.training_job.test_ledger import cast, holding, topic  # noqa: F401  (the fixture)
 
 
 def start(args: list[str], log, failpoint: str | None = None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    if failpoint:
-        env["TRAINER_FAILPOINT"] = failpoint
+    env = trainer_env(**({"TRAINER_FAILPOINT": failpoint} if failpoint else {}))
     return subprocess.Popen([sys.executable, "-m", "training_job", *args], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
 
 
-def test_a_standby_takes_over_within_10_s_and_loses_or_duplicates_nothing(bootstrapped, store, settings, db, topic,
+def test_a_standby_takes_over_within_10_s_and_loses_or_duplicates_nothing(own_model, store, settings, db, topic,
                                                                           uid, tmp_path):
     reg = Registry(store)
-    args = consume_args(bootstrapped, topic, "--min-votes", "3", "--max-wait-s", "1000000")
+    args = consume_args(own_model, topic, "--min-votes", "3", "--max-wait-s", "1000000")
     logs = {name: (tmp_path / f"{name}.log") for name in ("a", "b")}
     text = lambda name: logs[name].read_text()
     with logs["a"].open("w") as la, logs["b"].open("w") as lb:
@@ -37,21 +34,21 @@ def test_a_standby_takes_over_within_10_s_and_loses_or_duplicates_nothing(bootst
         try:
             assert wait_until(lambda: "standby for" in text("b"), 60), text("b")[-2000:]
             assert "active trainer" not in text("b")                        # exactly one is active
-            before = reg.versions(bootstrapped)
+            before = reg.versions(own_model)
             sink = EventSink(settings.kafka)
-            votes = [cast(store, sink, topic, bootstrapped, 64_000 + i, "non_engineer", f"api:t:{uid}{i}") for i in range(3)]
+            votes = [cast(store, sink, topic, own_model, 64_000 + i, "non_engineer", f"api:t:{uid}{i}") for i in range(3)]
             assert a.wait(timeout=180) == -9 and "[failpoint] after-publish" in text("a"), text("a")[-3000:]
             died = time.time()
             assert wait_until(lambda: "active trainer" in text("b"), 15), text("b")[-3000:]
             assert time.time() - died < 10                                  # the standby took over within 10 s
-            new = [v for v in reg.versions(bootstrapped) if v not in before]
+            new = [v for v in reg.versions(own_model) if v not in before]
             assert len(new) == 1, new                                       # what A published, once
-            assert wait_until(lambda: new[0] in reg.control()[0].models[bootstrapped].deployed, 30), text("b")[-3000:]
+            assert wait_until(lambda: new[0] in reg.control()[0].models[own_model].deployed, 30), text("b")[-3000:]
             time.sleep(3)                                                   # B had time to train again: it must not
-            assert [v for v in reg.versions(bootstrapped) if v not in before] == new, text("b")[-3000:]
+            assert [v for v in reg.versions(own_model) if v not in before] == new, text("b")[-3000:]
             ledger = Ledger(db)
             assert all(ledger.get(v.vote_id) is not None for v in votes)    # no vote lost
-            assert all(holding(store, bootstrapped, v.image_sha256) == new for v in votes)
+            assert all(holding(store, own_model, v.image_sha256) == new for v in votes)
         finally:
             b.terminate()
             b.wait(timeout=30)
