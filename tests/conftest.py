@@ -2,6 +2,7 @@
 (dev/test.sh); these fixtures only connect to them, on loopback."""
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -175,6 +176,9 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_collection_modifyitems(session, config, items):
     """Run the tests that need no model first, while the run's one bootstrap trains in the background (it
     takes minutes on 2 cores; most of the other tests wait on I/O)."""
+    twice = sorted(n for n, count in collections.Counter(i.nodeid for i in items).items() if count > 1)
+    if twice:                            # xdist keys its work by test id: all but one of them would not run
+        raise pytest.UsageError(f"tests with the same id: {twice}")
     needs_model = lambda item: bool(MODEL_FIXTURES & set(item.fixturenames))
     run_pass = os.environ.get("AFTERDARK_TEST_PASS")             # dev/test.sh: "shared", then "exclusive"
     if run_pass:
