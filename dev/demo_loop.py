@@ -55,6 +55,17 @@ class Api:
         return self.call("POST", f"fix?label={label}&user={user}", jpeg,
                          {"Content-Type": "image/jpeg", "Idempotency-Key": uuid.uuid4().hex})
 
+    def history(self) -> list[dict]:
+        """This model's whole audit log, newest first, page by page (a page holds at most 200 entries; the
+        trainer's registrations and canary steps fill it quickly)."""
+        entries, cursor = [], ""
+        while True:
+            page = self.models(f"/history?limit=200{cursor}")
+            entries += page["history"]
+            if not page.get("next"):
+                return entries
+            cursor = f"&before={page['next']}"
+
     def models(self, path: str = "", body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
         return self.call("POST" if body is not None else "GET", f"models{path}", data,
@@ -110,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def superseded(version: int) -> bool:
         """A canary rolled back for a newer one, trained on more votes: the loop goes on with that one."""
-        return any(f"reject v{version}: superseded" in h["change"] for h in api.models("/history")["history"])
+        return any(f"reject v{version}: superseded" in h["change"] for h in api.history())
 
     t0 = time.time()
     seen: dict[int, str] = {}
@@ -135,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     say(f"[demo]    meanwhile people voted on {extra} more new portraits, tested on both versions before any "
         f"version trained on them")
-    history = [h for h in api.models("/history")["history"] if h["actor"] == "system:auto-promotion"]
+    history = [h for h in api.history() if h["actor"] == "system:auto-promotion"]
     decided = [h["change"] for h in history if f"promote v{promoted}:" in h["change"] or f"reject v{promoted}:" in h["change"]]
     evidence = decided[0] if decided else ""                 # the decision itself, not a later canary step
     if evidence:

@@ -38,7 +38,7 @@ def test_votes_become_a_canary_that_is_promoted_and_answers(served, gateway, sto
         assert new > summary["live_before"] and summary["decision"] in ("live", "rejected"), summary
         # the decision rests on honest evidence, stated in the audit log: n, the discordant pairs, p at alpha
         assert "n=" in summary["evidence"] and "alpha" in summary["evidence"], summary["evidence"]
-        audit = [h for h in ops.history(limit=50)["history"] if h["actor"] == "system:auto-promotion"]
+        audit = [h for h in ops.history(limit=200)["history"] if h["actor"] == "system:auto-promotion"]
         assert any(f"v{new}=" in h["change"] and "gets" in h["change"] for h in audit)      # the canary step
         if summary["decision"] == "live":       # promoted: better on portraits of the new look nobody voted on
             assert ops.route().live == new and all(p["version"] == new for p in summary["after"])
