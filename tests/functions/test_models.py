@@ -81,13 +81,16 @@ def test_invalid_routes_are_refused(body, status, served, gateway, restore_route
 
 
 def test_two_edits_of_the_same_revision_one_wins_one_conflicts(served, gateway, restore_route):
-    revision = models(gateway)[2]["revision"]
-    first = models(gateway, "POST", "/mirror", {"version": 2, "on": False}, revision=revision)
+    for _ in range(10):          # the revision is the document's: the training tests' models move it meanwhile
+        revision = models(gateway)[2]["revision"]
+        first = models(gateway, "POST", "/mirror", {"version": 2, "on": False}, revision=revision)
+        if first[0] != 409:
+            break
     second = models(gateway, "POST", "/canary", {"version": 2, "percent": 20}, revision=revision)
     assert first[0] == 200 and first[2]["revision"] == revision + 1, first
     assert second[0] == 409 and second[2]["error"] == "conflict", second
     route = models(gateway)[2]
-    assert route["revision"] == revision + 1
+    assert route["revision"] >= revision + 1
     assert {r["version"]: r["weight"] for r in route["versions"]}[2] == 0        # the loser wrote nothing
 
 
