@@ -9,7 +9,7 @@ export S3_BUCKET=afterdark-test KAFKA_TOPIC_PREFIX=test- MODEL_NAME="t-$(date +%
 export OPENFAAS_URL=http://127.0.0.1:8088 PUBLIC_URL=http://127.0.0.1:8088 GATEWAY_NAME=gateway-test FUNCTION_FIRST_PORT=8300
 export TEST_IMAGE_SERVER=127.0.0.1:8765 FETCH_ALLOW=127.0.0.1:8765
 export DATABASE_URL="${DATABASE_URL%/*}/afterdark_test" VOTE_RATE_LIMIT=20 SLACK_ADMINS=T1:UADMIN
-# The tests train a small backbone (1200 portraits, 8 epochs: about a minute, hold-out ~0.87), on a dataset of
+# The tests train a small backbone (1200 portraits, 8 epochs: one to two minutes, hold-out 0.82-0.87 by machine), on a dataset of
 # their own; the default bootstrap's quality is measured in bench/bootstrap_quality.py.
 export TRAIN_DATASET=synthetic-small TRAIN_DATASET_SIZE=1200 TRAIN_BACKBONE_EPOCHS=8
 # The stack's trainers refit the head alone (no fine-tuning of the backbone, about 10 s a run here):
