@@ -30,22 +30,37 @@ RUN_DIR="$RUN/tests/$MODEL_NAME"           # what the run's pytest processes sha
 cleanup() {
   # a run cut short must not leave the bootstrap training behind (it runs detached, in its own session)
   if [[ -s $RUN_DIR/bootstrap.pid ]]; then kill -- "-$(cat "$RUN_DIR/bootstrap.pid")" 2>/dev/null || true; fi
+  if [[ -n ${exclusive:-} ]]; then kill "$exclusive" 2>/dev/null || true; fi      # the exclusive pass, waiting
   rm -rf "$RUN_DIR"
   "$ROOT/dev/stop.sh" "${started[@]}" || true
 }
 trap cleanup EXIT
 "$ROOT/dev/stop.sh" gateway-test
-"$ROOT/dev/start.sh" minio kafka postgres mlflow gateway
+# The stack starts while pytest starts and collects (both take half a minute on 2 cores): tests/conftest.py
+# waits for the exit status left in STACK_RC before the first test, and stops the run if it is not 0.
+mkdir -p "$RUN_DIR"
+export STACK_RC="$RUN_DIR/stack.rc"
+{ rc=0; "$ROOT/dev/start.sh" minio kafka postgres mlflow gateway || rc=$?; echo "$rc" >"$STACK_RC.tmp"; mv "$STACK_RC.tmp" "$STACK_RC"; } &
+starting=$!
 export PYTHONPATH="$ROOT"
 # Two passes: the suite on TEST_WORKERS processes (default 3 on 2 cores: the worker with the functions'
 # tests mostly waits on I/O; tests/conftest.py SCOPES says which tests share one), then the tests marked
 # `exclusive`, which stop services or overwrite the control document, alone.
+# The exclusive pass starts at once too, and waits, collected, for the shared pass to end (its start costs
+# seconds on a busy machine); its report follows the shared pass's.
 set +e
+AFTERDARK_TEST_PASS=exclusive AFTERDARK_RUN_AFTER="$RUN_DIR/shared.done" "$VENV/bin/python" -m pytest -n 0 "$@" \
+  >"$RUN_DIR/exclusive.out" 2>&1 &
+exclusive=$!
 AFTERDARK_TEST_PASS=shared "$VENV/bin/python" -m pytest -n "${TEST_WORKERS:-3}" "$@"
 shared=$?
-AFTERDARK_TEST_PASS=exclusive "$VENV/bin/python" -m pytest -n 0 "$@"
+touch "$RUN_DIR/shared.done"
+tail -f -n +1 --pid="$exclusive" "$RUN_DIR/exclusive.out"
+wait "$exclusive"
 alone=$?
+wait "$starting"
 set -e
+[[ $(cat "$STACK_RC" 2>/dev/null) == 0 ]] || { log "the stack did not start (above)"; exit 1; }
 # pytest exit 5 = no tests collected: fine for one pass, a failure for both (never a silent pass).
 if (( shared == 5 && alone == 5 )); then log "pytest collected no tests"; exit 1; fi
 (( shared == 5 )) && shared=0

@@ -135,14 +135,16 @@ def once(name: str, action) -> bool:
 
 
 # Where a test runs when `make test` runs the suite on several workers (pytest-xdist; the scheduler below).
-# The tests of the functions and the layers share the served model, its control document, the dating app's
-# profiles and the session's servers on fixed ports (the image host, the Slack receiver), so they run in order
-# on one worker; the gateway tests start gateways on fixed ports, so they too stay together. Every other test
+# The tests of the functions, and the layers' tests that use the stack's model or its servers, share the served
+# model, its control document, the dating app's profiles and the session's servers on fixed ports (the image
+# host, the Slack receiver), so they run in order on one worker; the gateway tests start gateways on fixed ports, so they too stay together. Every other test
 # (the training tests use models of their own) runs wherever a worker is free. Tests marked `exclusive` stop
 # a service, so dev/test.sh runs them alone afterwards.
 SCOPES = {
-    "shared-stack": ("tests/functions/", "tests/layers/", "tests/training_job/test_replay.py",
-                     "tests/training_job/test_bootstrap.py::test_v1_and_v2"),
+    "shared-stack": ("tests/functions/", "tests/training_job/test_replay.py",
+                     "tests/training_job/test_bootstrap.py::test_v1_and_v2",
+                     *(f"tests/layers/test_{name}.py" for name in ("matching", "media", "memory_bounds",
+                                                                   "registry_policy", "routing_runtime"))),
     "echo-gateways": ("tests/stack/test_gateway.py",),
 }
 
@@ -173,9 +175,26 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedStackScheduling(config, log)
 
 
+def wait_for_the_stack() -> None:
+    """dev/test.sh starts the stack while pytest starts and collects, and leaves start.sh's exit status in
+    STACK_RC: wait for it (without STACK_RC, the stack is already running). A stack that did not start stops
+    the run, with start.sh's reasons above."""
+    rc = os.environ.get("STACK_RC")
+    if not rc:
+        return
+    if not wait_until(Path(rc).exists, timeout_s=600, interval_s=0.2):
+        pytest.exit("the stack did not start in 10 minutes", returncode=3)
+    if Path(rc).read_text().strip() != "0":
+        pytest.exit("the stack did not start (dev/start.sh says why, above)", returncode=3)
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Run the tests that need no model first, while the run's one bootstrap trains in the background (it
     takes minutes on 2 cores; most of the other tests wait on I/O)."""
+    wait_for_the_stack()                      # before the bootstrap starts, and before any test
+    after = os.environ.get("AFTERDARK_RUN_AFTER")   # the exclusive pass, started early: after the shared one
+    if after and not wait_until(Path(after).exists, timeout_s=3600, interval_s=0.5):
+        pytest.exit(f"{after} did not appear in an hour", returncode=3)
     twice = sorted(n for n, count in collections.Counter(i.nodeid for i in items).items() if count > 1)
     if twice:                            # xdist keys its work by test id: all but one of them would not run
         raise pytest.UsageError(f"tests with the same id: {twice}")
