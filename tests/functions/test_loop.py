@@ -30,7 +30,9 @@ def test_votes_become_a_canary_that_is_promoted_and_answers(served, gateway, sto
         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         demo = subprocess.run([sys.executable, "dev/demo_loop.py", "--gateway", gateway, "--json", "--timeout", "150",
-                               "--budget", "12"],
+                               # 6 honest images at most: the canary is decided (promoted or rolled back)
+                               # after 3 rounds of votes (the demo's pace keeps its voters under the rate limit)
+                               "--budget", "6"],
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert demo.returncode == 0, demo.stderr[-3000:]
         summary = json.loads(demo.stdout)

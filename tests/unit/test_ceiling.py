@@ -1,6 +1,7 @@
 """The data's ceiling (a classifier on the generator's cues) and the showcase samples chosen by those cues."""
 from __future__ import annotations
 
+import functools
 import random
 
 from training_job.ceiling import ceiling
@@ -9,6 +10,7 @@ from layers.images import sha256_hex
 from training_job.synth import ENGINEER_CUES, OTHER_CUES, samples, showcase
 
 
+@functools.cache                 # drawing 400 portraits costs seconds of CPU: once for the module's tests
 def split(n: int = 400):
     data = samples(n, seed=5)
     train = [(s.cues, s.label) for s in data if split_for(sha256_hex(s.jpeg)) == "train"]
