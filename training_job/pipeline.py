@@ -39,7 +39,7 @@ from layers.analysis.paired import wilson
 from layers.events import EventSink, announce
 from layers.charts import training_report
 from layers.images import preprocess, sha256_hex
-from layers.registry import AuditTrail, ModelMetadata, Policy, Registry, backbone_key, backbone_tflite_key, embedding_key, utc_now
+from layers.registry import AuditTrail, ModelMetadata, Policy, Registry, backbone_key, backbone_tflite_key, embedding_key, embedding_pack_key, utc_now
 from layers.serving.litert import LiteModel
 from layers.store import BlobStore
 from layers.ledger import Consensus
@@ -79,6 +79,7 @@ class Trainer:
         self._lite: dict[str, LiteModel] = {}     # fingerprint -> the published backbone.tflite, on LiteRT
         self._dataset: tuple[str, list, str] | None = None
         self._embedded: dict[tuple[str, str], np.ndarray] = {}     # (backbone fingerprint, image sha256) -> (D,)
+        self._packed: dict[str, set[str]] = {}    # fingerprint -> the images in its S3 pack (see embeddings())
         self._lite_embedded: dict[tuple[str, str], np.ndarray] = {}   # the same, from backbone.tflite
         self._tuned: list[str] = []              # fine-tuned backbones' fingerprints, oldest first (see tuned())
         self._stored: set[str] = set()           # voted images' keys seen in S3 (see present())
@@ -123,7 +124,12 @@ class Trainer:
 
     def embeddings(self, backbone, fp: str, exs: list[Example]) -> np.ndarray:
         """Backbone embeddings: kept in memory by this trainer, cached in S3 by (backbone fingerprint, image
-        sha256), computed only for images neither holds. A warm trainer reads nothing from S3 for them."""
+        sha256), computed only for images neither holds. A warm trainer reads nothing from S3 for them; a cold
+        one reads the dataset's images in one object (the pack: 1 GET instead of one per image, which cost
+        4.6 s of CPU for 1200 images) and the voted images one by one."""
+        if fp not in self._tuned:
+            self._unpack(fp)
+
         def cached(e: Example):
             hit = self._embedded.get((fp, e.sha256))
             if hit is not None or fp in self._tuned:
@@ -149,7 +155,36 @@ class Trainer:
                 found[i] = vec
         for e, vec in zip(exs, found):
             self._embedded[(fp, e.sha256)] = vec
+        if fp not in self._tuned:
+            self._pack(fp, [e for e in exs if e.source == "dataset"])
         return np.stack(found).astype(np.float32) if found else np.zeros((0, 1), np.float32)
+
+    def _unpack(self, fp: str) -> None:
+        """Read the fingerprint's pack into memory, once per trainer (none yet: nothing)."""
+        if fp in self._packed:
+            return
+        self._packed[fp] = set()
+        try:
+            with np.load(io.BytesIO(self.store.get(embedding_pack_key(fp)).body)) as pack:
+                shas, vectors = [str(s) for s in pack["sha256"]], pack["embedding"]
+        except NotFound:
+            return
+        for sha, vec in zip(shas, vectors):
+            self._embedded.setdefault((fp, sha), vec)
+        self._packed[fp] = set(shas)
+
+    def _pack(self, fp: str, dataset: list[Example]) -> None:
+        """Write the pack again when this run embedded dataset images it lacks: every dataset image this
+        trainer holds. Two trainers may race; the last write wins, and either pack is right (an embedding is
+        a function of the backbone and the image), at worst missing images that are then read one by one."""
+        wanted = {e.sha256 for e in dataset} | self._packed[fp]
+        if wanted == self._packed[fp]:
+            return
+        held = sorted(sha for sha in wanted if (fp, sha) in self._embedded)
+        buf = io.BytesIO()
+        np.savez(buf, sha256=np.array(held), embedding=np.stack([self._embedded[(fp, sha)] for sha in held]))
+        self.store.put(embedding_pack_key(fp), buf.getvalue())
+        self._packed[fp] = set(held)
 
     def lite_embeddings(self, info: dict, exs: list[Example]) -> np.ndarray:
         """Embeddings by the published backbone.tflite (what serving computes), kept in memory."""

@@ -16,7 +16,7 @@ from layers.registry.audit import AuditEntry, AuditLog, AuditTrail
 from layers.registry.control import AutoPromotion, Control, ControlDoc, DEFAULT_KEEP_RECENT, ModelRoute, Policy, retain
 from layers.registry.keys import (CLAIM, CONTROL_KEY, METADATA, artifact_key, backbone_key,
                                   backbone_manifest_key, backbone_tflite_key,
-                                  decoy_key, embedding_key, image_key, version_prefix)
+                                  decoy_key, embedding_key, embedding_pack_key, image_key, version_prefix)
 from layers.registry.versions import ModelMetadata, Versions, utc_now
 from layers.store import BlobStore
 
@@ -31,4 +31,4 @@ class Registry(Versions, Control):
 
 __all__ = ["AuditEntry", "AuditLog", "AuditTrail", "AutoPromotion", "Registry", "Versions", "Control", "ControlDoc", "ModelRoute", "Policy", "retain", "ModelMetadata",
            "DEFAULT_KEEP_RECENT", "CLAIM", "CONTROL_KEY", "METADATA", "artifact_key", "backbone_key", "backbone_manifest_key", "backbone_tflite_key",
-           "decoy_key", "embedding_key", "image_key", "version_prefix", "utc_now"]
+           "decoy_key", "embedding_key", "embedding_pack_key", "image_key", "version_prefix", "utc_now"]

@@ -7,6 +7,7 @@
     backbones/<fingerprint>/backbone.tflite       the same backbone for LiteRT, shared by every version on it
     backbones/<fingerprint>/backbone.json         its sha256, size and parity, written after it (create-only)
     cache/embeddings/<fingerprint>/<image sha256>.npy
+    cache/embeddings/<fingerprint>/dataset.npz   the dataset images' embeddings in one object (a cold trainer's read)
     images/<sha256>                     content-addressed images people voted on: kept
     decoys/<sha256>                     /predict's images, for replay: expire after DECOY_RETENTION_DAYS
     control/routing.json                the control document (If-Match writes only)
@@ -41,6 +42,10 @@ def backbone_manifest_key(fingerprint: str) -> str:
 
 def embedding_key(fingerprint: str, image_sha256: str) -> str:
     return f"cache/embeddings/{fingerprint}/{image_sha256}.npy"
+
+
+def embedding_pack_key(fingerprint: str) -> str:
+    return f"cache/embeddings/{fingerprint}/dataset.npz"
 
 
 def decoy_key(image_sha256: str) -> str:
