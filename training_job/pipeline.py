@@ -28,6 +28,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -39,7 +40,8 @@ from layers.analysis.paired import wilson
 from layers.events import EventSink, announce
 from layers.charts import training_report
 from layers.images import preprocess, sha256_hex
-from layers.registry import AuditTrail, ModelMetadata, Policy, Registry, backbone_key, backbone_tflite_key, embedding_key, embedding_pack_key, utc_now
+from layers.registry import (AuditTrail, ModelMetadata, Policy, Registry, backbone_key, backbone_tflite_key,
+                             embedding_key, embedding_pack_key, utc_now)
 from layers.serving.litert import LiteModel
 from layers.store import BlobStore
 from layers.ledger import Consensus
@@ -168,6 +170,10 @@ class Trainer:
             with np.load(io.BytesIO(self.store.get(embedding_pack_key(fp)).body)) as pack:
                 shas, vectors = [str(s) for s in pack["sha256"]], pack["embedding"]
         except NotFound:
+            return
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as err:      # no poison pill: rewritten
+            print(f"[train] the embedding pack of {fp} is unreadable ({err!r}): reading the images one by one",
+                  flush=True)
             return
         for sha, vec in zip(shas, vectors):
             self._embedded.setdefault((fp, sha), vec)

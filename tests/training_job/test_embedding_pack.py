@@ -40,3 +40,10 @@ def test_a_cold_trainer_reads_the_dataset_embeddings_in_one_object(bootstrapped,
         assert np.array_equal(np.load(io.BytesIO(store.get(embedding_key(fp, e.sha256)).body)), vec)
     trainer.embeddings(None, fp, exs)
     assert counting.gets - before == 1                             # warm: nothing read again
+
+    # an unreadable pack is no poison pill: a cold trainer reads the images one by one, and packs them again
+    store.put(embedding_pack_key(fp), b"PK\x03\x04 not a zip")
+    again = Trainer(store, None, trainer.cfg).embeddings(None, fp, exs)
+    assert np.array_equal(again, emb)
+    with np.load(io.BytesIO(store.get(embedding_pack_key(fp)).body)) as pack:
+        assert len(pack["sha256"]) >= len(exs)
