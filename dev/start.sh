@@ -140,7 +140,8 @@ start_mlflow() {
     log "starting MLflow $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("mlflow"))') on $MLFLOW_HOST:$MLFLOW_PORT"
     # MLflow's job runner (7 worker processes for its GenAI jobs, which nothing here uses: 70 s of CPU to
     # start, measured on 2 cores) is off.
-    MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+    # Its telemetry (calls out of the machine) is off too.
+    MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false MLFLOW_DISABLE_TELEMETRY=true \
     MLFLOW_S3_ENDPOINT_URL="$S3_ENDPOINT" AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
       spawn mlflow "$VENV/bin/mlflow" server --host "$MLFLOW_HOST" --port "$MLFLOW_PORT" --workers 1 \
         --backend-store-uri "postgresql+psycopg://${db#postgresql://}" --artifacts-destination s3://mlflow/artifacts

@@ -78,7 +78,10 @@ class Tracker:
         # One try per call, bounded: a down server must not hold the tracker's thread for long. (A server that
         # was just started answers its first artifact upload only after it has imported its S3 client: more
         # than 10 s on 2 busy cores, measured.)
+        # MLflow's telemetry is off: it would call out of the machine, and its thread sets and unsets an
+        # environment variable that a concurrent request reads (a KeyError lost the bootstrap's backbone run).
         if self.uri:
+            os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(timeout_s)))
 
