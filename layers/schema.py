@@ -127,6 +127,15 @@ ALTER TABLE profiles ADD COLUMN public_id uuid NOT NULL DEFAULT gen_random_uuid(
 CREATE UNIQUE INDEX profiles_by_public_id ON profiles (public_id);
 CREATE INDEX profiles_by_photo ON profiles (photo_key);
 """),
+    (7, "rate limits over a sliding window: the times of the accepted requests, not fixed windows' counts", """
+CREATE TABLE rate_log (
+    principal  text NOT NULL,
+    action     text NOT NULL,                -- vote | signup | refused-edit
+    hits       timestamptz[] NOT NULL,       -- when the requests accepted in the last window came (at most the limit)
+    PRIMARY KEY (principal, action)
+);
+DROP TABLE rate_limits;
+"""),
 )
 
 __all__ = ["MIGRATIONS"]

@@ -132,6 +132,24 @@ def test_the_rate_limit_holds_across_limiters(db, uid):
     assert a.hit(principal + "-other") == 1
 
 
+def test_the_rate_limit_holds_over_any_window_not_a_clock_fixed_one(db, uid):
+    """Limit 3 per 2 s: however the requests fall around the clock's seconds, a 4th within 2 s of the 1st is
+    refused, and it is accepted once the 1st has left the window. (Windows fixed to the clock let a burst that
+    straddled a window's end through at twice the limit.)"""
+    limiter, principal = RateLimiter(db, limit=3, window_s=2), f"api:t:{uid}"
+    first = time.monotonic()
+    assert limiter.hit(principal) == 1
+    time.sleep(1.2)
+    assert [limiter.hit(principal), limiter.hit(principal)] == [2, 3]
+    with pytest.raises(RateLimited) as err:
+        limiter.hit(principal)                               # 3 in the last 2 s, whatever the clock's seconds
+    assert err.value.retry_after_s == 1                      # the 1st leaves the window within a second
+    time.sleep(max(0.0, first + 2.1 - time.monotonic()))
+    assert limiter.hit(principal) == 3                       # the 1st has left: 2 remain, and this one
+    with pytest.raises(RateLimited):
+        limiter.hit(principal)
+
+
 def test_a_slack_signature_is_accepted_once_across_replicas(db, uid):
     one, two = ReplayGuard(db), ReplayGuard(db)
     key = f"{int(time.time())}:v0={uid}"
