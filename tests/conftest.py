@@ -137,9 +137,9 @@ def once(name: str, action) -> bool:
 # Where a test runs when `make test` runs the suite on several workers (pytest-xdist; the scheduler below).
 # The tests of the functions, and the layers' tests that use the stack's model or its servers, share the served
 # model, its control document, the dating app's profiles and the session's servers on fixed ports (the image
-# host, the Slack receiver), so they run in order on one worker; the gateway tests start gateways on fixed ports, so they too stay together. Every other test
-# (the training tests use models of their own) runs wherever a worker is free. Tests marked `exclusive` stop
-# a service, so dev/test.sh runs them alone afterwards.
+# host, the Slack receiver), so they run in order on one worker; the gateway tests start gateways on fixed
+# ports, so they too stay together. Every other test (the training tests use models of their own) runs
+# wherever a worker is free. Tests marked `exclusive` stop a service, so dev/test.sh runs them alone afterwards.
 SCOPES = {
     "shared-stack": ("tests/functions/", "tests/training_job/test_replay.py",
                      "tests/training_job/test_bootstrap.py::test_v1_and_v2",
