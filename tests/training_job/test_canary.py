@@ -194,7 +194,7 @@ def test_a_version_the_trainer_did_not_retrain_is_never_made_a_canary(canary_cas
     orphan = reg.allocate(model, owner="test")
     reg.commit(dataclasses.replace(meta, version=orphan, parent=None))
     reg.register(model, orphan, Policy())
-    DataOps(reg, model).mirror(flipped, True, "test")        # both mirrored: the orphan is the newer
+    admin_edit(lambda: DataOps(reg, model).mirror(flipped, True, "test"))     # both mirrored: the orphan is newer
     assert {flipped, orphan} <= set(reg.control()[0].models[model].mirror)
     step = decide(analyst, model, agreed({}))
     assert step.action == "canary" and step.version == flipped != orphan
