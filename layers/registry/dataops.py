@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 RENDEZVOUS_POLICIES = ("best-confidence", "fastest", "preferred")      # layers.serving.rendezvous.POLICIES
 ROLES = ("live", "canary", "mirror", "standby", "new", "rejected", "retired")
 HISTORY_MAX = 200         # entries on one page of `history`
+EDIT_RETRIES = 10         # compare-and-swap tries of one edit while its model's route stays as it was
 
 
 @dataclass(frozen=True)
@@ -296,18 +297,25 @@ class DataOps:
                 raise BadInput(f"v{v} did not pass its gates (parity); it never serves")
 
     def _edit(self, change, actor: str, revision: int | None, keep: bool = True) -> ControlDoc:
+        """Apply `change` to this model's route with a compare-and-swap on the document. A lost swap is tried
+        again while this model's route is still what the first try saw: the document's revision also moves when
+        ANOTHER model's route changes (a trainer registering its version), which is no conflict for this edit.
+        A changed route of this model, or a `revision` the document is no longer at, is a 409."""
+        seen: list[dict] = []                  # this model's route as the first try saw it
+
         def apply(doc: ControlDoc) -> str | None:
             if revision is not None and doc.revision != revision:
                 raise Conflict(f"the control document is at revision {doc.revision}, not {revision}: someone changed "
                                f"it since you looked; nothing was written", revision=doc.revision)
             route = doc.models.setdefault(self.model, ModelRoute())
+            if seen and route.to_json() != seen[0]:
+                raise Conflict(f"{self.model}'s route changed while this edit was being made; nothing was "
+                               f"written. Look again (list) and repeat it if it still makes sense",
+                               revision=doc.revision)
+            seen[:] = [route.to_json()]
             what = change(route)
             if keep:
                 doc.models[self.model] = retain(route, self.keep_recent)
             return f"{self.model}: {what}"
-        try:
-            return self.control.update_control(apply, actor, retries=1)
-        except Conflict as err:
-            raise Conflict("the control document changed while this edit was being made; nothing was written. "
-                           "Look again (list) and repeat it if it still makes sense") from err
+        return self.control.update_control(apply, actor, retries=EDIT_RETRIES)
 

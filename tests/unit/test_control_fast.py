@@ -140,3 +140,37 @@ def test_a_registry_without_an_audit_log_reads_but_never_writes():
     assert read_only.control()[0].revision == 0
     with pytest.raises(RuntimeError, match="audit log"):
         read_only.register("m", 1)
+
+
+class Meddler:
+    """Makes one change to the control document just before an edit's first conditional write lands, as
+    another writer (a trainer registering its version, another admin) would in between."""
+    def __init__(self, reg: Registry, meddle) -> None:
+        self.reg, self.meddle, self.done = reg, meddle, False
+        self.put = reg.store.put
+
+    def __call__(self, key, body, **kwargs):
+        if key.startswith("control/") and kwargs.get("if_match") and not self.done:
+            self.done = True
+            self.meddle()
+        return self.put(key, body, **kwargs)
+
+
+def test_an_edit_is_tried_again_when_only_another_models_route_moved(reg, monkeypatch):
+    """The revision is the document's: a trainer registering another model's version between an admin's
+    read and write used to make the admin's edit a 409."""
+    for _ in range(2):
+        reg.register("m", publish(reg, "m"))
+    reg.register("other", publish(reg, "other"))
+    monkeypatch.setattr(reg.store, "put", Meddler(reg, lambda: reg.register("other", publish(reg, "other"))))
+    DataOps(reg, "m").canary(2, 10, "admin")
+    assert reg.control()[0].models["m"].weights == {1: 90, 2: 10}
+
+
+def test_an_edit_is_a_409_when_its_models_route_moved(reg, monkeypatch):
+    for _ in range(3):
+        reg.register("m", publish(reg, "m"))
+    monkeypatch.setattr(reg.store, "put", Meddler(reg, lambda: DataOps(reg, "m").canary(3, 20, "someone else")))
+    with pytest.raises(Conflict, match="route changed"):
+        DataOps(reg, "m").canary(2, 10, "admin")
+    assert reg.control()[0].models["m"].weights == {1: 80, 2: 0, 3: 20}       # the other admin's edit, alone
