@@ -107,7 +107,7 @@ def test_refusals_never_hide_the_last_change_from_rollback_and_are_limited(reg):
     ops = DataOps(reg, "m", refusals=Refusals(limit=600))
     ops.canary(2, 10, "admin")
     for i in range(550):
-        ops.refuse(f"api:mallory", f"promote version={i}", "not an admin")
+        ops.refuse("api:mallory", f"promote version={i}", "not an admin")
     ops.rollback("admin")
     assert reg.control()[0].models["m"].weights == {1: 100, 2: 0}
     limited = DataOps(reg, "m", refusals=Refusals(limit=3))
