@@ -134,7 +134,8 @@ CREATE TABLE rate_log (
     hits       timestamptz[] NOT NULL,       -- when the requests accepted in the last window came (at most the limit)
     PRIMARY KEY (principal, action)
 );
-DROP TABLE rate_limits;
+-- rate_limits stays until a later migration: replicas of the previous release still count in it during a
+-- rolling deploy
 """),
 )
 

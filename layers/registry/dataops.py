@@ -308,11 +308,12 @@ class DataOps:
                 raise Conflict(f"the control document is at revision {doc.revision}, not {revision}: someone changed "
                                f"it since you looked; nothing was written", revision=doc.revision)
             route = doc.models.setdefault(self.model, ModelRoute())
-            if seen and route.to_json() != seen[0]:
+            if not seen:
+                seen.append(route.to_json())
+            elif route.to_json() != seen[0]:
                 raise Conflict(f"{self.model}'s route changed while this edit was being made; nothing was "
                                f"written. Look again (list) and repeat it if it still makes sense",
                                revision=doc.revision)
-            seen[:] = [route.to_json()]
             what = change(route)
             if keep:
                 doc.models[self.model] = retain(route, self.keep_recent)

@@ -9,7 +9,6 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from layers.errors import Conflict
 from layers.events import DecoyRecord, EventSink, now_ms
 from layers.images import preprocess, sha256_hex
 from layers.registry import AutoPromotion, ModelRoute, Policy, image_key
@@ -69,7 +68,7 @@ def canary_case(bootstrapped, store, settings, uid, tmp_path):
     flipped = copy_version(reg, bootstrapped, 1, model, flip=True, parent=live)        # a retrain of live, as the trainer's
     reg.register(model, live, Policy())
     reg.register(model, flipped, Policy())
-    admin_edit(lambda: DataOps(reg, model).auto(True, "test", canary_percent=20, min_samples=4, max_samples=N_IMAGES))
+    DataOps(reg, model).auto(True, "test", canary_percent=20, min_samples=4, max_samples=N_IMAGES)
     topic = new_topic(settings, f"test-decoy-{uid}")
     sink = EventSink(settings.kafka, client_id="test")
     loaded = Loader(reg, str(tmp_path)).load(model, live)
@@ -96,17 +95,6 @@ def decide(analyst: CanaryAnalyst, model: str, consensus: Callable[[], Consensus
         if step is not None:
             return step
     return None
-
-
-def admin_edit(edit):
-    """An admin's edit, made again when it lost the race for the control document: its revision is the
-    document's, and the tests that run meanwhile register models of their own in it (an admin gets the 409)."""
-    for _ in range(20):
-        try:
-            return edit()
-        except Conflict:
-            continue
-    return edit()
 
 
 def other(label: str) -> str:
@@ -194,7 +182,7 @@ def test_a_version_the_trainer_did_not_retrain_is_never_made_a_canary(canary_cas
     orphan = reg.allocate(model, owner="test")
     reg.commit(dataclasses.replace(meta, version=orphan, parent=None))
     reg.register(model, orphan, Policy())
-    admin_edit(lambda: DataOps(reg, model).mirror(flipped, True, "test"))     # both mirrored: the orphan is newer
+    DataOps(reg, model).mirror(flipped, True, "test")        # both mirrored: the orphan is the newer
     assert {flipped, orphan} <= set(reg.control()[0].models[model].mirror)
     step = decide(analyst, model, agreed({}))
     assert step.action == "canary" and step.version == flipped != orphan
@@ -202,7 +190,7 @@ def test_a_version_the_trainer_did_not_retrain_is_never_made_a_canary(canary_cas
 
 def test_the_policy_off_does_nothing(canary_case):
     reg, model, live, flipped, analyst, _, events = canary_case
-    admin_edit(lambda: DataOps(reg, model).auto(False, "test"))
+    DataOps(reg, model).auto(False, "test")
     assert analyst.step(model, agreed({})) is None and events == []
     assert reg.control()[0].models[model].weights == {live: 100, flipped: 0}
 
