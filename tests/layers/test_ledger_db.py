@@ -150,6 +150,31 @@ def test_the_rate_limit_holds_over_any_window_not_a_clock_fixed_one(db, uid):
         limiter.hit(principal)
 
 
+def test_racing_requests_of_one_principal_get_exactly_the_limit(db, uid):
+    """12 requests at once, on 4 replicas' limiters, limit 5: exactly 5 are accepted (each takes its turn on the
+    principal's row), and the log holds 5 times."""
+    limiters = [RateLimiter(db, limit=5, window_s=60) for _ in range(4)]
+    principal, outcomes, lock = f"api:race:{uid}", [], threading.Lock()
+
+    def request(i: int) -> None:
+        try:
+            limiters[i % 4].hit(principal)
+            result = "accepted"
+        except RateLimited:
+            result = "refused"
+        with lock:
+            outcomes.append(result)
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["accepted"] * 5 + ["refused"] * 7
+    with db.transaction() as cur:
+        cur.execute("SELECT cardinality(hits) FROM rate_log WHERE principal = %s AND action = 'vote'", (principal,))
+        assert cur.fetchone()[0] == 5
+
+
 def test_a_slack_signature_is_accepted_once_across_replicas(db, uid):
     one, two = ReplayGuard(db), ReplayGuard(db)
     key = f"{int(time.time())}:v0={uid}"
