@@ -14,7 +14,7 @@ Per crowd and seed it reports: accuracy on a separate, never-voted set of new-ki
 the promoted version; the hold-out accuracy before and after; votes to the first promotion; promotions; and
 the same consensus counted by majority vote, for comparison.
 
-    PYTHONPATH=. python bench/crowd.py --model engineer [--seeds 3] [--null-seeds 10] [--votes 100]
+    PYTHONPATH=. python bench/crowd.py --model engineer [--version 1] [--seeds 3] [--null-seeds 10] [--votes 100]
     PYTHONPATH=. python bench/crowd.py --stack [--crowds honest] [--votes 100]     # through `make run`'s stack
 
 --stack runs one crowd per seed end to end instead: /predict traffic and /fix votes through the gateway (one
@@ -92,10 +92,10 @@ class Outcome:
 
 
 class Lab:
-    def __init__(self, settings: Settings, model: str) -> None:
+    def __init__(self, settings: Settings, model: str, version: int | None = None) -> None:
         self.store = BlobStore(settings.s3)
         reg = Registry(self.store)
-        live = reg.control()[0].models[model].live
+        live = version or reg.control()[0].models[model].live
         self.meta = reg.metadata(model, live)
         self.cfg = TrainConfig(model=model, dataset=self.meta.data["dataset"], input_size=self.meta.input_size,
                                alpha=self.meta.architecture["alpha"], seed=self.meta.params.get("seed", 1))
@@ -257,6 +257,8 @@ def through_the_stack(gateway: str, crowd: str, seed: int, max_votes: int, lab: 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=Settings.from_env().model)
+    ap.add_argument("--version", type=int, default=None,
+                    help="the version the crowds start from (default: the live one; after `make demo`, say 1)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--null-seeds", type=int, default=10)
     ap.add_argument("--votes", type=int, default=100)
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args(argv)
     t0 = time.time()
-    lab = Lab(Settings.from_env(), args.model)
+    lab = Lab(Settings.from_env(), args.model, args.version)
     traffic, unseen = lab.new_kind(0, 200), lab.new_kind(10_000, 200)
     if args.stack:
         lines = [f"\n## Crowds through the stack (bench/crowd.py --stack, {time.strftime('%Y-%m-%d')}, "

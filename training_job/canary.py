@@ -18,8 +18,9 @@ One step, run by the trainer every few seconds:
        promote   the canary is better at alpha, and its hold-out accuracy is not lower than live's beyond noise;
        rollback  it is worse at alpha, or `max_samples` honest images or `max_age_s` pass without a decision;
        supersede a newer version, trained on at least twice the voted images, has passed its gates, and the
-                 canary is still undecided after `min_samples` honest images: it is rolled back, the newer
-                 one is next.
+                 canary is still undecided after `min_samples` honest images and not leaning its way (its
+                 LR_better under sqrt(1/alpha), halfway to a promotion): it is rolled back, the newer one is
+                 next. A canary that is leaning its way keeps its evidence: a newer one would start from none.
      Each canary tried against one live version spends part of alpha (layers.analysis.paired.spend: the k-th
      is tested at alpha / 2^(k+1)), so the chance that any of them is promoted while no better is <= alpha.
      The newest live traffic (predict-decoy, read incrementally: only what is new since the last step) is
@@ -81,9 +82,15 @@ def judge(policy: AutoPromotion, ev: Evidence, generation: int, holdout: tuple[f
     decision, why = verdict(ev, alpha, policy.max_samples, holdout, expired=expired)
     if decision == "promote" and ev.n < policy.min_samples:
         decision, why = "wait", f"{ev.n} of at least {policy.min_samples} honest images so far; {why}"
-    if decision == "wait" and newer is not None and ev.n >= policy.min_samples:
+    if decision == "wait" and newer is not None and ev.n >= policy.min_samples and not leaning(ev, alpha):
         decision, why = "rollback", f"superseded by v{newer}, trained on more votes; {why}"
     return decision, why, alpha
+
+
+def leaning(ev: Evidence, alpha: float) -> bool:
+    """Whether the evidence so far is halfway (on the log scale) to promoting the canary at `alpha`. Only a
+    rollback depends on it, so it cannot raise the chance of a false promotion. Pure."""
+    return ev.lr_better >= (1 / alpha) ** 0.5
 
 
 def next_canary(route: ModelRoute, servable: Callable[[int], bool]) -> int | None:

@@ -35,6 +35,8 @@ N_IMAGES = 10            # all discordant: 7 in one direction decide at alpha 0.
     ([(True, False)] * 3, 0, None, "wait", 0.025),            # too few images to promote, however good
     ([(True, False)] * 2 + [(True, True)] * 6, 0, 9, "rollback", 0.025),     # undecided after 8: superseded
     ([(True, False)] * 2 + [(True, True)] * 2, 0, 9, "wait", 0.025),         # ...but not before min_samples
+    ([(True, False)] * 5 + [(True, True)] * 3, 0, 9, "wait", 0.025),         # ...nor while leaning its way (LR 10.5)
+    ([(True, False)] * 5 + [(False, True)] + [(True, True)] * 2, 0, 9, "rollback", 0.025),   # LR 2.9: superseded
     ([(False, True)] * 8, 0, None, "rollback", 0.025),        # worse
 ])
 def test_judge(pairs, generation, newer, decision, alpha):
