@@ -4,14 +4,15 @@ drift the crowd is there for: a look the bootstrap never saw (site crews in hard
 vests, who are not engineers; training_job.synth.drifted).
 
   1. /predict scores new portraits of that kind: the live version gets most of them wrong;
-  2. three people vote what they are (/fix, one principal each through the delegating token);
+  2. six people vote what they are, three on each portrait (/fix, one principal each through the delegating
+     token);
   3. the trainer learns them (a new version, trained only on the train split) and the canary policy gives it
      some traffic; people keep voting on NEW portraits of the kind as they arrive, and the policy judges the
      canary against live on the voted images neither was trained on (the evaluation split and the votes that
      came after the canary's watermark), with the paired sequential test: n, the discordant pairs, p;
   4. once it is promoted, /predict answers OTHER portraits of the kind, which nobody voted on.
 
-    python dev/demo_loop.py [--gateway URL] [--images 8] [--timeout 300] [--budget 40] [--json]
+    python dev/demo_loop.py [--gateway URL] [--images 10] [--timeout 300] [--budget 40] [--json]
 
 The canary policy is turned on for the model if it is off. Exits 1 if no new version is promoted within the
 timeout. --json prints a summary for the tests.
@@ -31,8 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from training_job.synth import drifted, to_jpeg  # noqa: E402
 
-VOTERS = ("ana", "bo", "cy")
-VOTE_EVERY_S = 6.5       # two new portraits each time: 18 votes a minute per voter, under the tests' limit (20)
+VOTERS = (("ana", "bo", "cy"), ("dee", "eli", "fay"))   # two groups of 3: a portrait gets one group's votes
+VOTE_EVERY_S = 3.25      # two new portraits each time, one per group: 18.5 votes a minute per voter, under the
+                         # tests' limit (20); 111 a minute for the client, under its 300
 
 
 class Api:
@@ -75,7 +77,8 @@ class Api:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "http://127.0.0.1:8080"))
-    ap.add_argument("--images", type=int, default=8, help="portraits voted on before the first version")
+    ap.add_argument("--images", type=int, default=10, help="portraits voted on before the first version (10: "
+                                                           "30 votes, the trainer's min_votes, so it trains at once)")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--budget", type=int, default=40, help="honest images the canary gets before an undecided "
                                                                "test rolls it back")
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
 
     listing = api.models()
-    before = {r["version"] for r in listing["versions"]}
+    before = {r["version"]: r["role"] for r in listing["versions"]}     # a canary may be under way already
     live = next(r["version"] for r in listing["versions"] if r["role"] == "live")
     hold_before = next(r["accuracy"] for r in listing["versions"] if r["version"] == live)
     route = api.call("GET", "predict/status")["desired_route"]
@@ -104,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def vote_on(n: int) -> list[tuple[dict, bytes, str]]:
         out = []
-        for _ in range(n):
+        for i in range(n):
             jpeg, truth = portrait()
             out.append((api.predict(jpeg, f"demo-{run}"), jpeg, truth))
-            for who in VOTERS:
+            for who in VOTERS[i % len(VOTERS)]:
                 api.fix(jpeg, truth, f"demo-{who}-{run}")
         return out
 
@@ -117,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     wrong = sum(p["label"] != truth for p, _, truth in first)
     say(f"[demo] 1. a new look (site crews: hard hat, hi-vis vest; not engineers): live v{live} gets {wrong} of "
         f"{len(first)} new portraits wrong")
-    say(f"[demo] 2. {len(VOTERS)} people vote what they are ({len(VOTERS) * len(first)} votes through /fix)")
+    people, each = sum(map(len, VOTERS)), len(VOTERS[0])
+    say(f"[demo] 2. {people} people vote what they are, {each} on each portrait ({each * len(first)} votes through /fix)")
 
     def superseded(version: int) -> bool:
         """A canary rolled back for a newer one, trained on more votes: the loop goes on with that one."""
@@ -128,12 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     promoted, extra, decision, last_vote = None, 0, None, 0.0
     while time.time() - t0 < args.timeout and promoted is None:
         for r in api.models()["versions"]:
-            if r["version"] in before:
+            if r["version"] <= live:
                 continue
             if seen.get(r["version"]) != r["role"]:
                 seen[r["version"]] = r["role"]
                 say(f"[demo] 3. {time.time() - t0:5.1f} s: v{r['version']} is {r['role']} ({r['weight']}% of traffic, "
                     f"hold-out accuracy {r['accuracy'] or 0:.3f})")
+            if r["role"] == before.get(r["version"]):
+                continue                               # a decision from before this demo
             if r["role"] == "live" or (r["role"] == "rejected" and not superseded(r["version"])):
                 promoted, decision = r["version"], r["role"]
         if promoted is None and "canary" in seen.values() and time.time() - last_vote >= VOTE_EVERY_S:
