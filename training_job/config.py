@@ -13,7 +13,7 @@ MIN_TOP1_AGREEMENT_INT8 = 0.95
 
 # The TrainConfig fields that shape a backbone trained here (a head's or the learner's settings do not).
 BACKBONE_PARAMS = ("dataset", "dataset_size", "alpha", "input_size", "base", "backbone_epochs", "batch_size",
-                   "learning_rate", "seed")
+                   "learning_rate", "warmup_epochs", "seed")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class TrainConfig:
                                     # (10 flipped none of 8 answers the bootstrapped backbone got wrong; 30: 5)
     batch_size: int = 32
     learning_rate: float = 6e-3     # the backbone's Adam step (bootstrap); 1e-3 reached 0.87, 6e-3 0.92-0.95
+    warmup_epochs: int = 0          # >0: the step rises linearly to learning_rate over this many epochs, then
+                                    # decays to 0 along a cosine (0: a constant step)
     seed: int = 1
     quantize: str = "fp32"          # fp32 | int8
     min_accuracy: float = 0.75      # absolute gate on hold-out accuracy

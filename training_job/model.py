@@ -90,13 +90,23 @@ def train_backbone(backbone: keras.Model, x: np.ndarray, y: np.ndarray, n_labels
     inp = keras.Input(backbone.input_shape[1:])
     out = keras.layers.Dense(n_labels, activation="softmax")(keras.layers.Dropout(0.3)(backbone(augment(inp))))
     model = keras.Model(inp, out)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(step_size(cfg, len(x))), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     print(f"[train] backbone: {len(x)} images, {cfg.backbone_epochs} epochs", flush=True)
     hist = model.fit(x, y, epochs=cfg.backbone_epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0,
                      callbacks=[EpochProgress(cfg.backbone_epochs)])
     backbone.trainable = False
     return hist.history
+
+
+def step_size(cfg: TrainConfig, n: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The bootstrap's Adam step: constant, or a linear warm-up over cfg.warmup_epochs then a cosine to 0."""
+    if cfg.warmup_epochs <= 0:
+        return cfg.learning_rate
+    per_epoch = -(-n // cfg.batch_size)
+    warmup = per_epoch * min(cfg.warmup_epochs, cfg.backbone_epochs)
+    return keras.optimizers.schedules.CosineDecay(0.0, max(1, per_epoch * cfg.backbone_epochs - warmup),
+                                                  warmup_target=cfg.learning_rate, warmup_steps=warmup)
 
 
 def tune_backbone(root: keras.Model, x: np.ndarray, y: np.ndarray, weights: np.ndarray, head: Head,

@@ -86,3 +86,17 @@ def test_export_writes_one_portable_model_that_serves_the_same(bootstrapped, sto
     meta = Registry(store).metadata(bootstrapped, 2)
     lite = LiteModel(out.read_bytes())
     assert lite.input_shape == (meta.input_size, meta.input_size, 3) and lite.n_outputs == len(meta.labels)
+
+
+def test_the_backbone_step_warms_up_then_decays_along_a_cosine():
+    """--warmup-epochs: the Adam step rises linearly to learning_rate, then falls to 0 by the last step; 0
+    keeps the constant step (the default). 64 images in batches of 32: 2 steps an epoch."""
+    from training_job.config import TrainConfig
+    from training_job.model import step_size
+
+    assert step_size(TrainConfig(learning_rate=6e-3), 64) == 6e-3
+    schedule = step_size(TrainConfig(learning_rate=6e-3, warmup_epochs=2, backbone_epochs=6, batch_size=32), 64)
+    at = lambda step: float(schedule(step))
+    assert at(0) == 0.0 and abs(at(2) - 3e-3) < 1e-9 and abs(at(4) - 6e-3) < 1e-9      # linear, over 4 steps
+    assert 6e-3 > at(6) > at(8) > at(10) > at(12) and at(12) < 1e-9                    # a cosine to 0 by step 12
+    assert abs(at(8) - 3e-3) < 1e-9                                                       # half-way down: half
