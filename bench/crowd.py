@@ -53,7 +53,9 @@ CROWDS = {
     "all random": {f"r{i}": 0.5 for i in range(5)},
     "all flipped (poison)": {f"p{i}": 0.0 for i in range(5)},
 }
-PER_IMAGE = 2            # voters per traffic image (Dawid-Skene weighs them, so two disagreeing rarely tie)
+PER_IMAGE = 1            # voters per traffic image: with one, 100 votes label twice the images, for training and
+                         # for the canary's evidence (Dawid-Skene weighs each voter by gold and by overlap; with
+                         # two, fewer canaries were decided within 100 votes: bench/RESULTS.md, "Crowds")
 GOLD_EVERY = 5           # every 5th question is a known-answer image from the dataset's hold-out
 BATCH = 30               # the trainer's min_votes: a run after every 30 new votes (`consume --min-votes 30`);
                          # with 10, the first canaries learn from 3 images and use up alpha (bench/RESULTS.md)
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.stack:
         lines = [f"\n## Crowds through the stack (bench/crowd.py --stack, {time.strftime('%Y-%m-%d')}, "
                  f"{platform.machine()}, at most {args.votes} votes)\n",
-                 f"`make run`'s stack (model `{args.model}`, its trainer with its defaults), {args.per_image} voters "
+                 f"`make run`'s stack (model `{args.model}`, its trainer with its defaults), {args.per_image} voter(s) "
                  f"per image, every {GOLD_EVERY}th question a hold-out image; the unseen set: 50 new-look portraits.\n"]
         for crowd in [c for c in CROWDS if c in args.crowds.split(",")]:
             for seed in range(1, args.seeds + 1):
@@ -303,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"\n## Crowds: does voting teach the model a new kind of portrait? (bench/crowd.py, "
              f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {args.votes} votes per run)\n",
              f"Model `{args.model}` v{lab.meta.version} (backbone {lab.fp[:12]}), its dataset `{lab.cfg.dataset}`; "
-             f"new look: site crews (hard hat, hi-vis vest; not engineers); {args.per_image} voters per image, "
+             f"new look: site crews (hard hat, hi-vis vest; not engineers); {args.per_image} voter(s) per image, "
              f"every {GOLD_EVERY}th question a known-answer hold-out image; a version every {args.batch} votes (the root "
              f"backbone fine-tuned {lab.cfg.tune_epochs} epochs on the dataset and the corrections, then the head); the canary "
              f"policy's judge at alpha 0.05 (split among the canaries), supersession at twice the voted images. "
