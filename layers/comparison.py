@@ -31,11 +31,10 @@ from layers.errors import AfterDarkError
 from layers.ledger import Consensus
 from layers.media import MediaLinks
 from layers.registry.dataops import DataOps
-from layers.serving.replay import Replayer
+from layers.serving.replay import Replayer, decoy_window_s
 from layers.store import BlobStore
 
 log = logging.getLogger("afterdark.comparison")
-WINDOW_S = 7 * 24 * 3600
 LIMIT = 1000
 
 
@@ -50,7 +49,8 @@ class Comparison:
             agreed = self.consensus()
             report["honest"] = self.honest(a, b, agreed)
             replay = self.replayer.report(self.ops.model, [a, b], agreed.accepted, from_offset=None,
-                                          since_ms=int((time.time() - WINDOW_S) * 1000), limit=LIMIT)
+                                          since_ms=int((time.time() - decoy_window_s(self.replayer.settings)) * 1000),
+                                          limit=LIMIT)
             report["replay"] = {"images": replay["images"], "labelled": replay["labelled"],
                                 "agreement": replay["agreement"],
                                 "accuracy": {str(v): replay["versions"][str(v)]["accuracy"] for v in (a, b)}}

@@ -44,11 +44,10 @@ from layers.errors import AfterDarkError, Conflict
 from layers.ledger import Consensus
 from layers.registry import AutoPromotion, ModelRoute, Registry
 from layers.registry.dataops import DataOps
-from layers.serving.replay import DecoyTail, Replayer
+from layers.serving.replay import DecoyTail, Replayer, decoy_window_s
 
 ACTOR = "system:auto-promotion"
-WINDOW_S = 7 * 24 * 3600          # the decoy traffic whose agreement is reported: the last week's...
-LIMIT = 2000                       # ...newest records, at most this many per step
+LIMIT = 2000                       # the newest decoy records read per step, at most (the agreement's traffic)
 
 
 @dataclass(frozen=True)
@@ -113,9 +112,9 @@ def current_canary(route: ModelRoute) -> int | None:
 
 class CanaryAnalyst:
     def __init__(self, settings: Settings, registry: Registry, emit: Callable[..., None],
-                 replayer: Replayer | None = None, topic: str | None = None, window_s: float = WINDOW_S) -> None:
+                 replayer: Replayer | None = None, topic: str | None = None, window_s: float | None = None) -> None:
         self.settings, self.registry, self.emit = settings, registry, emit
-        self.window_s = window_s
+        self.window_s = window_s or decoy_window_s(settings)      # default: as long as decoys are kept
         self.replayer = replayer or Replayer(settings, registry.store)
         self.topic = topic or settings.kafka.topics.predict_decoy
         self._tails: dict[str, DecoyTail] = {}

@@ -60,7 +60,7 @@ class TrainConfig:
     metrics_port: int = 0           # serve Prometheus metrics on 127.0.0.1:<port> (0: off; in a pod: 0.0.0.0)
     metrics_bind: str = "127.0.0.1"
     decoy_topic: str = ""           # the traffic the canary analysis replays (default: the settings' predict-decoy)
-    canary_window_s: float = 7 * 24 * 3600   # ...this far back (each step reads the window from Kafka again)
+    canary_window_s: float = 0.0    # ...this far back (0: as long as decoys are kept, DECOY_RETENTION_DAYS)
 
     def params(self) -> dict:
         return asdict(self)

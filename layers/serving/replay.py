@@ -115,6 +115,12 @@ class DecoyTail:
             self._consumer = None
 
 
+def decoy_window_s(settings: Settings) -> float:
+    """How far back archived traffic is replayed (compare, the canary's agreement): as long as its images are
+    kept (S3Settings.decoy_retention_days, DECOY_RETENTION_DAYS); an older decoy's image is gone."""
+    return settings.s3.decoy_retention_days * 24 * 3600
+
+
 class Replayer:
     """Scores archived traffic with any versions, remembering each (version, image) answer: versions and
     images are immutable, so a canary analysis that replays every few seconds reads and scores only what is new.
