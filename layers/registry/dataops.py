@@ -301,16 +301,17 @@ class DataOps:
         again while this model's route is still what the first try saw: the document's revision also moves when
         ANOTHER model's route changes (a trainer registering its version), which is no conflict for this edit.
         A changed route of this model, or a `revision` the document is no longer at, is a 409."""
-        seen: list[dict] = []                  # this model's route as the first try saw it
+        seen: dict | None = None               # this model's route as the first try saw it
 
         def apply(doc: ControlDoc) -> str | None:
+            nonlocal seen
             if revision is not None and doc.revision != revision:
                 raise Conflict(f"the control document is at revision {doc.revision}, not {revision}: someone changed "
                                f"it since you looked; nothing was written", revision=doc.revision)
             route = doc.models.setdefault(self.model, ModelRoute())
-            if not seen:
-                seen.append(route.to_json())
-            elif route.to_json() != seen[0]:
+            if seen is None:
+                seen = route.to_json()
+            elif route.to_json() != seen:
                 raise Conflict(f"{self.model}'s route changed while this edit was being made; nothing was "
                                f"written. Look again (list) and repeat it if it still makes sense",
                                revision=doc.revision)

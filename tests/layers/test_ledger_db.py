@@ -6,6 +6,7 @@ import random
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -154,21 +155,16 @@ def test_racing_requests_of_one_principal_get_exactly_the_limit(db, uid):
     """12 requests at once, on 4 replicas' limiters, limit 5: exactly 5 are accepted (each takes its turn on the
     principal's row), and the log holds 5 times."""
     limiters = [RateLimiter(db, limit=5, window_s=60) for _ in range(4)]
-    principal, outcomes, lock = f"api:race:{uid}", [], threading.Lock()
+    principal = f"api:race:{uid}"
 
-    def request(i: int) -> None:
+    def request(i: int) -> str:
         try:
             limiters[i % 4].hit(principal)
-            result = "accepted"
+            return "accepted"
         except RateLimited:
-            result = "refused"
-        with lock:
-            outcomes.append(result)
-    threads = [threading.Thread(target=request, args=(i,)) for i in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+            return "refused"
+    with ThreadPoolExecutor(12) as pool:
+        outcomes = list(pool.map(request, range(12)))
     assert sorted(outcomes) == ["accepted"] * 5 + ["refused"] * 7
     with db.transaction() as cur:
         cur.execute("SELECT cardinality(hits) FROM rate_log WHERE principal = %s AND action = 'vote'", (principal,))
