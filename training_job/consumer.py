@@ -9,6 +9,11 @@
              complete consensus, compared with the LIVE version (the most traffic) -> publish -> register
              as the canary candidate -> model-events.
 
+A run trains on its own thread (one at a time), so ingestion and the canary analysis go on during it: a canary
+is judged every `canary_every_s` even while its successor trains. The loop's state (the trained watermark, the
+backoff) changes on the loop's thread only, when the run's outcome is settled; the reconciler waits until no
+run is in flight (it would take the run's row for one a crash interrupted).
+
 Nothing is lost between them: a vote is in the ledger before its offset is committed, so a crash replays it
 (and the insert skips it); a refused or failed run leaves the watermark where it was, so the next trigger
 (after a doubling backoff) trains on the same votes and more; the reconciler (training_job.reconcile)
@@ -19,6 +24,8 @@ from __future__ import annotations
 
 import signal
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from layers.config import Settings
 from layers.db import Database
@@ -26,8 +33,8 @@ from layers import metrics
 from layers.errors import AfterDarkError, BadInput, Unavailable
 from layers.events import (CommandRecord, DeadLetter, EventSink, FixEvent, Malformed, announce, decode,
                            make_consumer, now_ms)
-from layers.ledger import Consensus, GoldAnswers, Ledger, TrainingRuns, Vote, VoterBoard
-from layers.registry import AuditLog, Registry, image_key
+from layers.ledger import Consensus, GoldAnswers, Ledger, LedgerSnapshot, TrainingRuns, Vote, VoterBoard
+from layers.registry import AuditLog, ModelMetadata, Registry, image_key
 from layers.registry.keys import DECOY_PREFIX
 from layers.store import BlobStore
 from training_job.config import TrainConfig
@@ -40,6 +47,17 @@ from training_job.tracking import Tracker
 INGEST_RETRY_S = 2.0
 SWEEP_EVERY_S = 3600.0            # the decoy sweep (a listing of decoys/), once an hour
 LEASE_CHECK_S = 5.0               # how often the active trainer checks it still holds the lease
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A training run as the loop decided it: its row, why, the ledger state and consensus it learns, and the
+    version it starts from."""
+    run_id: int
+    trigger: str
+    snapshot: LedgerSnapshot
+    consensus: Consensus
+    parent: ModelMetadata
 
 
 class Learner:
@@ -189,7 +207,9 @@ class Learner:
             return "timer"
         return None
 
-    def train_once(self, trigger: str):
+    def plan(self, trigger: str) -> RunPlan | None:
+        """What a training run will learn (the ledger's snapshot and consensus) and from which parent, with its
+        row in `training_runs`; None when the model has no version to retrain yet. On the loop's thread."""
         model, self.requested = self.cfg.model, None
         versions = self.registry.versions(model)
         if not versions:
@@ -204,19 +224,33 @@ class Learner:
         print(f"[consume] run {run_id} ({trigger}): training on the ledger through {snap.watermark} "
               f"({snap.votes} votes, {len(agreed.accepted)} images agreed, {len(agreed.quarantined)} quarantined) "
               f"against live v{parent.version}", flush=True)
+        return RunPlan(run_id, trigger, snap, agreed, parent)
+
+    def execute(self, plan: RunPlan):
+        """The run itself: fine-tune, fit, convert, gate, publish, register. On the training thread: it touches
+        nothing of the loop's state, only the store, the registry (conditional writes) and its own row."""
+        failpoint("run-started")
+        items, _ = self.trainer.dataset()
+        backbone, info = self.trainer.backbone_for(plan.parent)
+        snap, run_id = plan.snapshot, plan.run_id
+        return self.trainer.train_and_publish(
+            examples(items, plan.consensus, self.cfg.evaluation_fraction), plan.consensus,
+            {"watermark": snap.watermark, "votes": snap.votes, "run_id": run_id},
+            backbone, info, parent=plan.parent, seed=plan.parent.params.get("seed", self.cfg.seed),
+            note=f"run {run_id}: ledger through {snap.watermark}",
+            progress=lambda stage, version: self.runs.advance(run_id, stage, version))
+
+    def settle(self, plan: RunPlan, run: Future):
+        """The finished run's outcome into the loop's state (the trained watermark, the backoff). On the loop's
+        thread."""
+        model, run_id = self.cfg.model, plan.run_id
         try:
-            items, _ = self.trainer.dataset()
-            backbone, info = self.trainer.backbone_for(parent)
-            outcome = self.trainer.train_and_publish(
-                examples(items, agreed, self.cfg.evaluation_fraction), agreed, {"watermark": snap.watermark, "votes": snap.votes, "run_id": run_id},
-                backbone, info, parent=parent, seed=parent.params.get("seed", self.cfg.seed),
-                note=f"run {run_id}: ledger through {snap.watermark}",
-                progress=lambda stage, version: self.runs.advance(run_id, stage, version))
+            outcome = run.result()
         except Exception as err:
             reason = err.message if isinstance(err, AfterDarkError) else f"{type(err).__name__}: {err}"
-            run = self.runs.get(run_id)
-            if run is not None and run.stage != "started":    # the version exists: the reconciler finishes it
-                print(f"[consume] run {run_id} stopped after '{run.stage}' ({reason}); the reconciler finishes it",
+            row = self.runs.get(run_id)
+            if row is not None and row.stage != "started":    # the version exists: the reconciler finishes it
+                print(f"[consume] run {run_id} stopped after '{row.stage}' ({reason}); the reconciler finishes it",
                       flush=True)
                 self.next_attempt = time.time() + self.cfg.retry_backoff_s
                 return None
@@ -228,7 +262,7 @@ class Learner:
             self._failed(run_id, "refused", outcome.reason)
         else:
             self.runs.finish(run_id, outcome.status, outcome.reason or None, version=outcome.version)
-            self.trained, self.failures, self.next_attempt = snap.watermark, 0, 0.0
+            self.trained, self.failures, self.next_attempt = plan.snapshot.watermark, 0, 0.0
         print(f"[consume] run {run_id}: {outcome.status} v{outcome.version} {outcome.reason}".rstrip(), flush=True)
         return outcome
 
@@ -320,6 +354,10 @@ class Learner:
         print(f"[consume] consuming '{self.topic}' as group '{self.cfg.group}' into the ledger "
               f"(train: {self.cfg.min_votes} new votes or {self.cfg.max_wait_s}s)", flush=True)
         outcomes: list = []
+        # A run trains on its own thread, so the votes keep flowing into the ledger and the canary keeps being
+        # judged meanwhile (a run takes about a minute on 2 cores). One run at a time.
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="training-run")
+        running: tuple[RunPlan, Future] | None = None
         caught_up = False                 # no training run before the backlog in Kafka is in the ledger
         last_activity = last_reconcile = last_canary = time.time()
         last_sweep, last_lease = 0.0, time.time()
@@ -343,16 +381,22 @@ class Learner:
                         continue
                 caught_up = caught_up or self._caught_up(consumer)
                 try:
-                    trigger = self.due() if caught_up else None
-                    if trigger:
-                        outcome = self.train_once(trigger)
-                        last_activity = time.time()
+                    if running is not None and running[1].done():
+                        outcome = self.settle(*running)
+                        running = None
                         if outcome is not None:
                             outcomes.append(outcome)
                         if max_runs and len(outcomes) >= max_runs:
                             break
-                    if time.time() - last_reconcile > self.cfg.reconcile_every_s:
-                        self.reconcile()
+                    trigger = self.due() if caught_up and running is None else None
+                    if trigger:
+                        plan = self.plan(trigger)
+                        if plan is not None:
+                            running = (plan, worker.submit(self.execute, plan))
+                    if running is not None:
+                        last_activity = time.time()      # never idle while a run is in flight
+                    elif time.time() - last_reconcile > self.cfg.reconcile_every_s:
+                        self.reconcile()                 # never while a run is in flight: it would finish its row
                         last_reconcile = time.time()
                     if time.time() - last_lease > LEASE_CHECK_S:
                         last_lease = time.time()
@@ -372,6 +416,14 @@ class Learner:
                 if exit_when_idle_s and time.time() - last_activity > exit_when_idle_s:
                     break
         finally:
+            worker.shutdown(wait=True)         # a run in flight finishes (SIGTERM waits for it, as for a batch)
+            if running is not None:
+                try:
+                    outcome = self.settle(*running)
+                    if outcome is not None:
+                        outcomes.append(outcome)
+                except AfterDarkError as err:  # its row stays unfinished: the reconciler finishes it at the start
+                    print(f"[consume] could not record run {running[0].run_id}'s outcome ({err.message})", flush=True)
             consumer.close(autocommit=False)
             self.sink.close()
             self.db.close()

@@ -57,6 +57,12 @@ def training_job(*args: str, timeout: float = 600) -> subprocess.CompletedProces
                           text=True, timeout=timeout)
 
 
+def start_trainer(args: list[str], log, **env: str) -> subprocess.Popen:
+    """The training job in the background, its output to `log` (an open file)."""
+    return subprocess.Popen([sys.executable, "-m", "training_job", *args], cwd=ROOT, env=trainer_env(**env),
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
 # Test trainer runs wait at most 1 s for more votes. They read no `commands` (a test that sends one names its
 # own topic), so another test's `train` never starts a run here.
 FAST = ("--max-wait-s", "1")
@@ -115,4 +121,4 @@ def read_topic_to_end(settings, topic: str, match) -> list[dict]:
         consumer.close()
 
 
-__all__ = ["training_job", "read_topic", "read_topic_to_end", "consume_args", "ingest_only", "FAST"]
+__all__ = ["training_job", "start_trainer", "read_topic", "read_topic_to_end", "consume_args", "ingest_only", "FAST"]

@@ -1,6 +1,6 @@
 """The learning loop loses nothing (real Kafka, MinIO and PostgreSQL, the real CLI): votes -> ledger -> training
 runs -> versions, with a refused run, agreeing and tied votes, the live parent, bootstrap --force, and the
-trainer SIGKILLed at each of its three crash points."""
+trainer SIGKILLed at each of its three crash points, and votes that keep flowing in while a run trains."""
 from __future__ import annotations
 
 import json
@@ -16,8 +16,8 @@ from layers.images import sha256_hex
 from layers.ledger import Ledger, TrainingRuns, decide
 from layers.registry import Registry, backbone_key, image_key
 from training_job.synth import portrait, to_jpeg
-from tests.conftest import new_topic
-from tests.training_job.conftest import consume_args, ingest_only, read_topic, training_job
+from tests.conftest import new_topic, wait_until
+from tests.training_job.conftest import consume_args, ingest_only, read_topic, start_trainer, training_job
 
 
 @pytest.fixture
@@ -236,3 +236,32 @@ def test_bootstrap_force_keeps_the_ledger(own_model, store, settings, db, topic,
         assert data["ledger"]["watermark"] == watermark
     assert ledger.watermark(own_model) == watermark and ledger.get(vote.vote_id) is not None
     assert reg.control()[0].models[own_model].live == live              # the live version keeps its traffic
+
+
+def test_votes_reach_the_ledger_while_a_run_trains(own_model, store, settings, db, topic, uid, tmp_path):
+    """A run trains on its own thread: votes cast while it trains are in the ledger before it ends (they used
+    to wait for the whole run), and the run learns only the votes of its snapshot."""
+    sink, ledger, runs, log = EventSink(settings.kafka), Ledger(db), TrainingRuns(db), tmp_path / "trainer.log"
+    first = [cast(store, sink, topic, own_model, 65_000 + i, "engineer", f"api:t:{uid}{i}") for i in range(2)]
+    release = tmp_path / "release"
+    with log.open("w") as out:
+        trainer = start_trainer(consume_args(own_model, topic, "--min-votes", "2", "--max-runs", "1"), out,
+                                TRAINER_PAUSE=f"run-started:{release}")
+        try:
+            assert wait_until(lambda: "[failpoint] run-started: paused" in log.read_text(), 90), log.read_text()[-3000:]
+            later = [cast(store, sink, topic, own_model, 65_100 + i, "non_engineer", f"api:t:{uid}x{i}") for i in range(2)]
+            assert wait_until(lambda: all(ledger.get(v.vote_id) for v in later), 30), log.read_text()[-3000:]
+            run = runs.recent(own_model, 1)[0]
+            assert run.outcome is None and run.stage == "started"          # ...while the run is still in flight
+            release.touch()
+            assert trainer.wait(timeout=180) == 0, log.read_text()[-3000:]
+        finally:
+            release.touch()
+            if trainer.poll() is None:
+                trainer.kill()
+    run = runs.get(run.run_id)
+    assert run.outcome == "published", log.read_text()[-3000:]
+    data = data_of(store, own_model, run.version)
+    assert all(v.image_sha256 in data["fixes"] for v in first)
+    assert not any(v.image_sha256 in data["fixes"] for v in later)          # after its snapshot: the next run's
+    assert data["ledger"]["watermark"] == run.watermark < ledger.watermark(own_model)

@@ -3,22 +3,14 @@ publishing a version, the standby takes over within 10 s: no vote lost, no versi
 half-finished version registered (the real CLI, Kafka, MinIO and PostgreSQL)."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 from layers.events import EventSink
 from layers.ledger import Ledger
 from layers.registry import Registry
-from tests.conftest import ROOT, wait_until
-from tests.training_job.conftest import consume_args, trainer_env
+from tests.conftest import wait_until
+from tests.training_job.conftest import consume_args, start_trainer
 from tests.training_job.test_ledger import cast, holding, topic  # noqa: F401  (the fixture)
-
-
-def start(args: list[str], log, failpoint: str | None = None) -> subprocess.Popen:
-    env = trainer_env(**({"TRAINER_FAILPOINT": failpoint} if failpoint else {}))
-    return subprocess.Popen([sys.executable, "-m", "training_job", *args], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
 
 
 def test_a_standby_takes_over_within_10_s_and_loses_or_duplicates_nothing(own_model, store, settings, db, topic,
@@ -28,9 +20,9 @@ def test_a_standby_takes_over_within_10_s_and_loses_or_duplicates_nothing(own_mo
     logs = {name: (tmp_path / f"{name}.log") for name in ("a", "b")}
     text = lambda name: logs[name].read_text()
     with logs["a"].open("w") as la, logs["b"].open("w") as lb:
-        a = start(args, la, failpoint="after-publish")
+        a = start_trainer(args, la, TRAINER_FAILPOINT="after-publish")
         assert wait_until(lambda: "active trainer" in text("a"), 60), text("a")[-2000:]
-        b = start(args, lb)
+        b = start_trainer(args, lb)
         try:
             assert wait_until(lambda: "standby for" in text("b"), 60), text("b")[-2000:]
             assert "active trainer" not in text("b")                        # exactly one is active
