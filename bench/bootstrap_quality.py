@@ -21,10 +21,10 @@ import uuid
 from bench.predict_latency import record
 from layers.config import Settings
 from layers.images import preprocess
-from layers.serving.servable import Loader
+from layers.serving.loader import Loader
 from layers.registry import Registry
 from layers.store import BlobStore
-from training_job.synth import showcase
+from portraits.synth import showcase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,7 +47,7 @@ def bootstrap(seed: int, extra: list[str]) -> dict:
 
 
 def score_samples(reg: Registry, model: str, meta) -> dict[str, str]:
-    """How v1 (on LiteRT, as served) answers the samples `make run` writes (training_job.synth.showcase)."""
+    """How v1 (on LiteRT, as served) answers the samples `make run` writes (portraits.synth.showcase)."""
     with tempfile.TemporaryDirectory() as tmp:
         loaded = Loader(reg, tmp).load(model, 1)
         out = {}

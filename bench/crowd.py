@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Does the crowd make the model better on images it has never seen? Simulated crowds vote on a kind of
-portrait the bootstrap never drew (site crews in hard hats and hi-vis vests, not engineers: training_job.synth.drifted), and the loop runs as the
+portrait the bootstrap never drew (site crews in hard hats and hi-vis vests, not engineers: portraits.synth.drifted), and the loop runs as the
 trainer runs it: Dawid-Skene consensus with the dataset as gold (layers.ledger.consensus), the evaluation split
 (layers.ledger.split), the trainer's own fine-tuning of the backbone, head fit and gates (training_job.pipeline:
 Trainer.tuned, then the head), and the canary's paired
@@ -41,10 +41,10 @@ from layers.registry import AutoPromotion, Registry, image_key
 from layers.store import BlobStore
 from training_job import head as H
 from training_job.config import TrainConfig
-from training_job.data import Example, examples
-from training_job.canary import judge, supersedes
+from training_job.examples import Example, examples
+from layers.analysis.canary import judge, supersedes
 from training_job.pipeline import Trainer, accuracy_reasons
-from training_job.synth import LABELS, drifted, to_jpeg
+from portraits.synth import LABELS, drifted, to_jpeg
 
 OTHER = {"engineer": "non_engineer", "non_engineer": "engineer"}
 CROWDS = {

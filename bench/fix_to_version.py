@@ -23,7 +23,7 @@ from bench.predict_latency import api_token, record
 from layers.config import Settings
 from layers.registry import Registry
 from layers.store import BlobStore
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 
 
 def post_fix(gateway: str, jpeg: bytes, label: str, user: str) -> dict:

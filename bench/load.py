@@ -31,7 +31,7 @@ from layers.db import Database
 from layers.registry import AuditLog, Registry
 from layers.registry.dataops import DataOps
 from layers.store import BlobStore
-from training_job.synth import portrait
+from portraits.synth import portrait
 
 ROOT = Path(__file__).resolve().parent.parent
 

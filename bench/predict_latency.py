@@ -27,9 +27,9 @@ import numpy as np
 from layers.config import Settings
 from layers.images import decode, to_input
 from layers.registry import Registry
-from layers.serving.servable import InterpreterPool, Loader
+from layers.serving.loader import InterpreterPool, Loader
 from layers.store import BlobStore
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 
 
 def api_token() -> str:

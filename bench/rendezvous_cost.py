@@ -27,9 +27,9 @@ from layers.images import decode, to_input
 from layers.registry import ModelRoute, Registry
 from layers.serving.rendezvous import Rendezvous
 from layers.serving.runtime import Snapshot
-from layers.serving.servable import InterpreterPool, Loaded, Loader
+from layers.serving.loader import InterpreterPool, Loaded, Loader
 from layers.store import BlobStore
-from training_job.synth import portrait
+from portraits.synth import portrait
 
 
 def photos(n: int) -> list[bytes]:

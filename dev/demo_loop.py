@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The whole learning loop, live, against a running stack (make run; `make demo` runs it again). It shows the
 drift the crowd is there for: a look the bootstrap never saw (site crews in hard hats and high-visibility
-vests, who are not engineers; training_job.synth.drifted).
+vests, who are not engineers; portraits.synth.drifted).
 
   1. /predict scores new portraits of that kind: the live version gets most of them wrong;
   2. six people vote what they are, three on each portrait (/fix, one principal each through the delegating
@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from training_job.synth import drifted, to_jpeg  # noqa: E402
+from portraits.synth import drifted, to_jpeg  # noqa: E402
 
 VOTERS = (("ana", "bo", "cy"), ("dee", "eli", "fay"))   # two groups of 3: a portrait gets one group's votes
 VOTE_EVERY_S = 3.25      # two new portraits each time, one per group: 18.5 votes a minute per voter, under the

@@ -34,7 +34,7 @@ fi
 # sample portraits to try with curl, chosen by the generator's own cues: a clear one of each class, and an
 # ambiguous one (one cue of each class) for the unconfident answer and /fix
 SAMPLES="$AFTERDARK_CACHE/samples"
-[[ -s "$SAMPLES/ambiguous.jpg" ]] || "$VENV/bin/python" -m training_job.synth showcase "$SAMPLES" | sed 's/^/  [samples] /' >&2
+[[ -s "$SAMPLES/ambiguous.jpg" ]] || "$VENV/bin/python" -m portraits.synth showcase "$SAMPLES" | sed 's/^/  [samples] /' >&2
 
 "$VENV/bin/python" dev/seed_profiles.py >&2 || log "could not seed the demo profiles (see $LOGS/gateway.log)"
 

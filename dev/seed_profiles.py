@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from training_job.synth import portrait, to_jpeg  # noqa: E402
+from portraits.synth import portrait, to_jpeg  # noqa: E402
 
 # (name, the class the generator draws, seed): half each side, fixed so every install has the same people
 PEOPLE = [("Ada", "engineer", 9001), ("Grace", "engineer", 9002), ("Linus", "engineer", 9003),

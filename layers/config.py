@@ -97,7 +97,7 @@ class KafkaSettings:
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """Limits for fetching an image URL (see layers.intake)."""
+    """Limits for fetching an image URL (see layers.edge.intake)."""
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 3
     connect_timeout_s: float = 3.0
@@ -153,7 +153,7 @@ class DbSettings:
 
 @dataclass(frozen=True)
 class AuthSettings:
-    """Who may call the JSON API (layers.auth) and how often a principal may vote (layers.guards)."""
+    """Who may call the JSON API (layers.edge.auth) and how often a principal may vote (layers.ledger.limits)."""
     api_tokens: str = ""                # lines "client sha256(token) [scope,scope]"; secret api-tokens
     votes_per_window: int = 30          # per principal (a Slack user, an API client, a delegated user)...
     vote_window_s: int = 60
@@ -163,7 +163,7 @@ class AuthSettings:
 
 @dataclass(frozen=True)
 class MediaSettings:
-    """Signed, expiring links to images in S3, served by the `media` function (layers.media)."""
+    """Signed, expiring links to images in S3, served by the `media` function (layers.edge.media)."""
     signing_key: str | None = None      # secret media-signing-key, else MEDIA_SIGNING_KEY; None: no links, 503
     public_url: str = "http://127.0.0.1:8080"   # how Slack (or a browser) reaches the gateway: PUBLIC_URL
     ttl_s: int = 7 * 24 * 3600          # a link works this long (Slack caches images it has fetched)

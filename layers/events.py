@@ -96,7 +96,7 @@ VOTE_SOURCES = ("slack", "api", "button")
 @dataclass(frozen=True)
 class FixEvent(Record):
     """A vote: `principal` says the image stored at images/<sha256> is `label`, for `model`.
-    `vote_id` is the request's idempotency key (layers.auth.vote_id), so a retried request is one vote and a
+    `vote_id` is the request's idempotency key (layers.edge.auth.vote_id), so a retried request is one vote and a
     changed vote is a new one. Schema 2: schema 1 (content-derived fix ids) is gone."""
     KIND: ClassVar[str] = "fix"
     SCHEMA: ClassVar[int] = 2

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from layers.auth import ApiTokens
+from layers.edge.auth import ApiTokens
 from layers.config import Settings
 
 HTTP_REQUESTS = Counter("afterdark_http_requests_total", "HTTP requests a function answered",

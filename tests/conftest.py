@@ -80,8 +80,8 @@ MODEL_FIXTURES = {"bootstrapped", "served"}
 # The code a bootstrapped backbone depends on: its architecture and training, the data and its splits, the
 # preprocessing. (The heads, conversion, the learner, the reconciler, replay and the CLI do not change it;
 # training_job/pipeline.py only reads the images for it, through layers/images.py.)
-BACKBONE_SOURCES = ("training_job/model.py", "training_job/bootstrap.py", "training_job/data.py",
-                    "training_job/synth.py", "training_job/datasets.py", "layers/images.py")
+BACKBONE_SOURCES = ("training_job/model.py", "training_job/bootstrap.py", "training_job/examples.py",
+                    "portraits/synth.py", "training_job/datasets.py", "layers/images.py")
 
 
 def backbone_cache_key() -> str:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
 
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 
 
 def bomb_png() -> bytes:

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         for o in outcomes:
             print(f"[bootstrap] {o.status} v{o.version} {o.reason}".rstrip())
         return 1 if bad else 0
-    from training_job.consumer import Learner
+    from training_job.learner import Learner
     Learner(settings, cfg).run(max_runs=args.max_runs, exit_when_idle_s=args.exit_when_idle)
     return 0
 

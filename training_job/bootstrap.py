@@ -24,7 +24,7 @@ from layers.registry import AuditLog, Policy, Registry
 from layers.store import BlobStore
 from training_job import model as M
 from training_job.config import BACKBONE_PARAMS, DEFAULT_DATASET, TrainConfig
-from training_job.data import agree, examples
+from training_job.examples import agree, examples
 from training_job.pipeline import Outcome, Trainer
 from training_job.tracking import Tracker
 

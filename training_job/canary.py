@@ -38,13 +38,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from layers.analysis.paired import Evidence, evidence, spend, verdict
+from layers.analysis.canary import current_canary, judge, next_canary, retrain, supersedes
+from layers.analysis.paired import evidence
 from layers.config import Settings
 from layers.errors import AfterDarkError, Conflict
 from layers.ledger import Consensus
-from layers.registry import AutoPromotion, ModelRoute, Registry
+from layers.registry import Registry
 from layers.registry.dataops import DataOps
-from layers.serving.replay import DecoyTail, Replayer, decoy_window_s
+from layers.analysis.replay import DecoyTail, Replayer, decoy_window_s
 
 ACTOR = "system:auto-promotion"
 LIMIT = 2000                       # the newest decoy records read per step, at most (the agreement's traffic)
@@ -57,57 +58,6 @@ class Step:
     live: int
     reason: str
     evidence: dict = field(default_factory=dict)
-
-
-def retrain(meta) -> bool:
-    """Whether a version may become a canary: one the trainer retrained from a parent, that passed its gates.
-    The bootstrap's versions (no parent) and hand-published ones reach traffic through DataOps only: a
-    canary spends alpha (layers.analysis.paired.spend), which belongs to what the crowd taught."""
-    return meta.parent is not None and bool(meta.conversion.get("ok"))
-
-
-def supersedes(newer_fixes: int, canary_fixes: int) -> bool:
-    """Whether a newer version has learnt enough more to replace an undecided canary: at least twice the
-    voted images. Canaries then come at geometric steps (2, 4, 8, ... times the first one's votes), so each
-    gets evidence of its own, and alpha is split among few of them. Pure."""
-    return newer_fixes >= max(2 * canary_fixes, canary_fixes + 1)
-
-
-def judge(policy: AutoPromotion, ev: Evidence, generation: int, holdout: tuple[float, float, int] | None,
-          expired: bool, newer: int | None) -> tuple[str, str, float]:
-    """(promote | rollback | wait, why, the alpha it was tested at) for a canary, the generation-th tried
-    against the live version, with `newer` the newest gated version above it (or None). Pure."""
-    alpha = spend(policy.alpha, generation)
-    decision, why = verdict(ev, alpha, policy.max_samples, holdout, expired=expired)
-    if decision == "promote" and ev.n < policy.min_samples:
-        decision, why = "wait", f"{ev.n} of at least {policy.min_samples} honest images so far; {why}"
-    if decision == "wait" and newer is not None and ev.n >= policy.min_samples and not leaning(ev, alpha):
-        decision, why = "rollback", f"superseded by v{newer}, trained on more votes; {why}"
-    return decision, why, alpha
-
-
-def leaning(ev: Evidence, alpha: float) -> bool:
-    """Whether the evidence so far is halfway (on the log scale) to promoting the canary at `alpha`. Only a
-    rollback depends on it, so it cannot raise the chance of a false promotion. Pure."""
-    return ev.lr_better >= (1 / alpha) ** 0.5
-
-
-def next_canary(route: ModelRoute, servable: Callable[[int], bool]) -> int | None:
-    """The version the policy makes the canary: the newest mirrored one above the live version. Pure."""
-    live = route.live
-    if live is None:
-        return None
-    fresh = [v for v in route.mirror if v > live and v not in route.auto.rejected and route.weights.get(v, 0) == 0]
-    for v in sorted(fresh, reverse=True):
-        if servable(v):
-            return v
-    return None
-
-
-def current_canary(route: ModelRoute) -> int | None:
-    live = route.live
-    canaries = [v for v, w in route.weights.items() if w > 0 and v != live]
-    return max(canaries) if canaries else None
 
 
 class CanaryAnalyst:

@@ -1,6 +1,6 @@
 """The ceiling: the best hold-out accuracy this data allows, measured without pixels.
 
-The synthetic generator (training_job/synth.py) records the cues it drew for each portrait (glasses, a tie, a
+The synthetic generator (portraits/synth.py) records the cues it drew for each portrait (glasses, a tie, a
 laptop...), and the label follows from them up to the deliberately ambiguous cases (an engineer and a
 non-engineer can be drawn with the very same cues). A classifier that sees those cues, trained and scored on
 exactly the model's split, shows how far the model is from what its data allows: the model has to find the
@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from training_job.synth import ENGINEER_CUES, OTHER_CUES
+from portraits.synth import ENGINEER_CUES, OTHER_CUES
 
 CUES = ENGINEER_CUES + OTHER_CUES
 METHOD = "logistic regression on the generator's cue indicators (same split as the model)"

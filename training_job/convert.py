@@ -1,6 +1,6 @@
 """Keras -> TFLite conversion and the parity checks against Keras, on the LiteRT runtime that serving uses.
 
-A version is converted in two parts (layers.serving.servable): the backbone once per fingerprint (seconds),
+A version is converted in two parts (layers.serving.loader): the backbone once per fingerprint (seconds),
 and each version's Dense head (well under a second). `parity` checks one converted model against its Keras
 model; `agreement` compares any two sets of probabilities, e.g. the composed LiteRT path (backbone.tflite,
 then head.tflite) against the Keras model it came from.

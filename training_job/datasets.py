@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from layers.errors import NotFound
 from layers.images import sha256_hex
 from layers.store import BlobStore
-from training_job.synth import LABELS, samples
+from portraits.synth import LABELS, samples
 
 HOLDOUT_PERCENT = 20
 

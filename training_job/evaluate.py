@@ -1,5 +1,5 @@
 """Hold-out metrics: accuracy, per-class precision and recall, the confusion matrix (the report is drawn by
-layers.charts.training_report)."""
+layers.analysis.charts.training_report)."""
 from __future__ import annotations
 
 import numpy as np

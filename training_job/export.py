@@ -2,7 +2,7 @@
 
     python -m training_job export --model engineer --version 3 --out engineer-v3.tflite
 
-Serving runs a version as its head on the shared backbone (layers.serving.servable). Whoever wants one file
+Serving runs a version as its head on the shared backbone (layers.serving.loader). Whoever wants one file
 (another runtime, a phone) gets it here: the stored backbone weights and the version's head, assembled in
 Keras, converted, and checked against the composed path that serving runs (same probabilities within the
 fp32 parity tolerance, same top class) on the dataset's hold-out images. Nothing is written if it differs.
@@ -20,7 +20,7 @@ from layers.config import Settings
 from layers.images import preprocess
 from layers.registry import Registry
 from layers.serving.litert import LiteModel
-from layers.serving.servable import Loader
+from layers.serving.loader import Loader
 from layers.store import BlobStore
 from training_job import model as M
 from training_job.head import Head

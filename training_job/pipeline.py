@@ -7,7 +7,7 @@ Example:
     outcome = trainer.train_and_publish(exs, agreed, {"watermark": 42, "votes": 17, "run_id": 7}, backbone, info,
                                         parent=live_meta, seed=1, progress=lambda stage, v: ...)
 
-A version is a head on a published backbone (layers.serving.servable). A run with corrections first
+A version is a head on a published backbone (layers.serving.loader). A run with corrections first
 fine-tunes the root backbone on the dataset and the corrections (TrainConfig.tune_epochs; `tuned`) and
 publishes it once per fingerprint; a run without them stays on the root. Then it embeds only images it has
 not seen (cached by backbone fingerprint and image sha256), fits the head by L-BFGS, converts the head,
@@ -38,7 +38,7 @@ from training_job.datasets import manifest_key, parse_manifest
 from layers.errors import NotFound
 from layers.analysis.paired import wilson
 from layers.events import EventSink, announce
-from layers.charts import training_report
+from layers.analysis.charts import training_report
 from layers.images import preprocess, sha256_hex
 from layers.registry import (AuditTrail, ModelMetadata, Policy, Registry, backbone_key, backbone_tflite_key,
                              embedding_key, embedding_pack_key, utc_now)
@@ -49,7 +49,7 @@ from training_job import head as H, model as M
 from training_job.config import TrainConfig
 from training_job.ceiling import ceiling
 from training_job.convert import agreement, embedding_parity, to_tflite
-from training_job.data import Example, data_manifest
+from training_job.examples import Example, data_manifest
 from training_job.datasets import labels_of
 from training_job.evaluate import metrics
 from training_job.failpoints import failpoint

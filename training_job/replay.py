@@ -1,5 +1,5 @@
 """`python -m training_job replay`: re-score archived live traffic with any versions and compare them, against
-the ledger's consensus labels (layers.serving.replay does the work).
+the ledger's consensus labels (layers.analysis.replay does the work).
 
     python -m training_job replay --model engineer --versions 1,3 [--from-offset 0 | --since-ms T] [--limit 500]
 
@@ -14,7 +14,7 @@ import json
 from layers.config import Settings
 from layers.db import Database
 from layers.ledger import Ledger, decide
-from layers.serving.replay import Replayer
+from layers.analysis.replay import Replayer
 
 
 def consensus(settings: Settings, model: str) -> dict:

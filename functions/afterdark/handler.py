@@ -14,20 +14,21 @@ import logging
 import os
 
 from layers import metrics
-from layers.auth import ApiTokens, api_principal, request_key, slack_principal
+from layers.edge.auth import ApiTokens, api_principal, request_key, slack_principal
 from layers.config import Settings
 from layers.db import Database
 from layers.errors import NotFound
 from layers.events import EventSink
-from layers.fixes import VoteRecorder
-from layers.guards import RateLimiter, ReplayGuard
-from layers.http import allow_methods, json_object, ok, respond, user_of
-from layers.intake import fetch_image, parse_image_input
+from layers.ledger.recorder import VoteRecorder
+from layers.ledger.limits import RateLimiter
+from layers.slack.replay_guard import ReplayGuard
+from layers.edge.http import allow_methods, json_object, ok, respond, user_of
+from layers.edge.intake import fetch_image, parse_image_input
 from layers.ledger import Ledger
 from layers.matching.app import AfterDark
 from layers.matching.profiles import Profiles
 from layers.matching.rules import explain
-from layers.media import MediaLinks
+from layers.edge.media import MediaLinks
 from layers.registry import Registry
 from layers.serving.ensemble import Ensemble
 from layers.serving.runtime import ModelRuntime

@@ -9,15 +9,16 @@ often Slack delivers it; the message is updated with the running tally."""
 import logging
 import os
 
-from layers.auth import ApiTokens, api_principal, request_key, slack_principal
+from layers.edge.auth import ApiTokens, api_principal, request_key, slack_principal
 from layers.config import Settings
 from layers.db import Database
 from layers.errors import BadInput
 from layers.events import EventSink
-from layers.fixes import VoteRecorder
-from layers.guards import RateLimiter, ReplayGuard
-from layers.http import allow_methods, ok, respond, user_of
-from layers.intake import fetch_image, parse_image_input
+from layers.ledger.recorder import VoteRecorder
+from layers.ledger.limits import RateLimiter
+from layers.slack.replay_guard import ReplayGuard
+from layers.edge.http import allow_methods, ok, respond, user_of
+from layers.edge.intake import fetch_image, parse_image_input
 from layers.ledger import Ledger
 from layers.slack import SlackFront, is_slack
 from layers.slack.blocks import fix_message, tally_message

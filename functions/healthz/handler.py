@@ -1,12 +1,12 @@
 """healthz: {"status": "up"|"down"} for anyone (200 / 503). With `Authorization: Bearer <token>`, the report:
 dependency versions and reachability of S3, Kafka and PostgreSQL. Slack: /healthz (signed) answers the report,
 as a short ephemeral message."""
-from layers.auth import ApiTokens
+from layers.edge.auth import ApiTokens
 from layers.config import Settings
 from layers.db import Database
-from layers.guards import ReplayGuard
-from layers.health import health_report
-from layers.http import up_or_down
+from layers.slack.replay_guard import ReplayGuard
+from layers.edge.health import health_report
+from layers.edge.http import up_or_down
 from layers.slack import Reply, SlackFront, ephemeral, is_slack
 
 SETTINGS = Settings.from_env()

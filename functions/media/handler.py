@@ -1,4 +1,4 @@
-"""media: images from S3 through signed, expiring links (layers.media), for Slack image blocks and the dating
+"""media: images from S3 through signed, expiring links (layers.edge.media), for Slack image blocks and the dating
 app. No token: the link is the credential, for one object, until it expires.
 
     GET /function/media/<key>?exp=<unix time>&sig=<hex HMAC>     -> the image bytes (image/png or image/jpeg)
@@ -10,8 +10,8 @@ import os
 from urllib.parse import unquote
 
 from layers.config import Settings
-from layers.http import allow_methods, respond
-from layers.media import MediaLinks, content_type
+from layers.edge.http import allow_methods, respond
+from layers.edge.media import MediaLinks, content_type
 from layers.store import BlobStore
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))

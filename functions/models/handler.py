@@ -23,20 +23,21 @@ import json
 import logging
 import os
 
-from layers.auth import ApiTokens, api_principal, slack_principal
-from layers.comparison import Comparison
+from layers.edge.auth import ApiTokens, api_principal, slack_principal
+from layers.analysis.comparison import Comparison
 from layers.config import Settings
 from layers.db import Database
 from layers.errors import AfterDarkError, BadInput
 from layers.events import CommandRecord, EventSink, now_ms
-from layers.guards import RateLimiter, ReplayGuard
-from layers.http import json_object, ok, respond
+from layers.ledger.limits import RateLimiter
+from layers.slack.replay_guard import ReplayGuard
+from layers.edge.http import json_object, ok, respond
 from layers.ledger import GoldAnswers, Ledger, VoterBoard, decide
-from layers.media import MediaLinks
+from layers.edge.media import MediaLinks
 from layers.registry import AuditLog, Registry, artifact_key
 from layers.registry.commands import USAGE, from_api, from_text, run, table
 from layers.registry.dataops import DataOps
-from layers.serving.replay import Replayer
+from layers.analysis.replay import Replayer
 from layers.slack import Reply, SlackFront, is_slack
 from layers.slack.blocks import compare_message
 from layers.store import BlobStore

@@ -13,15 +13,16 @@ import logging
 import os
 
 from layers import metrics
-from layers.auth import ApiTokens, routing_key
+from layers.edge.auth import ApiTokens, routing_key
 from layers.config import Settings
 from layers.db import Database
 from layers.events import EventSink
-from layers.guards import ReplayGuard, RequestBudget
-from layers.http import allow_methods, ok, request_id, respond, up_or_down, user_of
-from layers.intake import fetch_image, parse_image_input
-from layers.media import MediaLinks
-from layers.serving.predict import Predictor
+from layers.slack.replay_guard import ReplayGuard
+from layers.edge.budget import RequestBudget
+from layers.edge.http import allow_methods, ok, request_id, respond, up_or_down, user_of
+from layers.edge.intake import fetch_image, parse_image_input
+from layers.edge.media import MediaLinks
+from layers.serving.predictor import Predictor
 from layers.registry import Registry
 from layers.serving.runtime import ModelRuntime
 from layers.slack import SlackFront, is_slack

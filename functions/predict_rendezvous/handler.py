@@ -14,14 +14,14 @@ import logging
 import os
 
 from layers import metrics
-from layers.auth import ApiTokens
+from layers.edge.auth import ApiTokens
 from layers.config import Settings
 from layers.db import Database
 from layers.errors import BadInput
 from layers.events import EventSink
-from layers.guards import ReplayGuard
-from layers.http import allow_methods, ok, request_id, respond, up_or_down
-from layers.intake import fetch_image, parse_image_input
+from layers.slack.replay_guard import ReplayGuard
+from layers.edge.http import allow_methods, ok, request_id, respond, up_or_down
+from layers.edge.intake import fetch_image, parse_image_input
 from layers.registry import Registry
 from layers.serving.rendezvous import Rendezvous
 from layers.serving.runtime import ModelRuntime

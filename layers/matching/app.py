@@ -20,12 +20,12 @@ import re
 from dataclasses import dataclass
 
 from layers.errors import AfterDarkError, BadInput, NotFound
-from layers.fixes import VoteReceipt, VoteRecorder
-from layers.guards import RateLimiter
+from layers.ledger.recorder import VoteReceipt, VoteRecorder
+from layers.ledger.limits import RateLimiter
 from layers.images import profile_jpeg, sha256_hex
 from layers.matching.profiles import Profiles
 from layers.matching.rules import Match, Profile, affinity
-from layers.media import MediaLinks
+from layers.edge.media import MediaLinks
 from layers.registry import image_key
 from layers.serving.ensemble import Ensemble, EnsembleScore
 from layers.store import BlobStore

@@ -170,7 +170,7 @@ def run(ops: DataOps, cmd: Command, actor: str, admin: bool, revision: int | Non
         request_training: Callable[[str], None], compare: Callable[[int, int], dict] | None = None,
         voters: Callable[[], list[dict]] | None = None) -> dict:
     """Authorise and run one command. The result is JSON; `versions` (when present) is what `table` shows.
-    `compare`: the full comparison (layers.comparison: replay and chart); by default the metadata figures.
+    `compare`: the full comparison (layers.analysis.comparison: replay and chart); by default the metadata figures.
     `voters`: each voter's estimated reliability (layers.ledger.VoterBoard), for admins only."""
     if (cmd.edits or cmd.verb == "voters") and not admin:
         why = f"{actor} is not an admin"
@@ -218,7 +218,7 @@ def table(rows: list[dict]) -> str:
 
 
 def compare_table(r: dict) -> tuple[str, str]:
-    """`compare A B` (layers.comparison) as a fixed-width table, and one line on the replay."""
+    """`compare A B` (layers.analysis.comparison) as a fixed-width table, and one line on the replay."""
     a, b, replay = r["a"], r["b"], r.get("replay") or {}
     pct = lambda x: "-" if x is None else f"{x:.1%}"
     acc = replay.get("accuracy") or {}

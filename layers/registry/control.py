@@ -18,41 +18,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
+from layers.analysis.canary import AutoPromotion
 from layers.errors import Conflict, NotFound, Unavailable
 from layers.registry.audit import AuditEntry, AuditTrail
 from layers.registry.keys import CONTROL_KEY
 from layers.registry.versions import utc_now
 from layers.store import BlobStore
-
-
-@dataclass
-class AutoPromotion:
-    """The canary policy of one model, applied by the trainer's canary analysis (training_job/canary.py):
-    the newest mirrored version becomes a canary at `canary_percent`; it is promoted when the paired sequential
-    test on images neither version trained on says it is better at `alpha` (after at least `min_samples` such
-    images) and its hold-out accuracy is not lower beyond noise; it is rolled back (and remembered in
-    `rejected`) when the test says it is worse at `alpha`, or when `max_samples` images or `max_age_s` seconds
-    pass without a decision."""
-    enabled: bool = False
-    canary_percent: int = 10
-    min_samples: int = 8
-    alpha: float = 0.05
-    max_samples: int = 400
-    max_age_s: int = 24 * 3600
-    rejected: list[int] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return {"enabled": self.enabled, "canary_percent": self.canary_percent, "min_samples": self.min_samples,
-                "alpha": self.alpha, "max_samples": self.max_samples, "max_age_s": self.max_age_s,
-                "rejected": sorted(self.rejected)}
-
-    @classmethod
-    def from_json(cls, data: dict | None) -> "AutoPromotion":
-        data = data or {}               # a document from before alpha had a `margin`: it is no longer read
-        return cls(enabled=bool(data.get("enabled", False)), canary_percent=int(data.get("canary_percent", 10)),
-                   min_samples=int(data.get("min_samples", 8)), alpha=float(data.get("alpha", 0.05)),
-                   max_samples=int(data.get("max_samples", 400)), max_age_s=int(data.get("max_age_s", 24 * 3600)),
-                   rejected=[int(v) for v in data.get("rejected") or []])
 
 
 @dataclass

@@ -30,7 +30,7 @@ from layers.registry.audit import AuditEntry
 from layers.registry.versions import ModelMetadata, Versions
 
 if TYPE_CHECKING:
-    from layers.guards import RateLimiter
+    from layers.ledger.limits import RateLimiter
 
 RENDEZVOUS_POLICIES = ("best-confidence", "fastest", "preferred")      # layers.serving.rendezvous.POLICIES
 ROLES = ("live", "canary", "mirror", "standby", "new", "rejected", "retired")

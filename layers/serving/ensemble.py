@@ -9,7 +9,7 @@ Which versions: the control document's `ensemble` when it names ready versions (
 else the two ready versions with the most traffic (the newest among equals). How they are averaged:
 equally, or (ENSEMBLE_WEIGHTING=fix-accuracy) each weighted by its accuracy on the voted images it trained on
 (metadata metrics.fixes.accuracy; a version without that figure weighs as the others' mean, or 1).
-The backbone runs once for the versions that share it (layers.serving.servable.score_all).
+The backbone runs once for the versions that share it (layers.serving.loader.score_all).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from layers.errors import Unavailable
 from layers.images import decode, to_input
 from layers.registry import ModelRoute
 from layers.serving.runtime import ModelRuntime
-from layers.serving.servable import Loaded, score_all
+from layers.serving.loader import Loaded, score_all
 
 WEIGHTINGS = ("equal", "fix-accuracy")
 

@@ -18,7 +18,7 @@ Policies:
                       answer that has arrived wins
 
 IMPORTANT: the image is decoded and preprocessed once per input size in the set (versions may differ), and
-run through each backbone once: the versions that share a backbone (layers.serving.servable) are one group,
+run through each backbone once: the versions that share a backbone (layers.serving.loader) are one group,
 scored as the embedding and then each version's head (microseconds). A version on no shared backbone (the
 portable single-model form) is a group of its own, its "embedding" being its input.
 The largest group is scored in the request's own thread while the others run in the pool: handing work to
@@ -44,7 +44,7 @@ from layers.registry.dataops import RENDEZVOUS_POLICIES as POLICIES     # one li
 from layers.serving.offpath import OffPath
 from layers.serving.prediction import top
 from layers.serving.runtime import ModelRuntime
-from layers.serving.servable import Loaded
+from layers.serving.loader import Loaded
 
 
 @dataclass(frozen=True)

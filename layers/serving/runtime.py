@@ -10,7 +10,7 @@ Example:
 How a reload works (like TF Serving's source/loader/manager):
   * source:  a poller GETs control/routing.json with If-None-Match every `poll_s`; a 304 costs ~1 ms. The
              document names the complete set of versions wanted (weights + mirror + rendezvous).
-  * loader:  for a new version (layers.serving.servable): metadata -> head.tflite and its shared backbone
+  * loader:  for a new version (layers.serving.loader): metadata -> head.tflite and its shared backbone
              from the local cache or S3 -> sha256 verified -> LiteRT interpreters built -> one warm-up
              inference. Only then is it ready.
   * policy:  a new route takes over only once every version it sends traffic to is ready; until then the
@@ -19,7 +19,7 @@ How a reload works (like TF Serving's source/loader/manager):
   * swap:    one reference (`_snapshot`) is replaced; requests in flight keep the Snapshot they started with.
 
 IMPORTANT: a LiteRT Interpreter is not thread-safe. Each loaded part owns `interpreters` of them in a pool;
-a request leases one for the duration of its invocation (layers.serving.servable).
+a request leases one for the duration of its invocation (layers.serving.loader).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from layers.config import ServingSettings
 from layers.errors import AfterDarkError
 from layers.registry import CONTROL_KEY, ControlDoc, ModelRoute, Registry
-from layers.serving.servable import Loaded, Loader
+from layers.serving.loader import Loaded, Loader
 
 log = logging.getLogger("afterdark.runtime")
 

@@ -16,10 +16,10 @@ import json
 from slack_sdk.models.blocks import (ActionsBlock, ButtonElement, ContextBlock, ImageBlock, MarkdownTextObject,
                                      SectionBlock)
 
-from layers.fixes import VoteReceipt
+from layers.ledger.recorder import VoteReceipt
 from layers.matching.rules import REMAINING_CAP
 from layers.registry.commands import compare_table
-from layers.intake import is_public_url
+from layers.edge.intake import is_public_url
 from layers.serving.prediction import Prediction
 from layers.slack.front import Reply
 
@@ -104,7 +104,7 @@ def rendezvous_message(r, image_url: str | None, pending: bool = False) -> Reply
 
 
 def compare_message(model: str, r: dict) -> Reply:
-    """Two versions side by side (layers.comparison): a table, the replay's verdict, and the chart when its
+    """Two versions side by side (layers.analysis.comparison): a table, the replay's verdict, and the chart when its
     link is public (Slack fetches images itself)."""
     a, b = r["a"], r["b"]
     table, note = compare_table(r)

@@ -12,7 +12,7 @@ Flow of a slash command (same path as the JSON API, told apart by its form conte
      require_signature (slack-sdk's SignatureVerifier over the RAW body, 5-minute window; missing or bad:
      401; no signing secret configured: every Slack request is refused, 503, never accepted unsigned), then
      refuse_replays (each signature accepted once, on every replica: the guard is a table in PostgreSQL,
-     layers.guards.ReplayGuard; while the database is down, an in-process guard stands in; a replay: 401).
+     layers.slack.replay_guard.ReplayGuard; while the database is down, an in-process guard stands in; a replay: 401).
      No work is done for a request that a check stopped.
   2. parse the form into a SlashCommand, with `principal` (slack:<team>:<user>) and `admin` (whether that
      principal, or the bare user id, is in the admin list: secret slack-admins / SLACK_ADMINS). What an

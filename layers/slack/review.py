@@ -19,8 +19,8 @@ from slack_sdk.models.blocks import ContextBlock, ImageBlock, MarkdownTextObject
 
 from layers.config import SlackSettings
 from layers.errors import AfterDarkError
-from layers.intake import is_public_url
-from layers.media import MediaLinks
+from layers.edge.intake import is_public_url
+from layers.edge.media import MediaLinks
 from layers.registry import image_key
 from layers.serving.offpath import OffPath
 from layers.serving.prediction import Prediction

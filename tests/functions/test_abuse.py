@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 from tests.conftest import http, wait_until
 
 JPEG = to_jpeg(portrait(5)[0])

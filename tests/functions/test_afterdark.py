@@ -12,10 +12,10 @@ import pytest
 
 from layers.images import preprocess
 from layers.registry import Registry, image_key
-from layers.serving.servable import Loader
+from layers.serving.loader import Loader
 from tests.conftest import http, wait_until
 from tests.functions.test_slack import assert_valid_blocks, form, signed
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 
 JPEG = {"Content-Type": "image/jpeg"}
 

@@ -11,7 +11,7 @@ import pytest
 
 from layers.images import sha256_hex
 from layers.ledger import Ledger
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 from tests.conftest import http
 from tests.training_job.conftest import ingest_only, read_topic, read_topic_to_end
 
@@ -189,8 +189,8 @@ def test_a_delegating_client_has_a_limit_over_all_its_users(db, uid):
     more users. Against the real rate-limit table (the recorder's admission step, before any work)."""
     from layers.config import Settings
     from layers.errors import RateLimited
-    from layers.fixes import VoteRecorder
-    from layers.guards import RateLimiter
+    from layers.ledger.recorder import VoteRecorder
+    from layers.ledger.limits import RateLimiter
     recorder = VoteRecorder(None, None, None, RateLimiter(db, 5, 60), Settings(),
                             client_limiter=RateLimiter(db, 3, 60))
     client = f"api:bot-{uid}"

@@ -9,16 +9,16 @@ from urllib.parse import urlencode
 
 import pytest
 
-from layers.auth import vote_id
+from layers.edge.auth import vote_id
 from layers.images import preprocess, sha256_hex
 from layers.ledger import Ledger
 from layers.registry import Registry
-from layers.serving.servable import Loader
+from layers.serving.loader import Loader
 from tests.conftest import http, wait_until
 from tests.functions.conftest import RECEIVER_PORT
 from tests.functions.test_slack import assert_valid_blocks, form, signed
 from tests.training_job.conftest import ingest_only, read_topic
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 
 
 def click_body(action_id: str, value: str, trigger_id: str, user: str = "U-click", path: str | None = None,

@@ -7,7 +7,7 @@ import uuid
 
 from layers.logs import scrub
 from tests.conftest import API_TOKEN, LOGS, http, wait_until
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 
 
 def test_scrub_blanks_tokens_and_signatures():

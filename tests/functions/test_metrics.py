@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import http
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 
 
 def scrape(gateway: str, function: str) -> dict:

@@ -101,7 +101,7 @@ def test_canary_promote_and_rollback_reach_predict(served, gateway, store, resto
     status, _, body = models(gateway, "POST", "/promote", {"version": 2})
     assert status == 200 and body["route"]["weights"] == {"1": 0, "2": 100}
     assert wait_until(lambda: served_route(gateway) == {"1": 0, "2": 100}, 15)
-    from training_job.synth import portrait, to_jpeg
+    from portraits.synth import portrait, to_jpeg
     answer = http("POST", f"{gateway}/function/predict", to_jpeg(portrait(77)[0]), {"Content-Type": "image/jpeg"})[2]
     assert answer["version"] == 2                                                  # the promoted version answers
     status, _, body = models(gateway, "POST", "/rollback")
@@ -170,7 +170,7 @@ def test_the_canary_policy_is_an_admin_edit_from_the_cli_api_and_slack(served, g
 
 def test_compare_replays_live_traffic_and_links_a_chart_through_media(served, gateway, settings, receiver):
     from tests.functions.test_predict import predict_bytes
-    from training_job.synth import portrait, to_jpeg
+    from portraits.synth import portrait, to_jpeg
     predict_bytes(gateway, to_jpeg(portrait(4242)[0]), user="U-compare")           # some live traffic
     status, _, body = models(gateway, path="/compare?a=1&b=2")
     assert status == 200, body
@@ -181,7 +181,7 @@ def test_compare_replays_live_traffic_and_links_a_chart_through_media(served, ga
     status, headers, png = http("GET", url, auth=False)                      # the link is the credential
     assert status == 200 and headers["Content-Type"] == "image/png" and png[:8] == b"\x89PNG\r\n\x1a\n"
     assert http("GET", url.replace("sig=", "sig=0"), auth=False)[0] == 403
-    from layers.media import MediaLinks
+    from layers.edge.media import MediaLinks
     exp = 99999999999
     forged = f"{gateway}/function/media/control/routing.json?exp={exp}&sig={MediaLinks(settings.media).signature('control/routing.json', exp)}"
     assert http("GET", forged, auth=False)[0] == 403                         # signed, but not an image it serves

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 from tests.conftest import http, run_script, wait_until
 from tests.training_job.conftest import read_topic
 

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from layers.registry import ModelMetadata, Registry, artifact_key
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 from tests.conftest import audited, http, wait_until
 from tests.training_job.conftest import read_topic
 

@@ -38,7 +38,7 @@ def shown_json(shown: str) -> dict:
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
     d = tmp_path_factory.mktemp("samples")
-    from training_job.synth import main
+    from portraits.synth import main
     assert main(["synth", "showcase", str(d)]) == 0
     return d
 

@@ -13,7 +13,7 @@ from layers.registry import Registry
 from tests.conftest import audited, http, wait_until
 from tests.functions.test_slack import assert_valid_blocks, form, signed
 from tests.training_job.conftest import read_topic
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 
 JPEG = to_jpeg(portrait(91)[0])
 
@@ -89,7 +89,7 @@ def test_mixed_input_sizes_in_one_rendezvous_set(served, gateway, store, tmp_pat
 
     from layers.images import preprocess
     from layers.serving.litert import LiteModel
-    from layers.serving.servable import Loader
+    from layers.serving.loader import Loader
     from training_job.convert import to_tflite
 
     inp = keras.Input((64, 64, 3))

@@ -16,7 +16,7 @@ from layers.config import SlackSettings
 from layers.images import sha256_hex
 from layers.slack import SlackFront, response_url_allowed
 from layers.slack.front import ephemeral
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 from tests.conftest import http, wait_until
 from tests.functions.conftest import RECEIVER_PORT
 from tests.training_job.conftest import read_topic

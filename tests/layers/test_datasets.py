@@ -2,7 +2,7 @@
 datasets/<name>/<label>/... becomes a dataset with `scan`."""
 from training_job.datasets import load_manifest, scan, split_for
 from layers.images import sha256_hex
-from training_job.synth import demo_profiles, portrait, samples, to_jpeg
+from portraits.synth import demo_profiles, portrait, samples, to_jpeg
 
 
 def test_synthetic_portraits_are_deterministic_and_balanced():

@@ -5,10 +5,10 @@ import ipaddress
 
 import pytest
 
-from layers import intake
+from layers.edge import intake
 from layers.config import FetchSettings
 from layers.errors import BadInput, NotAnImage, TooLarge, UnsafeURL
-from layers.intake import check_address, parse_image_input, vet
+from layers.edge.intake import check_address, parse_image_input, vet
 
 
 @pytest.mark.parametrize("addr", [

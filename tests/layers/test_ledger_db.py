@@ -13,7 +13,8 @@ import pytest
 from layers.config import DbSettings
 from layers.db import Database
 from layers.errors import RateLimited, Unavailable
-from layers.guards import RateLimiter, ReplayGuard
+from layers.ledger.limits import RateLimiter
+from layers.slack.replay_guard import ReplayGuard
 from layers.ledger import Ledger, TrainingRuns, Vote, decide
 
 

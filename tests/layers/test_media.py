@@ -7,7 +7,7 @@ import pytest
 
 from layers.config import MediaSettings
 from layers.errors import BadInput, Forbidden, Unavailable
-from layers.media import MediaLinks, servable
+from layers.edge.media import MediaLinks, servable
 from layers.slack.blocks import compare_message
 
 LINKS = MediaLinks(MediaSettings(signing_key="k" * 32, public_url="https://gw.example", ttl_s=60))

@@ -12,7 +12,7 @@ from PIL import Image
 from layers.config import FetchSettings, Settings
 from layers.errors import FetchTimeout, TooLarge
 from layers.images import decode, pixel_budget
-from layers.intake import fetch_image
+from layers.edge.intake import fetch_image
 from layers.serving.offpath import OffPath
 from tests.conftest import http
 

@@ -21,7 +21,7 @@ def test_the_split_is_deterministic_and_about_a_fifth():
 
 
 def test_an_evaluation_image_is_never_trained_on():
-    from training_job.data import examples
+    from training_job.examples import examples
     accepted = {sha(i): {"label": "engineer", "key": f"images/{sha(i)}"} for i in range(200)}
     exs = examples([], Consensus(accepted=accepted))
     for e in exs:

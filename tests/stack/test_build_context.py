@@ -25,7 +25,7 @@ def stack() -> dict:
 
 def test_shrinkwrap_puts_handler_template_and_layer_in_every_context(tmp_path, stack):
     # build in a copy so the test never touches the working tree's build/
-    for item in ("stack.yml", "template", "functions", "layers"):
+    for item in ("stack.yml", "template", "functions", "layers", "portraits", "training_job"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
     result = faas_cli("build", "--shrinkwrap", "-f", "stack.yml", cwd=tmp_path)
@@ -37,6 +37,8 @@ def test_shrinkwrap_puts_handler_template_and_layer_in_every_context(tmp_path, s
         assert (ctx / "function" / "handler.py").read_text() == (ROOT / fn["handler"] / "handler.py").read_text()
         assert (ctx / "function" / "layers" / "__init__.py").exists()
         assert (ctx / "function" / "layers" / "requirements.txt").exists()
+        shipped = {p.name for p in (ctx / "function").iterdir()}
+        assert not shipped & {"portraits", "training_job", "tests", "bench", "dev"}, (name, shipped)  # no generator
         for line in (ctx / "Dockerfile").read_text().splitlines():     # every COPY source is in the context
             words = line.split()
             if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):

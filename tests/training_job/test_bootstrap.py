@@ -51,7 +51,7 @@ def test_the_composed_path_agrees_with_keras_on_held_out_images(bootstrapped, st
     from training_job.head import Head
     from training_job.model import assemble
     from training_job.pipeline import Trainer
-    from layers.serving.servable import Loader
+    from layers.serving.loader import Loader
 
     reg = Registry(store)
     meta = reg.metadata(bootstrapped, 1)

@@ -13,12 +13,13 @@ from layers.events import DecoyRecord, EventSink, now_ms
 from layers.images import preprocess, sha256_hex
 from layers.registry import AutoPromotion, ModelRoute, Policy, image_key
 from layers.registry.dataops import DataOps
-from layers.serving.servable import Loader
+from layers.serving.loader import Loader
 from layers.ledger import Consensus
-from layers.serving.replay import DecoyTail
+from layers.analysis.replay import DecoyTail
 from layers.analysis.paired import evidence
-from training_job.canary import ACTOR, CanaryAnalyst, current_canary, judge, next_canary, supersedes
-from training_job.synth import portrait, to_jpeg
+from layers.analysis.canary import current_canary, judge, next_canary, supersedes
+from training_job.canary import ACTOR, CanaryAnalyst
+from portraits.synth import portrait, to_jpeg
 from tests.conftest import audited, new_topic
 from tests.training_job.conftest import copy_version
 
@@ -198,7 +199,7 @@ def test_the_policy_off_does_nothing(canary_case):
 
 
 def test_the_replayer_lets_go_of_versions_it_no_longer_uses(canary_case, settings):
-    from layers.serving.replay import Replayer
+    from layers.analysis.replay import Replayer
     reg, model, live, flipped, analyst, answers, _ = canary_case
     replayer = Replayer(settings, reg.store, keep=1)
     first = replayer.report(model, [live], {}, from_offset=0, topic=analyst.topic)

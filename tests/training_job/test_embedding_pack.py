@@ -7,7 +7,7 @@ import numpy as np
 
 from layers.registry import Registry, embedding_key, embedding_pack_key
 from training_job.config import TrainConfig
-from training_job.data import Example
+from training_job.examples import Example
 
 
 class CountingStore:

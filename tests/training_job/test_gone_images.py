@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from layers.images import sha256_hex
 from training_job.config import TrainConfig
-from training_job.data import Example
-from training_job.synth import portrait, to_jpeg
+from training_job.examples import Example
+from portraits.synth import portrait, to_jpeg
 
 
 def test_a_voted_image_that_is_gone_leaves_the_run_not_the_ledger(store, uid):

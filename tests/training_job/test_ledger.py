@@ -10,12 +10,12 @@ import uuid
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from layers.auth import vote_id
+from layers.edge.auth import vote_id
 from layers.events import CommandRecord, EventSink, FixEvent, now_ms
 from layers.images import sha256_hex
 from layers.ledger import Ledger, TrainingRuns, decide
 from layers.registry import Registry, backbone_key, image_key
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 from tests.conftest import new_topic, wait_until
 from tests.training_job.conftest import consume_args, ingest_only, read_topic, start_trainer, training_job
 

@@ -7,12 +7,12 @@ import json
 
 from kafka import KafkaConsumer, TopicPartition
 
-from layers.auth import vote_id
+from layers.edge.auth import vote_id
 from layers.ledger import Ledger, Vote
 from layers.images import sha256_hex
 from tests.conftest import http
 from tests.training_job.conftest import training_job
-from training_job.synth import portrait, to_jpeg
+from portraits.synth import portrait, to_jpeg
 
 
 def end_offset(settings, topic: str) -> int:
@@ -59,7 +59,7 @@ def test_replay_reports_agreement_and_accuracy_on_ledger_labels(served, gateway,
 def test_an_image_that_is_gone_is_left_out_not_fatal(served, settings, store, uid):
     """A labelled image whose object is in neither images/ nor decoys/ (deleted by hand, or a decoy that
     expired) is left out of the replay's answers: the canary judges on the rest instead of skipping every step."""
-    from layers.serving.replay import Replayer
+    from layers.analysis.replay import Replayer
     kept = to_jpeg(portrait(96_100)[0])
     store.put(f"images/{sha256_hex(kept)}", kept)
     gone = sha256_hex(f"never stored {uid}".encode())

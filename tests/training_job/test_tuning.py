@@ -7,8 +7,8 @@ import dataclasses
 from layers.images import sha256_hex
 from layers.registry import Registry, image_key
 from training_job.config import TrainConfig
-from training_job.data import Example
-from training_job.synth import drifted, to_jpeg
+from training_job.examples import Example
+from portraits.synth import drifted, to_jpeg
 
 
 def new_look(store, first: int, n: int, split: str, source: str) -> list[Example]:

@@ -8,7 +8,7 @@ import pytest
 
 from layers.matching.app import AfterDark
 from layers.matching.rules import Profile
-from layers.media import MediaLinks
+from layers.edge.media import MediaLinks
 from layers.config import MediaSettings
 from tests.doubles import MemoryStore
 

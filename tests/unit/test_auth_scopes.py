@@ -1,7 +1,7 @@
 """Tokens carry scopes; a client that does not authenticate its own users is one principal, one voter."""
 import pytest
 
-from layers.auth import DEFAULT_SCOPES, ApiTokens, api_principal, routing_key, token_hash
+from layers.edge.auth import DEFAULT_SCOPES, ApiTokens, api_principal, routing_key, token_hash
 from layers.errors import BadInput, Forbidden
 
 

@@ -7,7 +7,7 @@ import random
 from training_job.ceiling import ceiling
 from training_job.datasets import split_for
 from layers.images import sha256_hex
-from training_job.synth import ENGINEER_CUES, OTHER_CUES, samples, showcase
+from portraits.synth import ENGINEER_CUES, OTHER_CUES, samples, showcase
 
 
 @functools.cache                 # drawing 400 portraits costs seconds of CPU: once for the module's tests

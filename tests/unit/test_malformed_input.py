@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from layers.auth import ApiTokens, api_principal, request_key, token_hash
+from layers.edge.auth import ApiTokens, api_principal, request_key, token_hash
 from layers.config import MediaSettings, SlackSettings
 from layers.errors import BadInput, Forbidden
 from layers.matching.app import AfterDark
-from layers.media import MediaLinks
+from layers.edge.media import MediaLinks
 from layers.slack.front import SlackFront
 
 LINKS = MediaLinks(MediaSettings(signing_key="k" * 32, public_url="https://gw.example", ttl_s=60))

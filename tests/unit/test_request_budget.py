@@ -2,7 +2,7 @@
 import pytest
 
 from layers.errors import RateLimited
-from layers.guards import RequestBudget
+from layers.edge.budget import RequestBudget
 
 
 class Clock:

@@ -23,7 +23,7 @@ from layers.images import preprocess
 from layers.errors import NotFound
 from layers.registry import Registry, decoy_key, image_key
 from layers.serving.prediction import top
-from layers.serving.servable import Loaded, Loader, score_all
+from layers.serving.loader import Loaded, Loader, score_all
 from layers.store import BlobStore
 
 

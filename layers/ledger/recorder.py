@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from layers import metrics
-from layers.auth import FRESH, vote_id
+from layers.edge.auth import FRESH, vote_id
 from layers.config import Settings
 from layers.errors import BadInput, Conflict, NotFound
 from layers.events import EventSink, FixEvent, now_ms
-from layers.guards import RateLimiter
+from layers.ledger.limits import RateLimiter
 from layers.images import decode, sha256_hex
 from layers.ledger import Ledger, request_fingerprint
 from layers.registry import decoy_key, image_key

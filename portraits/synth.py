@@ -245,7 +245,7 @@ def showcase() -> dict[str, Sample]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[1] != "showcase":
-        print("usage: python -m training_job.synth showcase DIR    (writes engineer.jpg, non_engineer.jpg, ambiguous.jpg)",
+        print("usage: python -m portraits.synth showcase DIR    (writes engineer.jpg, non_engineer.jpg, ambiguous.jpg)",
               file=sys.stderr)
         return 2
     os.makedirs(argv[2], exist_ok=True)

@@ -12,7 +12,7 @@ Four kinds of evidence:
   * the honest paired comparison: both versions on every image with a consensus label that NEITHER trained
     on (evaluation split, and votes after their watermarks), each accuracy with its Wilson interval, and the
     discordant pairs with the canary policy's test (layers.analysis.paired);
-  * a replay of the recent live traffic (predict-decoy, layers.serving.replay) by both versions: how often they
+  * a replay of the recent live traffic (predict-decoy, layers.analysis.replay) by both versions: how often they
     agree, and each one's accuracy on the images people have voted on (the ledger's consensus) - the same
     numbers the canary policy decides on;
   * a matplotlib bar chart of those, stored content-addressed under media/ and linked with a signed,
@@ -26,12 +26,12 @@ import time
 from typing import Callable
 
 from layers.analysis.paired import evidence, wilson
-from layers.charts import comparison
+from layers.analysis.charts import comparison
 from layers.errors import AfterDarkError
 from layers.ledger import Consensus
-from layers.media import MediaLinks
+from layers.edge.media import MediaLinks
 from layers.registry.dataops import DataOps
-from layers.serving.replay import Replayer, decoy_window_s
+from layers.analysis.replay import Replayer, decoy_window_s
 from layers.store import BlobStore
 
 log = logging.getLogger("afterdark.comparison")

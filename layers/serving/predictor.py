@@ -29,7 +29,7 @@ from layers.serving.offpath import OffPath
 from layers.serving.prediction import Prediction, top
 from layers.serving.routing import choose
 from layers.serving.runtime import ModelRuntime, Snapshot
-from layers.serving.servable import score_all
+from layers.serving.loader import score_all
 from layers.store import BlobStore
 
 

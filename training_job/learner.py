@@ -38,7 +38,7 @@ from layers.registry import AuditLog, ModelMetadata, Registry, image_key
 from layers.registry.keys import DECOY_PREFIX
 from layers.store import BlobStore
 from training_job.config import TrainConfig
-from training_job.data import agree, examples
+from training_job.examples import agree, examples
 from training_job.failpoints import failpoint
 from training_job.reconcile import reconcile
 from training_job.lease import Lease
