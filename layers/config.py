@@ -122,6 +122,8 @@ class ServingSettings:
     rendezvous_policy: str = "best-confidence"   # best-confidence | fastest | preferred (layers.serving.rendezvous)
     rendezvous_deadline_s: float = 2.0   # well inside Slack's 3 s
     rendezvous_delays_ms: tuple[tuple[int, float], ...] = ()   # fault injection for tests: (version, ms) pairs
+    ensemble_weighting: str = "equal"    # ENSEMBLE_WEIGHTING: how the dating app's two models are averaged
+                                         # (layers.serving.ensemble)
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,19 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """The function's own server (the template's index.py behind of-watchdog)."""
+    function: str = "function"           # OPENFAAS_NAME: the function's name, in logs and metrics
+    handler: str = "function.handler"    # AFTERDARK_HANDLER: the handler module (dev/gateway.py: functions.<name>.handler)
+    log_level: str = "INFO"              # LOG_LEVEL
+    max_body_bytes: int = 16 * 2**20     # AFTERDARK_MAX_BODY_BYTES: larger bodies get a JSON 413 unread
+    bind: str = "127.0.0.1"              # AFTERDARK_BIND / AFTERDARK_PORT: where of-watchdog finds it
+    port: int = 5000
+    threads: int = 8                     # AFTERDARK_THREADS: waitress' worker threads
+    hostname: str = "localhost"          # HOSTNAME
+
+
+@dataclass(frozen=True)
 class MediaSettings:
     """Signed, expiring links to images in S3, served by the `media` function (layers.edge.media)."""
     signing_key: str | None = None      # secret media-signing-key, else MEDIA_SIGNING_KEY; None: no links, 503
@@ -188,6 +203,7 @@ class Settings:
     db: DbSettings = field(default_factory=DbSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
     model: str = DEFAULT_MODEL
     labels: tuple[str, ...] = DEFAULT_LABELS
 
@@ -226,6 +242,7 @@ class Settings:
             rendezvous_deadline_s=float(env.get("RENDEZVOUS_DEADLINE_S", ServingSettings.rendezvous_deadline_s)),
             rendezvous_delays_ms=tuple((int(v), float(ms)) for v, ms in
                                        (pair.split("=") for pair in env.get("RENDEZVOUS_DELAYS_MS", "").split(",") if pair)),
+            ensemble_weighting=env.get("ENSEMBLE_WEIGHTING", ServingSettings.ensemble_weighting),
         )
         slack = SlackSettings(
             signing_secret=read_secret("slack-signing-secret", "SLACK_SIGNING_SECRET", env) or None,
@@ -253,5 +270,15 @@ class Settings:
             public_url=env.get("PUBLIC_URL", env.get("OPENFAAS_URL", MediaSettings.public_url)).rstrip("/"),
             ttl_s=int(env.get("MEDIA_TTL_S", MediaSettings.ttl_s)),
         )
+        server = ServerSettings(
+            function=env.get("OPENFAAS_NAME", ServerSettings.function),
+            handler=env.get("AFTERDARK_HANDLER", ServerSettings.handler),
+            log_level=env.get("LOG_LEVEL", ServerSettings.log_level),
+            max_body_bytes=int(env.get("AFTERDARK_MAX_BODY_BYTES", ServerSettings.max_body_bytes)),
+            bind=env.get("AFTERDARK_BIND", ServerSettings.bind),
+            port=int(env.get("AFTERDARK_PORT", ServerSettings.port)),
+            threads=int(env.get("AFTERDARK_THREADS", ServerSettings.threads)),
+            hostname=env.get("HOSTNAME", ServerSettings.hostname),
+        )
         return cls(s3=s3, kafka=kafka, fetch=fetch, serving=serving, slack=slack, db=db, auth=auth, media=media,
-                   model=env.get("MODEL_NAME", DEFAULT_MODEL))
+                   server=server, model=env.get("MODEL_NAME", DEFAULT_MODEL))

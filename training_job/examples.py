@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from training_job.datasets import Item
-from layers.ledger import EVALUATION_FRACTION, Consensus, LedgerSnapshot, decide, split_of
+from layers.ledger import EVALUATION_FRACTION, Consensus, LedgerSnapshot, of_ledger, split_of
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,7 @@ def examples(dataset: list[Item], agreed: Consensus, evaluation_fraction: float 
 def agree(snap: LedgerSnapshot, known: dict[str, str], cfg) -> Consensus:
     """The consensus the trainer trains on and the canary judges with: Dawid-Skene over every voter's latest
     votes, with the dataset's images as gold (`known`: sha256 -> label, layers.ledger.GoldAnswers)."""
-    return decide(snap.latest, cfg.min_votes_per_image, known=known, labels=sorted(set(known.values())),
-                  min_posterior=cfg.min_posterior)
+    return of_ledger(snap, known, cfg.min_votes_per_image, cfg.min_posterior)
 
 
 def data_manifest(dataset_name: str, dataset_sha: str, exs: list[Example], agreed: Consensus, ledger: dict) -> dict:

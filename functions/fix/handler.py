@@ -6,45 +6,27 @@ Slack: /fix IMAGE_URL CLASS (form-encoded slash command, signed), recorded as sl
 Slack interactivity (the AI Monkey app's request URL): a click on a vote button under an unconfident answer
 (action_id vote:<class>, value {"sha", "model"}) is one vote (source button) on that stored image, however
 often Slack delivers it; the message is updated with the running tally."""
-import logging
-import os
-
-from layers.edge.auth import ApiTokens, api_principal, request_key, slack_principal
-from layers.config import Settings
-from layers.db import Database
+from layers.edge.auth import api_principal, request_key, slack_principal
+from layers.edge.chain import Chain, bearer, methods
+from layers.edge.http import ok, user_of
+from layers.edge.intake import fetch_image, image_of
 from layers.errors import BadInput
-from layers.events import EventSink
-from layers.ledger.recorder import VoteRecorder
-from layers.ledger.limits import RateLimiter
-from layers.slack.replay_guard import ReplayGuard
-from layers.edge.http import allow_methods, ok, respond, user_of
-from layers.edge.intake import fetch_image, parse_image_input
-from layers.ledger import Ledger
-from layers.slack import SlackFront, is_slack
+from layers.slack import is_slack
 from layers.slack.blocks import fix_message, tally_message
-from layers.store import BlobStore
+from layers.wiring import Wiring
 
-logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
-SETTINGS = Settings.from_env()
-DB = Database(SETTINGS.db)
-TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
-RECORDER = VoteRecorder(BlobStore(SETTINGS.s3), EventSink(SETTINGS.kafka, client_id="fix"), Ledger(DB),
-                        RateLimiter(DB, SETTINGS.auth.votes_per_window, SETTINGS.auth.vote_window_s), SETTINGS,
-                        client_limiter=RateLimiter(DB, SETTINGS.auth.client_votes_per_window, SETTINGS.auth.vote_window_s))
-SLACK = SlackFront.from_settings(SETTINGS, "/fix", f"/fix IMAGE_URL {'|'.join(SETTINGS.labels)}", nargs=(2, 2),
-                                 replay_guard=ReplayGuard(DB))
+W = Wiring.for_function("fix")
+RECORDER = W.recorder()
+SLACK = W.slack("/fix", f"/fix IMAGE_URL {'|'.join(W.settings.labels)}", nargs=(2, 2))
+API = Chain(methods("POST"), bearer(W.tokens, "vote"))
 
 
-def fix(event) -> dict:
-    allow_methods(event, "POST")
-    client = TOKENS.authenticate(event.headers.get("Authorization"))
-    client.require("vote")
-    inp = parse_image_input(event.body, event.headers, event.query, SETTINGS.fetch.max_bytes)
-    principal = api_principal(client, user_of(event, inp.fields))
-    key = request_key(event.headers.get("Idempotency-Key"))
-    label = RECORDER.admit(principal, inp.fields.get("label"), client=api_principal(client))   # before any fetch
-    data = inp.data if inp.data is not None else fetch_image(inp.url, SETTINGS.fetch)
-    receipt = RECORDER.record(data, label, principal, source="api", key=key)
+def fix(req, caller) -> dict:
+    image = image_of(req, W.settings.fetch)
+    principal = api_principal(caller.client, user_of(req, image.fields))
+    key = request_key(req.headers.get("Idempotency-Key"))
+    label = RECORDER.admit(principal, image.fields.get("label"), client=api_principal(caller.client))  # before any fetch
+    receipt = RECORDER.record(image.content(), label, principal, source="api", key=key)
     return ok(receipt.to_json(), status=200 if receipt.duplicate else 201)
 
 
@@ -52,13 +34,13 @@ def slash_fix(cmd):
     url, label = cmd.args
     principal = slack_principal(cmd.team_id, cmd.user_id)
     label = RECORDER.admit(principal, label)
-    return fix_message(RECORDER.record(fetch_image(url, SETTINGS.fetch), label, principal, source="slack",
+    return fix_message(RECORDER.record(fetch_image(url, W.settings.fetch), label, principal, source="slack",
                                        key=cmd.request_key), url)
 
 
 def vote_click(click, action):
     data = action.data()
-    if data.get("model") != SETTINGS.model or not isinstance(data.get("sha"), str) or len(data["sha"]) != 64:
+    if data.get("model") != W.settings.model or not isinstance(data.get("sha"), str) or len(data["sha"]) != 64:
         raise BadInput("this button is not a vote on this model's images")
     principal = slack_principal(click.team_id, click.user_id)
     label = RECORDER.admit(principal, action.arg)
@@ -69,4 +51,4 @@ def vote_click(click, action):
 def handle(event, context):
     if is_slack(event):
         return SLACK.handle(event, slash_fix, actions={"vote": vote_click})
-    return respond(lambda: fix(event))
+    return API(event, fix)

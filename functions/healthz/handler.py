@@ -1,23 +1,17 @@
 """healthz: {"status": "up"|"down"} for anyone (200 / 503). With `Authorization: Bearer <token>`, the report:
 dependency versions and reachability of S3, Kafka and PostgreSQL. Slack: /healthz (signed) answers the report,
 as a short ephemeral message."""
-from layers.edge.auth import ApiTokens
-from layers.config import Settings
-from layers.db import Database
-from layers.slack.replay_guard import ReplayGuard
 from layers.edge.health import health_report
 from layers.edge.http import up_or_down
-from layers.slack import Reply, SlackFront, ephemeral, is_slack
+from layers.slack import Reply, ephemeral, is_slack
+from layers.wiring import Wiring
 
-SETTINGS = Settings.from_env()
-TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
-DB = Database(SETTINGS.db)
-SLACK = SlackFront.from_settings(SETTINGS, "/healthz", "/healthz", nargs=(0, 0), response_type="ephemeral",
-                                 replay_guard=ReplayGuard(DB))
+W = Wiring.for_function("healthz")
+SLACK = W.slack("/healthz", "/healthz", nargs=(0, 0), response_type="ephemeral")
 
 
 def slash_health(cmd) -> Reply:
-    r = health_report(SETTINGS, DB)
+    r = health_report(W.settings, W.db)
     mark = lambda ok: ":white_check_mark:" if ok else ":x:"
     return ephemeral(f"{mark(r['s3']['ok'])} S3 {r['s3']['endpoint']}\n{mark(r['kafka']['ok'])} Kafka {r['kafka']['bootstrap']}"
                      f"\n{mark(r['postgres']['ok'])} PostgreSQL {r['postgres']['database']}", "Slack After Dark health")
@@ -26,7 +20,7 @@ def slash_health(cmd) -> Reply:
 def handle(event, context):
     if is_slack(event):
         return SLACK.handle(event, slash_health)
-    report = health_report(SETTINGS, DB)
-    if TOKENS.identify(event.headers.get("Authorization")) is None:
+    report = health_report(W.settings, W.db)
+    if W.tokens.identify(event.headers.get("Authorization")) is None:
         return up_or_down(report["ok"])
     return {"statusCode": 200 if report["ok"] else 503, "body": report}

@@ -10,62 +10,31 @@ policy picks the answer. Needs Authorization: Bearer <token>.
 Policies: best-confidence (default), fastest, preferred (with `preferred`: a version in the set); the default
 comes from the control document (`/models policy ...`), else RENDEZVOUS_POLICY.
 """
-import logging
-import os
-
-from layers import metrics
-from layers.edge.auth import ApiTokens
-from layers.config import Settings
-from layers.db import Database
-from layers.errors import BadInput
-from layers.events import EventSink
-from layers.slack.replay_guard import ReplayGuard
-from layers.edge.http import allow_methods, ok, request_id, respond, up_or_down
-from layers.edge.intake import fetch_image, parse_image_input
-from layers.registry import Registry
-from layers.serving.rendezvous import Rendezvous
-from layers.serving.runtime import ModelRuntime
-from layers.slack import SlackFront, is_slack
+from layers.edge.chain import Chain, bearer, methods
+from layers.edge.http import ok, request_id, respond, up_or_down, whole_number
+from layers.edge.intake import fetch_image, image_of
+from layers.slack import is_slack
 from layers.slack.blocks import rendezvous_message
-from layers.store import BlobStore
+from layers.wiring import Wiring
 
-logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
-SETTINGS = Settings.from_env()
-TOKENS = ApiTokens.parse(SETTINGS.auth.api_tokens)
-RUNTIME = ModelRuntime(Registry(BlobStore(SETTINGS.s3)), SETTINGS.model, SETTINGS.serving).start()
-RENDEZVOUS = Rendezvous(RUNTIME, SETTINGS.serving, EventSink(SETTINGS.kafka, client_id="predict-rendezvous"),
-                        SETTINGS.kafka.topics.predictions)
-metrics.watch_runtime(RUNTIME)
-metrics.watch_offpath("predict-rendezvous", RENDEZVOUS.offpath)
-FIRST_S, FINAL_S = SETTINGS.slack.first_answer_s, SETTINGS.slack.final_answer_s
-SLACK = SlackFront.from_settings(SETTINGS, "/predict-rendezvous", "/predict-rendezvous IMAGE_URL", nargs=(1, 1),
-                                 replay_guard=ReplayGuard(Database(SETTINGS.db)), inline_budget_s=FIRST_S + 0.3)
+W = Wiring.for_function("predict-rendezvous")
+RENDEZVOUS = W.rendezvous()
+FIRST_S, FINAL_S = W.settings.slack.first_answer_s, W.settings.slack.final_answer_s
+SLACK = W.slack("/predict-rendezvous", "/predict-rendezvous IMAGE_URL", nargs=(1, 1), inline_budget_s=FIRST_S + 0.3)
+API = Chain(methods("POST", "GET"), bearer(W.tokens, "predict"))
 
 
-def number(fields: dict, name: str) -> int | None:
-    value = fields.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise BadInput(f"{name} must be a whole number, not {value!r}") from None
-
-
-def rendezvous(event) -> dict:
-    allow_methods(event, "POST", "GET")
-    TOKENS.authenticate(event.headers.get("Authorization")).require("predict")
-    inp = parse_image_input(event.body, event.headers, event.query, SETTINGS.fetch.max_bytes)
-    deadline_ms = number(inp.fields, "deadline_ms")
-    data = inp.data if inp.data is not None else fetch_image(inp.url, SETTINGS.fetch)
-    return ok(RENDEZVOUS.score(data, request_id(event), policy=inp.fields.get("policy"),
-                               preferred=number(inp.fields, "preferred"),
+def rendezvous(req, caller) -> dict:
+    image = image_of(req, W.settings.fetch)
+    deadline_ms = whole_number(image.fields, "deadline_ms")
+    preferred = whole_number(image.fields, "preferred")
+    return ok(RENDEZVOUS.score(image.content(), request_id(req), policy=image.fields.get("policy"), preferred=preferred,
                                deadline_s=deadline_ms / 1000 if deadline_ms is not None else None).to_json())
 
 
 def slash_rendezvous(cmd, call_id: str):
     url = cmd.args[0]
-    first, later = RENDEZVOUS.score_in_two(fetch_image(url, SETTINGS.fetch), call_id, FIRST_S, FINAL_S)
+    first, later = RENDEZVOUS.score_in_two(fetch_image(url, W.settings.fetch), call_id, FIRST_S, FINAL_S)
     reply = rendezvous_message(first, url, pending=later is not None)
     if later is not None:
         reply.follow_up = lambda: rendezvous_message(later(), url)
@@ -76,5 +45,5 @@ def handle(event, context):
     if is_slack(event):
         return SLACK.handle(event, lambda cmd: slash_rendezvous(cmd, request_id(event)))
     if event.path.rstrip("/") == "/status":
-        return respond(lambda: up_or_down(bool(RUNTIME.snapshot().versions)))
-    return respond(lambda: rendezvous(event))
+        return respond(lambda: up_or_down(bool(RENDEZVOUS.runtime.snapshot().versions)))
+    return API(event, rendezvous)

@@ -68,3 +68,14 @@ def json_object(body: bytes | None) -> dict:
     if not isinstance(doc, dict):
         raise BadInput("the JSON body must be an object")
     return doc
+
+
+def whole_number(fields: dict, name: str) -> int | None:
+    """A request field that must be a whole number (None when absent or empty); BadInput otherwise."""
+    value = fields.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{name} must be a whole number, not {value!r}") from None

@@ -29,7 +29,7 @@ import ipaddress
 import json
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 from urllib.parse import urljoin, urlsplit
 
@@ -216,6 +216,19 @@ class ImageInput:
     data: bytes | None = None
     url: str | None = None
     fields: dict = field(default_factory=dict)
+    policy: FetchSettings | None = None     # how a URL is fetched (image_of sets it)
+
+    def content(self) -> bytes:
+        """The image's bytes: those the request carried, or the URL's, fetched now under the SSRF rules."""
+        if self.data is not None:
+            return self.data
+        return fetch_image(self.url or "", self.policy or FetchSettings())
+
+
+def image_of(req, policy: FetchSettings) -> ImageInput:
+    """What a normalised request (layers.edge.request) carries about an image; nothing is fetched yet, so a
+    caller may refuse the request (a rate limit, a bad label) before any download."""
+    return replace(parse_image_input(req.body, req.headers, req.query, policy.max_bytes), policy=policy)
 
 
 def parse_image_input(body: bytes, headers: Mapping[str, str], query: Mapping[str, str],

@@ -3,7 +3,10 @@
     votes.py      Ledger: idempotent insert of votes (by vote id), the watermark, each principal's latest vote,
                   and the binding of an Idempotency-Key to its request at acknowledgement
     consensus.py  decide(): Dawid-Skene consensus per image, voters weighed by estimated reliability, gold
-                  images check voters, ties and low posteriors quarantined (pure)
+                  images check voters, ties and low posteriors quarantined (pure); of_ledger(): THE
+                  consensus of a ledger snapshot, for the trainer, the canary and /models alike
+    recorder.py   VoteRecorder: /fix's service, a vote durable (S3, Kafka acknowledged) before its receipt
+    limits.py     RateLimiter: votes per principal and per client, across replicas
     gold.py       GoldAnswers: the dataset's images and labels, the known answers that check voters
     split.py      split_of(): train or evaluation, by the image's sha256 (pure)
     voters.py     VoterBoard: each voter's estimated reliability, as the trainer last computed it
@@ -18,13 +21,13 @@ Example:
 IMPORTANT: the ledger is the history. Kafka carries votes to it; model versions record which watermark and
 which consensus they trained on, but nothing is ever looked up from a version to know what was voted.
 """
-from layers.ledger.consensus import Consensus, VoterEstimate, decide
+from layers.ledger.consensus import Consensus, VoterEstimate, decide, of_ledger
 from layers.ledger.gold import GoldAnswers
 from layers.ledger.runs import TrainingRun, TrainingRuns
 from layers.ledger.split import EVALUATION, EVALUATION_FRACTION, TRAIN, split_of
 from layers.ledger.voters import VoterBoard
 from layers.ledger.votes import KeyBinding, LatestVote, Ledger, LedgerSnapshot, Vote, request_fingerprint
 
-__all__ = ["Consensus", "VoterEstimate", "decide", "GoldAnswers", "TrainingRun", "TrainingRuns", "EVALUATION", "EVALUATION_FRACTION",
+__all__ = ["Consensus", "VoterEstimate", "decide", "of_ledger", "GoldAnswers", "TrainingRun", "TrainingRuns", "EVALUATION", "EVALUATION_FRACTION",
            "TRAIN", "split_of", "VoterBoard", "KeyBinding", "LatestVote", "Ledger", "LedgerSnapshot", "Vote",
            "request_fingerprint"]

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 if TYPE_CHECKING:
-    from layers.ledger.votes import LatestVote
+    from layers.ledger.votes import LatestVote, LedgerSnapshot
 
 PRIOR_RIGHT, PRIOR_WRONG = 3.0, 1.0      # Beta pseudo-votes: an unchecked voter is trusted at 0.75
 PRIOR_ACCURACY = PRIOR_RIGHT / (PRIOR_RIGHT + PRIOR_WRONG)
@@ -158,3 +158,11 @@ def decide(latest: Iterable["LatestVote"], min_votes: int = 1, known: Mapping[st
         else:
             out.accepted[sha] = {**info, "label": best}
     return out
+
+
+def of_ledger(snap: "LedgerSnapshot", known: Mapping[str, str], min_votes: int = 1,
+              min_posterior: float = MIN_POSTERIOR) -> Consensus:
+    """THE consensus of the ledger: what the trainer trains on, the canary judges with, and /models compare
+    and voters show. Dawid-Skene over every voter's latest votes, with the dataset's images as gold (`known`:
+    sha256 -> label, layers.ledger.GoldAnswers) and its classes as the label set."""
+    return decide(snap.latest, min_votes, known=known, labels=sorted(set(known.values())), min_posterior=min_posterior)

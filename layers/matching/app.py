@@ -24,7 +24,7 @@ from layers.ledger.recorder import VoteReceipt, VoteRecorder
 from layers.ledger.limits import RateLimiter
 from layers.images import profile_jpeg, sha256_hex
 from layers.matching.profiles import Profiles
-from layers.matching.rules import Match, Profile, affinity
+from layers.matching.rules import Match, Profile, affinity, explain
 from layers.edge.media import MediaLinks
 from layers.registry import image_key
 from layers.serving.ensemble import Ensemble, EnsembleScore
@@ -141,3 +141,17 @@ class AfterDark:
             return "kept: another profile uses it"
         self.store.delete(key)
         return "deleted"
+
+    # -- the JSON views of the API ------------------------------------------------------------------------
+    def profile_json(self, p: Profile, own: bool = True) -> dict:
+        """A profile as JSON: someone else's shows its opaque id, never the principal (a Slack user id)."""
+        return {**({"principal": p.principal} if own else {}), "id": p.public_id, "name": p.display_name,
+                "label": p.label, "score_engineer": round(p.score, 6),
+                "confirmed": p.confirmed, "versions": p.versions, "scores": p.scores, "photo_url": self.photo_url(p)}
+
+    def found_json(self, found) -> dict:
+        if found.match is None:
+            return {"match": None, "why": found.why_none, "you": self.profile_json(found.viewer)}
+        return {"match": {**self.profile_json(found.match.profile, own=False), "affinity": found.match.affinity},
+                "explanation": explain(found.viewer, found.match), "remaining": found.remaining,
+                "you": self.profile_json(found.viewer)}

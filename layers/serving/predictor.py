@@ -42,6 +42,15 @@ class Predictor:
         self.offpath = offpath or OffPath(settings.serving.offpath_queue, max_bytes=settings.serving.offpath_max_bytes)
         self.cache = PredictionCache(settings.serving.cache_entries)
 
+    def status(self) -> dict:
+        """The runtime (ready versions, route, failures), the off-path counters and the cache, for a caller with
+        a token."""
+        return {**self.runtime.status(), "offpath": self.offpath.stats(), "cache": self.cache.stats()}
+
+    def up(self) -> bool:
+        """Whether any version is ready to answer: all that anyone may ask."""
+        return bool(self.runtime.snapshot().versions)
+
     def predict(self, data: bytes, user: str | None, request_id: str) -> Prediction:
         t0 = time.perf_counter()
         snap = self.runtime.snapshot()

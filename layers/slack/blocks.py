@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (ActionsBlock, ButtonElement, ContextBlock, 
 
 from layers.ledger.recorder import VoteReceipt
 from layers.matching.rules import REMAINING_CAP
-from layers.registry.commands import compare_table
+from layers.registry.commands import compare_table, table
 from layers.edge.intake import is_public_url
 from layers.serving.prediction import Prediction
 from layers.slack.front import Reply
@@ -118,6 +118,20 @@ def compare_message(model: str, r: dict) -> Reply:
 
 # -- the dating app ------------------------------------------------------------------------------------------
 
+def models_message(model: str, text: str, result: dict, rows: int = 20) -> Reply:
+    """A /models answer: the versions as a table (the newest `rows`: a section holds 3000 characters), the
+    comparison, or the result as JSON."""
+    if "versions" in result:
+        shown = result["versions"][-rows:]
+        older = len(result["versions"]) - len(shown)
+        body = (f"*{model}*, control revision {result['revision']}\n```{table(shown)}```"
+                + (f"\n_{older} older versions not shown (`/models show N`)_" if older else ""))
+    else:
+        body = f"```{json.dumps(result, indent=1, sort_keys=True)[:2800]}```"
+    return Reply(text=f"{model}: {text}", response_type="in_channel",
+                 blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": body}}])
+
+
 def _photo(url: str | None, alt: str) -> list:
     return [ImageBlock(image_url=url, alt_text=alt)] if url and is_public_url(url) else []
 
@@ -178,6 +192,15 @@ def profile_message(p, photo_url: str | None) -> Reply:
                        f"scored by {versions}")),
               *_photo(photo_url, "your profile photo")]
     return Reply(text=f"{p.display_name}: {p.label}", blocks=[b.to_dict() for b in blocks], response_type="ephemeral")
+
+
+def side_thanks(reply: Reply, profile, receipt: VoteReceipt) -> Reply:
+    """The profile card that replaces the one whose side button was clicked, with a thank-you: the photo is a
+    vote."""
+    reply.replace_original = True
+    reply.blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
+                         f"Thanks! Your side is *{profile.label}*, and your photo is a vote (`{receipt.vote_id[:12]}`)."}]})
+    return reply
 
 
 def deleted_message(d) -> Reply:

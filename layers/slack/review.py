@@ -41,6 +41,10 @@ class ReviewChannel:
     def enabled(self) -> bool:
         return self.client is not None
 
+    def stats(self) -> dict:
+        return {"channel": self.channel or None, "posted": self.posted, "failed": self.failed,
+                "queue": self.queue.stats() if self.queue else None}
+
     def submit(self, p: Prediction) -> bool:
         """Queue the post (bounded; dropped and counted when Slack is slower than the unsure answers come)."""
         return self.queue is not None and self.queue.submit("review", lambda: self.post(p))

@@ -1,7 +1,8 @@
 """The template's server: a Flask WSGI app, served by waitress on 127.0.0.1:5000, behind of-watchdog (mode=http).
 
-Same contract as OpenFaaS python3-http: the function module exposes `handle(event, context)`;
-`event.body` is the raw body (bytes), `event.headers`, `event.method`, `event.query`, `event.path`.
+Same contract as OpenFaaS python3-http: the function module exposes `handle(event, context)`; the event is the
+one normalised request (layers.edge.request.Request): `body` (bytes), `headers` (case-insensitive), `method`,
+`query`, `path` and `content_type`, built once here.
 `handle` returns a dict {"statusCode", "body", "headers"} (a dict body is sent as JSON, bytes raw), or None.
 
 Users never edit this file. In the image the handler is `function.handler`; a local run may point
@@ -19,7 +20,6 @@ from the declared length (max_request_body_size).
 """
 import importlib
 import logging
-import os
 import time
 import uuid
 
@@ -28,14 +28,16 @@ from waitress import serve
 
 from layers import logs, metrics
 from layers.config import Settings
+from layers.edge.request import Request
 
-FUNCTION = os.environ.get("OPENFAAS_NAME", "function")
-logs.configure(FUNCTION, os.environ.get("LOG_LEVEL", "INFO"))     # before the handler's own logging set-up
+SETTINGS = Settings.from_env()                 # the only place the server's settings are read (layers.config)
+SERVER = SETTINGS.server
+FUNCTION = SERVER.function
+logs.configure(FUNCTION, SERVER.log_level)      # before the handler's own set-up
 log = logging.getLogger("afterdark.request")
 
-MAX_BODY_BYTES = int(os.environ.get("AFTERDARK_MAX_BODY_BYTES", str(16 * 1024 * 1024)))
-handler = importlib.import_module(os.environ.get("AFTERDARK_HANDLER", "function.handler"))
-SETTINGS = Settings.from_env()
+MAX_BODY_BYTES = SERVER.max_body_bytes
+handler = importlib.import_module(SERVER.handler)
 app = Flask(__name__)
 app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
@@ -45,18 +47,13 @@ def too_large(_):
     return jsonify(error="too_large", message=f"the request body is larger than {MAX_BODY_BYTES} bytes"), 413
 
 
-class Event:
-    def __init__(self):
-        self.body = request.get_data()
-        self.headers = request.headers
-        self.method = request.method
-        self.query = request.args
-        self.path = request.path
-
-
 class Context:
-    def __init__(self):
-        self.hostname = os.environ.get("HOSTNAME", "localhost")
+    hostname = SERVER.hostname
+
+
+def normalised() -> Request:
+    """The one request the handler, and every middleware, reads (layers.edge.request)."""
+    return Request.of(request.method, request.path, request.args.items(), request.headers.items(), request.get_data())
 
 
 def format_response(res):
@@ -86,7 +83,7 @@ def call_handler(path):
         status, body, ctype = metrics.exposition(request.headers, SETTINGS)
         return Response(body, status=status, content_type=ctype)
     with logs.request(request.headers.get("X-Call-Id") or uuid.uuid4().hex):
-        resp = app.make_response(format_response(handler.handle(Event(), Context())))
+        resp = app.make_response(format_response(handler.handle(normalised(), Context())))
         took = time.perf_counter() - start
         log.info("answered %s %s: %s in %.1f ms", request.method, request.path, resp.status_code, took * 1000)
     metrics.HTTP_REQUESTS.labels(FUNCTION, request.method, str(resp.status_code)).inc()
@@ -95,5 +92,4 @@ def call_handler(path):
 
 
 if __name__ == "__main__":
-    serve(app, host=os.environ.get("AFTERDARK_BIND", "127.0.0.1"), port=int(os.environ.get("AFTERDARK_PORT", "5000")),
-          threads=int(os.environ.get("AFTERDARK_THREADS", "8")), max_request_body_size=4 * MAX_BODY_BYTES)
+    serve(app, host=SERVER.bind, port=SERVER.port, threads=SERVER.threads, max_request_body_size=4 * MAX_BODY_BYTES)
