@@ -1,8 +1,9 @@
-"""Kafka records and the Kafka seam. Every record is UTF-8 JSON of one dataclass below (docs/formats.md).
+"""Kafka records and the Kafka seam. Every record is UTF-8 JSON of one Record dataclass (docs/formats.md): the
+ones below, and the vote (layers.ledger.Vote, kind "fix"), which belongs to the ledger.
 
 Example:
     sink = EventSink(Settings.from_env().kafka)
-    sink.send(settings.kafka.topics.fixes, FixEvent(vote_id=..., model="engineer", image_sha256=..., ...), key=sha)
+    sink.send(settings.kafka.topics.fixes, Vote(vote_id=..., model="engineer", image_sha256=..., ...), key=sha)
     consumer = make_consumer(settings.kafka, Topic.FIXES, group="trainer")   # manual commit
 
 IMPORTANT:
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 from layers.config import KafkaSettings, Settings
-from layers.errors import BadInput, Unavailable
+from layers.errors import Unavailable
 
 
 def now_ms() -> int:
@@ -88,49 +89,6 @@ def conforms(value: Any, hint: Any) -> bool:
 
 def typing_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint)
-
-
-VOTE_SOURCES = ("slack", "api", "button")
-
-
-@dataclass(frozen=True)
-class FixEvent(Record):
-    """A vote: `principal` says the image stored at images/<sha256> is `label`, for `model`.
-    `vote_id` is the request's idempotency key (layers.edge.auth.vote_id), so a retried request is one vote and a
-    changed vote is a new one. Schema 2: schema 1 (content-derived fix ids) is gone."""
-    KIND: ClassVar[str] = "fix"
-    SCHEMA: ClassVar[int] = 2
-    vote_id: str
-    model: str
-    image_sha256: str
-    image_key: str
-    label: str
-    principal: str
-    source: str           # slack | api | button
-    created_at_ms: int
-
-    def validate(self, labels: tuple[str, ...] | list[str]) -> None:
-        """Every field, strictly: a record that passes can be inserted into the ledger as it is. Types are
-        checked by `from_json` (`decode`); a record built in code is checked here too."""
-        wrong = self.mistyped({f.name: getattr(self, f.name) for f in fields(self)})
-        if wrong:
-            raise BadInput(wrong)
-        if any("\x00" in v for v in asdict(self).values() if isinstance(v, str)):
-            raise BadInput("a text field holds a NUL character, which the ledger cannot store")
-        if len(self.image_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.image_sha256):
-            raise BadInput("image_sha256 must be 64 lowercase hex characters")
-        if self.label not in labels:
-            raise BadInput(f"unknown label {self.label!r}", valid_labels=list(labels))
-        if not self.principal.startswith(("slack:", "api:")):
-            raise BadInput(f"principal {self.principal!r} is not namespaced (slack:… or api:…)")
-        if self.source not in VOTE_SOURCES:
-            raise BadInput(f"unknown source {self.source!r}")
-        if not (8 <= len(self.vote_id) <= 64) or not self.model or len(self.model) > 128:
-            raise BadInput("vote_id (8-64 characters) and model (at most 128) are required")
-        if len(self.principal) > 256 or len(self.image_key) > 256:
-            raise BadInput("principal and image_key are at most 256 characters")
-        if not (0 <= self.created_at_ms < 2**53):
-            raise BadInput("created_at_ms must be milliseconds since the epoch")
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from layers.config import Settings
 from layers.db import Database
 from layers import metrics
 from layers.errors import AfterDarkError, BadInput, Unavailable
-from layers.events import (CommandRecord, DeadLetter, EventSink, FixEvent, Malformed, announce, decode,
+from layers.events import (CommandRecord, DeadLetter, EventSink, Malformed, announce, decode,
                            make_consumer, now_ms)
-from layers.ledger import Consensus, GoldAnswers, Ledger, LedgerSnapshot, TrainingRuns, Vote, VoterBoard
+from layers.ledger import Consensus, GoldAnswers, Ledger, LedgerSnapshot, Position, Recorded, TrainingRuns, Vote, VoterBoard
 from layers.registry import AuditLog, ModelMetadata, Registry, image_key
 from layers.registry.keys import DECOY_PREFIX
 from layers.store import BlobStore
@@ -100,9 +100,9 @@ class Learner:
         announce(self.sink, self.cfg.model, event, version, reason, **details)
 
     # -- ingest ------------------------------------------------------------------------------------------
-    def validate(self, raw: bytes | None) -> FixEvent | str:
+    def validate(self, raw: bytes | None) -> Vote | str:
         """The vote, or the reason it is malformed."""
-        rec = decode(raw, FixEvent)
+        rec = decode(raw, Vote)
         if isinstance(rec, Malformed):
             return rec.reason
         try:
@@ -129,9 +129,7 @@ class Learner:
             if isinstance(v, str):
                 dead.append((r, v))
             else:
-                votes.append(Vote(vote_id=v.vote_id, model=v.model, image_sha256=v.image_sha256, image_key=v.image_key,
-                                  label=v.label, principal=v.principal, source=v.source, created_at_ms=v.created_at_ms,
-                                  kafka_topic=r.topic, kafka_partition=r.partition, kafka_offset=r.offset))
+                votes.append(Recorded(v, Position(r.topic, r.partition, r.offset)))
         inserted = self._record(votes, records, dead)
         for r, reason in dead:
             print(f"[consume] dead-letter offset {r.offset}: {reason}", flush=True)
@@ -144,7 +142,7 @@ class Learner:
             print(f"[consume] ledger: {inserted} new votes ({len(votes) - inserted} already there)", flush=True)
         return inserted
 
-    def _record(self, votes: list[Vote], records: list, dead: list) -> int:
+    def _record(self, votes: list[Recorded], records: list, dead: list) -> int:
         """Insert the votes; when the database refuses the batch for its content (not because it is down),
         insert them one by one and send the ones it refuses to the dead letters, so one bad row never blocks
         the partition."""
@@ -154,7 +152,7 @@ class Learner:
             raise
         except Exception as err:
             print(f"[consume] the ledger refused a batch ({type(err).__name__}); inserting one by one", flush=True)
-        by_offset = {(r.topic, r.partition, r.offset): r for r in records}
+        by_offset = {Position(r.topic, r.partition, r.offset): r for r in records}
         inserted = 0
         for v in votes:
             try:
@@ -162,7 +160,7 @@ class Learner:
             except AfterDarkError:
                 raise
             except Exception as err:
-                dead.append((by_offset[(v.kafka_topic, v.kafka_partition, v.kafka_offset)],
+                dead.append((by_offset[v.position],
                              f"the ledger refused it: {type(err).__name__}: {str(err).strip()[:200]}"))
         return inserted
 

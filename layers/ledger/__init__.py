@@ -1,7 +1,8 @@
 """The vote ledger in PostgreSQL: every acknowledged vote, the consensus it adds up to, and every training run.
 
-    votes.py      Ledger: idempotent insert of votes (by vote id), the watermark, each principal's latest vote,
-                  and the binding of an Idempotency-Key to its request at acknowledgement
+    votes.py      Vote (THE vote: its Kafka record is its serialised form, a ledger row is Recorded: it and
+                  its Kafka Position); Ledger: idempotent insert of votes (by vote id), the watermark, each
+                  principal's latest vote, and the binding of an Idempotency-Key to its request
     consensus.py  decide(): Dawid-Skene consensus per image, voters weighed by estimated reliability, gold
                   images check voters, ties and low posteriors quarantined (pure); of_ledger(): THE
                   consensus of a ledger snapshot, for the trainer, the canary and /models alike
@@ -26,8 +27,8 @@ from layers.ledger.gold import GoldAnswers
 from layers.ledger.runs import TrainingRun, TrainingRuns
 from layers.ledger.split import EVALUATION, EVALUATION_FRACTION, TRAIN, split_of
 from layers.ledger.voters import VoterBoard
-from layers.ledger.votes import KeyBinding, LatestVote, Ledger, LedgerSnapshot, Vote, request_fingerprint
+from layers.ledger.votes import VOTE_SOURCES, KeyBinding, LatestVote, Ledger, LedgerSnapshot, Position, Recorded, Vote, request_fingerprint
 
 __all__ = ["Consensus", "VoterEstimate", "decide", "of_ledger", "GoldAnswers", "TrainingRun", "TrainingRuns", "EVALUATION", "EVALUATION_FRACTION",
-           "TRAIN", "split_of", "VoterBoard", "KeyBinding", "LatestVote", "Ledger", "LedgerSnapshot", "Vote",
+           "TRAIN", "split_of", "VoterBoard", "KeyBinding", "LatestVote", "Ledger", "LedgerSnapshot", "Position", "Recorded", "Vote", "VOTE_SOURCES",
            "request_fingerprint"]

@@ -10,7 +10,7 @@ Order (ARCHITECTURE, flow 2): the caller is authenticated (the handler) -> the c
 principal's rate limit counted (PostgreSQL) -> the bytes are checked to be an image -> the vote id is looked
 up in the ledger, and a caller's Idempotency-Key is bound to this request in PostgreSQL (the same request
 again answers "already recorded"; another request with the key is a 409, at once) -> the image is stored at
-images/<sha256> -> the FixEvent goes to `fixes` and the broker acknowledges it (acks=all) -> the key is marked
+images/<sha256> -> the Vote goes to `fixes` and the broker acknowledges it (acks=all) -> the key is marked
 sent -> acknowledge. If S3, Kafka or
 PostgreSQL fails, Unavailable (503) is raised and nothing is acknowledged. The trainer moves the vote from
 Kafka into the ledger (idempotent on the vote id).
@@ -23,10 +23,10 @@ from layers import metrics
 from layers.edge.auth import FRESH, vote_id
 from layers.config import Settings
 from layers.errors import BadInput, Conflict, NotFound
-from layers.events import EventSink, FixEvent, now_ms
+from layers.events import EventSink, now_ms
 from layers.ledger.limits import RateLimiter
 from layers.images import decode, sha256_hex
-from layers.ledger import Ledger, request_fingerprint
+from layers.ledger import Ledger, Vote, request_fingerprint
 from layers.registry import decoy_key, image_key
 from layers.store import BlobStore
 
@@ -35,18 +35,14 @@ VALIDATION_DRAFT = 256          # decode at most this size to check the bytes ar
 
 @dataclass(frozen=True)
 class VoteReceipt:
-    vote_id: str
-    model: str
-    image_sha256: str
-    image_key: str
-    label: str
-    principal: str
-    source: str
+    """What /fix answers: the vote, whether this request had been recorded before, and what happens next."""
+    vote: Vote
     duplicate: bool
     next: str
 
     def to_json(self) -> dict:
-        return asdict(self)
+        fields = {k: v for k, v in asdict(self.vote).items() if k != "created_at_ms"}
+        return {**fields, "duplicate": self.duplicate, "next": self.next}
 
 
 class VoteRecorder:
@@ -90,14 +86,13 @@ class VoteRecorder:
         return self._vote(sha, label, principal, source, key, store=present)
 
     def _vote(self, sha: str, label: str, principal: str, source: str, key: str, store) -> VoteReceipt:
-        vote = FixEvent(vote_id=vote_id(principal, key), model=self.settings.model, image_sha256=sha,
-                        image_key=image_key(sha), label=label, principal=principal, source=source,
-                        created_at_ms=now_ms())
+        vote = Vote(vote_id=vote_id(principal, key), model=self.settings.model, image_sha256=sha,
+                    image_key=image_key(sha), label=label, principal=principal, source=source, created_at_ms=now_ms())
         conflict = Conflict("this Idempotency-Key was already used for a different vote; use a new key",
                             vote_id=vote.vote_id)
         known = self.ledger.get(vote.vote_id)             # ingested already (or acknowledged before keys were bound)
         if known is not None:
-            if (known.image_sha256, known.label) != (vote.image_sha256, vote.label):
+            if (known.vote.image_sha256, known.vote.label) != (vote.image_sha256, vote.label):
                 raise conflict
             return self._receipt(vote, duplicate=True)
         bound = None
@@ -118,17 +113,16 @@ class VoteRecorder:
 
     def tally(self, receipt: VoteReceipt) -> dict[str, int]:
         """Everyone's latest vote on this image, counting this one even before the trainer has ingested it."""
-        counts = self.ledger.tally_by_principal(receipt.model, receipt.image_sha256)
-        counts[receipt.principal] = receipt.label
+        vote = receipt.vote
+        counts = self.ledger.tally_by_principal(vote.model, vote.image_sha256)
+        counts[vote.principal] = vote.label
         out: dict[str, int] = {}
         for label in counts.values():
             out[label] = out.get(label, 0) + 1
         return dict(sorted(out.items()))
 
-    def _receipt(self, vote: FixEvent, duplicate: bool) -> VoteReceipt:
+    def _receipt(self, vote: Vote, duplicate: bool) -> VoteReceipt:
         note = ("this request was already recorded; nothing new was sent" if duplicate
                 else "recorded durably (image stored, Kafka acknowledged); the trainer adds it to the ledger and "
                      "retrains on the consensus of everyone's latest votes")
-        return VoteReceipt(vote_id=vote.vote_id, model=vote.model, image_sha256=vote.image_sha256,
-                           image_key=vote.image_key, label=vote.label, principal=vote.principal, source=vote.source,
-                           duplicate=duplicate, next=note)
+        return VoteReceipt(vote, duplicate=duplicate, next=note)

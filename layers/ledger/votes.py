@@ -18,24 +18,72 @@ IMPORTANT:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 from layers.db import Database
+from layers.errors import BadInput
+from layers.events import Record
+
+
+VOTE_SOURCES = ("slack", "api", "button")
 
 
 @dataclass(frozen=True)
-class Vote:
+class Vote(Record):
+    """THE vote, one value from /fix to the ledger: `principal` says the image stored at images/<sha256> is
+    `label`, for `model`. Its Kafka record on `fixes` is its serialised form (kind "fix"), a ledger row is it
+    plus where Kafka put it (Recorded), and /fix's receipt wraps it (layers.ledger.recorder.VoteReceipt).
+    `vote_id` is the request's idempotency key (layers.edge.auth.vote_id), so a retried request is one vote and a
+    changed vote is a new one. Schema 2: schema 1 (content-derived fix ids) is gone."""
+    KIND: ClassVar[str] = "fix"
+    SCHEMA: ClassVar[int] = 2
     vote_id: str
     model: str
     image_sha256: str
     image_key: str
     label: str
     principal: str
-    source: str                 # slack | api | button
+    source: str           # slack | api | button
     created_at_ms: int
-    kafka_topic: str
-    kafka_partition: int
-    kafka_offset: int
+
+    def validate(self, labels: tuple[str, ...] | list[str]) -> None:
+        """Every field, strictly: a record that passes can be inserted into the ledger as it is. Types are
+        checked by `from_json` (`decode`); a record built in code is checked here too."""
+        wrong = self.mistyped({f.name: getattr(self, f.name) for f in fields(self)})
+        if wrong:
+            raise BadInput(wrong)
+        if any("\x00" in v for v in asdict(self).values() if isinstance(v, str)):
+            raise BadInput("a text field holds a NUL character, which the ledger cannot store")
+        if len(self.image_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.image_sha256):
+            raise BadInput("image_sha256 must be 64 lowercase hex characters")
+        if self.label not in labels:
+            raise BadInput(f"unknown label {self.label!r}", valid_labels=list(labels))
+        if not self.principal.startswith(("slack:", "api:")):
+            raise BadInput(f"principal {self.principal!r} is not namespaced (slack:… or api:…)")
+        if self.source not in VOTE_SOURCES:
+            raise BadInput(f"unknown source {self.source!r}")
+        if not (8 <= len(self.vote_id) <= 64) or not self.model or len(self.model) > 128:
+            raise BadInput("vote_id (8-64 characters) and model (at most 128) are required")
+        if len(self.principal) > 256 or len(self.image_key) > 256:
+            raise BadInput("principal and image_key are at most 256 characters")
+        if not (0 <= self.created_at_ms < 2**53):
+            raise BadInput("created_at_ms must be milliseconds since the epoch")
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where Kafka put a vote's record: ledger order is this order."""
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A row of the ledger: the vote, and the position of the record it was ingested from."""
+    vote: Vote
+    position: Position
 
 
 @dataclass(frozen=True)
@@ -76,7 +124,7 @@ class Ledger:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def record(self, votes: list[Vote]) -> int:
+    def record(self, votes: list[Recorded]) -> int:
         """Insert the votes in one transaction; returns how many were new. Rows are inserted in Kafka order
         (topic, partition, offset): that order is what "latest" means, and two writers with overlapping
         batches take their locks in the same order, so they never deadlock."""
@@ -84,12 +132,13 @@ class Ledger:
             return 0
         inserted = 0
         with self.db.transaction() as cur:
-            for v in sorted(votes, key=lambda v: (v.kafka_topic, v.kafka_partition, v.kafka_offset)):
+            for row in sorted(votes, key=lambda r: (r.position.topic, r.position.partition, r.position.offset)):
+                v, at = row.vote, row.position
                 cur.execute(
                     f"INSERT INTO votes ({', '.join(COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s, %s, "
                     "to_timestamp(%s / 1000.0), %s, %s, %s) ON CONFLICT (vote_id) DO NOTHING",
                     (v.vote_id, v.model, v.image_sha256, v.image_key, v.label, v.principal, v.source,
-                     v.created_at_ms, v.kafka_topic, v.kafka_partition, v.kafka_offset))
+                     v.created_at_ms, at.topic, at.partition, at.offset))
                 inserted += cur.rowcount
         return inserted
 
@@ -113,13 +162,13 @@ class Ledger:
         with self.db.transaction() as cur:
             cur.execute("UPDATE vote_keys SET sent = true WHERE vote_id = %s AND NOT sent", (vote_id,))
 
-    def get(self, vote_id: str) -> Vote | None:
+    def get(self, vote_id: str) -> Recorded | None:
         with self.db.transaction() as cur:
             cur.execute("SELECT vote_id, model, image_sha256, image_key, label, principal, source, "
                         "(extract(epoch FROM created_at) * 1000)::bigint, kafka_topic, kafka_partition, kafka_offset "
                         "FROM votes WHERE vote_id = %s", (vote_id,))
             row = cur.fetchone()
-        return Vote(*row) if row else None
+        return Recorded(Vote(*row[:8]), Position(*row[8:])) if row else None
 
     def watermark(self, model: str) -> int:
         with self.db.transaction() as cur:

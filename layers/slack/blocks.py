@@ -49,7 +49,7 @@ def tally_message(blocks: list[dict], tally: dict[str, int], receipt: VoteReceip
     """The message the click came from, with its running tally (one context block, replaced on each click)."""
     kept = [b for b in blocks if b.get("block_id") != "tally"]
     counts = " · ".join(f"{label} {n}" for label, n in tally.items())
-    line = (f":ballot_box_with_ballot: votes so far: {counts}  (yours: *{receipt.label}*"
+    line = (f":ballot_box_with_ballot: votes so far: {counts}  (yours: *{receipt.vote.label}*"
             + (", already counted" if receipt.duplicate else "") + ")")
     at = next((i + 1 for i, b in enumerate(kept) if b.get("block_id") == "vote"), len(kept))
     kept.insert(at, ContextBlock(block_id="tally", elements=[MarkdownTextObject(text=line)]).to_dict())
@@ -75,11 +75,11 @@ def predict_message(p: Prediction, image_url: str | None, labels: tuple[str, ...
 def fix_message(r: VoteReceipt, image_url: str | None = None) -> Reply:
     head = ":repeat: Already recorded" if r.duplicate else ":white_check_mark: Vote recorded"
     blocks = [SectionBlock(text=MarkdownTextObject(
-                  text=f"*{head}*: this image is *{r.label}*\nvote `{r.vote_id[:12]}` · image `{r.image_sha256[:12]}…`"))]
+                  text=f"*{head}*: this image is *{r.vote.label}*\nvote `{r.vote.vote_id[:12]}` · image `{r.vote.image_sha256[:12]}…`"))]
     if image_url and is_public_url(image_url):
-        blocks.append(ImageBlock(image_url=image_url, alt_text=f"the image voted {r.label}"))
+        blocks.append(ImageBlock(image_url=image_url, alt_text=f"the image voted {r.vote.label}"))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=r.next)]))
-    return Reply(text=f"vote {r.vote_id[:12]}: {r.label}", blocks=[b.to_dict() for b in blocks], response_type="in_channel")
+    return Reply(text=f"vote {r.vote.vote_id[:12]}: {r.vote.label}", blocks=[b.to_dict() for b in blocks], response_type="in_channel")
 
 
 def rendezvous_message(r, image_url: str | None, pending: bool = False) -> Reply:
@@ -199,7 +199,7 @@ def side_thanks(reply: Reply, profile, receipt: VoteReceipt) -> Reply:
     vote."""
     reply.replace_original = True
     reply.blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
-                         f"Thanks! Your side is *{profile.label}*, and your photo is a vote (`{receipt.vote_id[:12]}`)."}]})
+                         f"Thanks! Your side is *{profile.label}*, and your photo is a vote (`{receipt.vote.vote_id[:12]}`)."}]})
     return reply
 
 

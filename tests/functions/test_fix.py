@@ -107,7 +107,7 @@ def test_one_key_for_two_votes_at_once_records_one_and_refuses_the_other(gateway
                                "label": "engineer", "user": user}, {"Idempotency-Key": key})
     assert again[0] == 200 and again[2]["duplicate"] and again[2]["vote_id"] == won["vote_id"]
     ingest_only(settings, model_name)
-    assert Ledger(db).get(won["vote_id"]).image_sha256 == won["image_sha256"]
+    assert Ledger(db).get(won["vote_id"]).vote.image_sha256 == won["image_sha256"]
 
 
 def test_concurrent_writers_with_retries_record_each_vote_once(gateway, settings, db, model_name, uid):

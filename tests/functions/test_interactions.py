@@ -83,8 +83,8 @@ def test_a_click_is_exactly_one_vote_retried_or_not(unsure, gateway, store, sett
     records = read_topic(settings, settings.kafka.topics.fixes, lambda r: r.get("vote_id") == vid, want=2, timeout_s=5)
     assert records and {(r["vote_id"], r["source"], r["image_sha256"]) for r in records} == {(vid, "button", sha)}
     ingest_only(settings, served)
-    vote = Ledger(db).get(vid)
-    assert vote is not None and vote.label == "non_engineer" and vote.source == "button"
+    row = Ledger(db).get(vid)
+    assert row is not None and (row.vote.label, row.vote.source) == ("non_engineer", "button")
     assert store.get(f"images/{sha}").body == jpeg                  # a vote's image is kept
     with db.transaction() as cur:                                      # the ledger holds it once
         cur.execute("SELECT count(*) FROM votes WHERE vote_id = %s", (vid,))

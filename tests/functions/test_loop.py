@@ -10,7 +10,6 @@ import sys
 
 import pytest
 
-from layers.registry import Registry
 from layers.registry.dataops import DataOps
 from tests.conftest import audited, ROOT
 from tests.training_job.conftest import consume_args

@@ -9,7 +9,6 @@ import uuid
 import pytest
 
 from layers.errors import BadInput
-from layers.registry import Registry
 from tests.conftest import audited, http, wait_until
 from tests.functions.test_slack import assert_valid_blocks, form, signed
 from tests.training_job.conftest import read_topic

@@ -5,7 +5,8 @@ import re
 
 from kafka.admin import KafkaAdminClient
 
-from layers.events import EventSink, FixEvent, Malformed, decode, make_consumer
+from layers.events import EventSink, Malformed, decode, make_consumer
+from layers.ledger import Vote
 from tests.conftest import LOGS, new_topic
 
 
@@ -13,8 +14,8 @@ def _topic(settings, uid: str) -> str:
     return new_topic(settings, f"test-{uid}")
 
 
-def _fix(i: int) -> FixEvent:
-    return FixEvent(vote_id=f"{i:032x}", model="m", image_sha256=f"{i:064x}", image_key=f"images/{i:064x}",
+def _fix(i: int) -> Vote:
+    return Vote(vote_id=f"{i:032x}", model="m", image_sha256=f"{i:064x}", image_key=f"images/{i:064x}",
                     label="engineer", principal=f"api:test:U{i}", source="api", created_at_ms=1)
 
 
@@ -51,7 +52,7 @@ def test_consumer_resumes_after_last_commit_and_loses_nothing(settings, uid):
     second.commit()
     second.close()
     assert [r.offset for r in rest] == [r.offset for r in got[6:]]
-    seen = [decode(r.value, FixEvent) for r in got[:6] + rest]
+    seen = [decode(r.value, Vote) for r in got[:6] + rest]
     assert [s.vote_id for s in seen] == [f.vote_id for f in sent]
 
     third = make_consumer(settings.kafka, topic, group)
@@ -63,11 +64,11 @@ def test_consumer_resumes_after_last_commit_and_loses_nothing(settings, uid):
 
 def test_records_are_utf8_json_and_malformed_ones_are_reported():
     fix = _fix(7)
-    assert decode(fix.encode(), FixEvent) == fix
-    assert isinstance(decode(b"\xff\xfe", FixEvent), Malformed)
-    assert isinstance(decode(b"[1,2]", FixEvent), Malformed)
-    assert "kind" in decode(b'{"kind":"other"}', FixEvent).reason
-    assert isinstance(decode(b'{"kind":"fix","schema":1}', FixEvent), Malformed)
+    assert decode(fix.encode(), Vote) == fix
+    assert isinstance(decode(b"\xff\xfe", Vote), Malformed)
+    assert isinstance(decode(b"[1,2]", Vote), Malformed)
+    assert "kind" in decode(b'{"kind":"other"}', Vote).reason
+    assert isinstance(decode(b'{"kind":"fix","schema":1}', Vote), Malformed)
 
 
 def test_system_topics_exist(settings):

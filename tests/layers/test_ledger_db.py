@@ -15,13 +15,13 @@ from layers.db import Database
 from layers.errors import RateLimited, Unavailable
 from layers.ledger.limits import RateLimiter
 from layers.slack.replay_guard import ReplayGuard
-from layers.ledger import Ledger, TrainingRuns, Vote, decide
+from layers.ledger import Ledger, Position, Recorded, TrainingRuns, Vote, decide
 
 
-def vote(model: str, sha: str, label: str, principal: str, vid: str | None = None, offset: int = 0) -> Vote:
-    return Vote(vote_id=vid or uuid.uuid4().hex, model=model, image_sha256=sha, image_key=f"images/{sha}", label=label,
-                principal=principal, source="api", created_at_ms=int(time.time() * 1000), kafka_topic="t",
-                kafka_partition=0, kafka_offset=offset)
+def vote(model: str, sha: str, label: str, principal: str, vid: str | None = None, offset: int = 0) -> Recorded:
+    return Recorded(Vote(vote_id=vid or uuid.uuid4().hex, model=model, image_sha256=sha, image_key=f"images/{sha}",
+                         label=label, principal=principal, source="api", created_at_ms=int(time.time() * 1000)),
+                    Position("t", 0, offset))
 
 
 def test_a_database_that_is_down_is_unavailable_at_once():

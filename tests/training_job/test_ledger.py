@@ -11,9 +11,9 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from layers.edge.auth import vote_id
-from layers.events import CommandRecord, EventSink, FixEvent, now_ms
+from layers.events import CommandRecord, EventSink, now_ms
 from layers.images import sha256_hex
-from layers.ledger import Ledger, TrainingRuns, decide
+from layers.ledger import Ledger, TrainingRuns, Vote, decide
 from layers.registry import Registry, backbone_key, image_key
 from portraits.synth import portrait, to_jpeg
 from tests.conftest import new_topic, wait_until
@@ -25,12 +25,12 @@ def topic(settings, uid):
     return new_topic(settings, f"fixes-{uid}")
 
 
-def cast(store, sink, topic, model, seed: int, label: str, principal: str) -> FixEvent:
+def cast(store, sink, topic, model, seed: int, label: str, principal: str) -> Vote:
     """What /fix does: store the image content-addressed, then send the vote."""
     jpeg = to_jpeg(portrait(seed)[0])
     sha = sha256_hex(jpeg)
     store.put_if_absent(image_key(sha), jpeg)
-    vote = FixEvent(vote_id=vote_id(principal, uuid.uuid4().hex), model=model, image_sha256=sha,
+    vote = Vote(vote_id=vote_id(principal, uuid.uuid4().hex), model=model, image_sha256=sha,
                     image_key=image_key(sha), label=label, principal=principal, source="api", created_at_ms=now_ms())
     sink.send(topic, vote, key=sha)
     return vote

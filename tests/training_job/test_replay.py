@@ -8,7 +8,7 @@ import json
 from kafka import KafkaConsumer, TopicPartition
 
 from layers.edge.auth import vote_id
-from layers.ledger import Ledger, Vote
+from layers.ledger import Ledger, Position, Recorded, Vote
 from layers.images import sha256_hex
 from tests.conftest import http
 from tests.training_job.conftest import training_job
@@ -38,9 +38,9 @@ def test_replay_reports_agreement_and_accuracy_on_ledger_labels(served, gateway,
     labelled = {sha256_hex(jpeg): "engineer" for jpeg in images[:3]}          # consensus labels for three of them
     for jpeg in images[:3]:                                                    # voted images are kept, as /fix does
         store.put(f"images/{sha256_hex(jpeg)}", jpeg)
-    Ledger(db).record([Vote(vote_id=vote_id(f"api:t:{uid}", sha), model=served, image_sha256=sha, image_key=f"images/{sha}",
-                            label=label, principal=f"api:t:{uid}", source="api", created_at_ms=0,
-                            kafka_topic="replay-test", kafka_partition=0, kafka_offset=i)
+    Ledger(db).record([Recorded(Vote(vote_id=vote_id(f"api:t:{uid}", sha), model=served, image_sha256=sha,
+                                     image_key=f"images/{sha}", label=label, principal=f"api:t:{uid}", source="api",
+                                     created_at_ms=0), Position("replay-test", 0, i))
                        for i, (sha, label) in enumerate(labelled.items())])
     result = training_job("replay", "--model", served, "--versions", ",".join(versions), "--from-offset", str(start))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
