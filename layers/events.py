@@ -261,6 +261,19 @@ def make_consumer(settings: KafkaSettings, topic: str | tuple[str, ...], group: 
         raise Unavailable(f"Kafka unreachable at {settings.bootstrap}: {err}") from err
 
 
+def make_reader(settings: KafkaSettings):
+    """A consumer with no group and no commits, for a reader that assigns partitions and seeks itself (the
+    replay of decoys: every reader keeps its own place)."""
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+    try:
+        return KafkaConsumer(**settings.client_options(), enable_auto_commit=False, group_id=None,
+                             bootstrap_timeout_ms=settings.bootstrap_timeout_ms,
+                             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)
+    except KafkaError as err:
+        raise Unavailable(f"Kafka unreachable at {settings.bootstrap}: {err}") from err
+
+
 def ensure_topics(settings: KafkaSettings, topics: tuple[str, ...] | None = None) -> list[str]:
     """Create the missing topics (idempotent). Returns the ones it created."""
     topics = topics or settings.topics.all()

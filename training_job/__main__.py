@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(**{f.name: type(getattr(TrainConfig(), f.name))(getattr(args, f.name)) for f in fields(TrainConfig)})
     settings = Settings.from_env()
     if args.command == "replay":
-        from training_job.replay import main as replay_main
+        from training_job.replay_report import main as replay_main
         return replay_main(settings, cfg.model, args.versions, args.from_offset, args.since_ms, args.limit)
     if args.command == "export":
         import json

@@ -13,7 +13,7 @@ One step, run by the trainer every few seconds:
   2. a canary: the honest images are every image with an accepted consensus label that NEITHER version was
      trained on: the evaluation split (layers.ledger.split), votes that arrived after the canary's training
      watermark (prequential: tested before any version trains on them), and so every replayed decoy that has
-     such a label. Both versions answer each of them (training_job.replay's answers, remembered), and the
+     such a label. Both versions answer each of them (layers.analysis.replay's answers, remembered), and the
      paired sequential test (layers.analysis.paired: discordant pairs, mSPRT) decides:
        promote   the canary is better at alpha, and its hold-out accuracy is not lower than live's beyond noise;
        rollback  it is worse at alpha, or `max_samples` honest images or `max_age_s` pass without a decision;

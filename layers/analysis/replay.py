@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict, deque
 
 from layers.config import Settings
-from layers.events import DecoyRecord, decode
+from layers.events import DecoyRecord, decode, make_reader
 from layers.images import preprocess
 from layers.errors import NotFound
 from layers.registry import Registry, decoy_key, image_key
@@ -30,8 +30,8 @@ from layers.store import BlobStore
 def read_decoys(settings: Settings, topic: str, from_offset: int | None, since_ms: int | None, limit: int,
                 model: str) -> list[DecoyRecord]:
     """Decoy records of `model` from one offset (or time) on, at most `limit`, in topic order."""
-    from kafka import KafkaConsumer, TopicPartition
-    consumer = KafkaConsumer(**settings.kafka.client_options(), enable_auto_commit=False, group_id=None)
+    from kafka import TopicPartition
+    consumer = make_reader(settings.kafka)
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(parts)
@@ -73,10 +73,9 @@ class DecoyTail:
 
     def read(self) -> int:
         """Read what is new; returns how many of this model's records were taken."""
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
         if self._consumer is None:
-            self._consumer = KafkaConsumer(**self.settings.kafka.client_options(), enable_auto_commit=False,
-                                           group_id=None)
+            self._consumer = make_reader(self.settings.kafka)
         consumer = self._consumer
         parts = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or [])]
         if not parts:
