@@ -103,7 +103,7 @@ class Lab:
                                alpha=self.meta.architecture["alpha"], seed=self.meta.params.get("seed", 1))
         self.trainer = Trainer(self.store, None, self.cfg)
         self.items, _ = self.trainer.dataset()
-        self.backbone, self.info = self.trainer.backbone_for(self.meta)
+        self.backbone, self.info = self.trainer.backbones.for_version(self.meta)
         self.fp = self.info["fingerprint"]
         arrays = np.load(io.BytesIO(reg.fetch_artifact(model, live, "head.npz", self.meta)))
         self.live = Version(H.Head(arrays["kernel"], arrays["bias"]), self.backbone, self.fp, set(), 0.0, 0)
@@ -123,14 +123,14 @@ class Lab:
         return out
 
     def accuracy(self, v: Version, exs: list[Example]) -> float:
-        probs = v.head.predict(self.trainer.embeddings(v.backbone, v.fp, exs))
+        probs = v.head.predict(self.trainer.embedder.embed(v.backbone, v.fp, exs))
         return float((probs.argmax(axis=1) == np.array([self.label_idx[e.label] for e in exs])).mean())
 
     def answers(self, v: Version, shas: list[str]) -> dict[str, str]:
         if not shas:
             return {}
         exs = [Example(s, image_key(s) if s not in self.gold else self._key(s), "engineer", "x", "x") for s in shas]
-        probs = v.head.predict(self.trainer.embeddings(v.backbone, v.fp, exs))
+        probs = v.head.predict(self.trainer.embedder.embed(v.backbone, v.fp, exs))
         return {s: self.trainer.labels[int(p.argmax())] for s, p in zip(shas, probs)}
 
     def _key(self, sha: str) -> str:
@@ -166,7 +166,7 @@ def run(lab: Lab, crowd: str, seed: int, max_votes: int, traffic: list[Example],
         if seq - trained_at >= batch:
             trained_at = seq
             exs = examples(lab.items, agreed)
-            backbone, info = lab.trainer.tuned(exs, lab.backbone, lab.info, lab.cfg)
+            backbone, info = lab.trainer.backbones.tuned(exs, lab.backbone, lab.info, lab.cfg, lab.trainer.labels)
             fitted = lab.trainer._fit(exs, backbone, info["fingerprint"], lab.cfg)
             if not accuracy_reasons(fitted.accuracy, lab.cfg, lab.meta):
                 newer = Version(fitted.head, backbone, info["fingerprint"], {e.sha256 for e in exs if e.source == "fix" and e.split == "train"},

@@ -127,7 +127,7 @@ def keras_model(store: BlobStore, meta):
     from training_job.model import assemble
     from training_job.pipeline import Trainer
     trainer = Trainer(store, None, TrainConfig(model=meta.model))
-    backbone, _ = trainer.backbone_for(meta)
+    backbone, _ = trainer.backbones.for_version(meta)
     head = np.load(io.BytesIO(Registry(store).fetch_artifact(meta.model, meta.version, "head.npz", meta)))
     return assemble(backbone, Head(head["kernel"], head["bias"]))
 

@@ -76,11 +76,11 @@ def bootstrap(settings: Settings, cfg: TrainConfig, force: bool = False) -> list
     def train_images():
         import numpy as np
         idx = {l: i for i, l in enumerate(trainer.labels)}
-        return trainer.images(train), np.array([idx[e.label] for e in train])
+        return trainer.embedder.images(train), np.array([idx[e.label] for e in train])
 
     backbone, source, training = load_base(cfg, settings, trainer, train_images)
     backbone.trainable = False
-    info = trainer.publish_backbone(backbone, source, train, training)     # backbone.tflite, converted once
+    info = trainer.backbones.publish(backbone, source, train, training)     # backbone.tflite, converted once
     print(f"[bootstrap] backbone {info['fingerprint']} ({source})", flush=True)
     outcomes = [trainer.train_and_publish(exs, agreed, ledger, backbone, info, parent=None, seed=cfg.seed,
                                           policy=Policy(), note="bootstrap v1: all training data")]

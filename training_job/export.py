@@ -35,7 +35,7 @@ def export(settings: Settings, cfg: TrainConfig, version: int, out: Path, check_
     registry = Registry(store)
     meta = registry.metadata(cfg.model, version)
     trainer = Trainer(store, None, cfg)
-    backbone, _ = trainer.backbone_for(meta)
+    backbone, _ = trainer.backbones.for_version(meta)
     arrays = np.load(io.BytesIO(registry.fetch_artifact(cfg.model, version, "head.npz", meta)))
     tflite = to_tflite(M.assemble(backbone, Head(arrays["kernel"], arrays["bias"])), "fp32")
     hold = [i for i in load_manifest(store, meta.data.get("dataset") or cfg.dataset) if i.split == "holdout"]

@@ -229,7 +229,7 @@ class Learner:
         nothing of the loop's state, only the store, the registry (conditional writes) and its own row."""
         failpoint("run-started")
         items, _ = self.trainer.dataset()
-        backbone, info = self.trainer.backbone_for(plan.parent)
+        backbone, info = self.trainer.backbones.for_version(plan.parent)
         snap, run_id = plan.snapshot, plan.run_id
         return self.trainer.train_and_publish(
             examples(items, plan.consensus, self.cfg.evaluation_fraction), plan.consensus,

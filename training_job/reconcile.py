@@ -19,6 +19,7 @@ from typing import Callable
 
 from layers.ledger import TrainingRuns
 from layers.registry import Policy, Registry
+from training_job.publish import register_and_announce
 
 INTERRUPTED = "interrupted: the trainer stopped during this run"
 
@@ -31,15 +32,15 @@ def reconcile(registry: Registry, runs: TrainingRuns, model: str, emit: Callable
     for version in (v for v in registry.versions(model) if v > through):
         meta = registry.metadata(model, version)
         run_id = (meta.data.get("ledger") or {}).get("run_id")
-        registry.register(model, version, policy, actor="reconciler")
-        emit("registered", version, "reconciled: published, not registered", run_id=run_id)
+        register_and_announce(registry, emit, model, version, policy, run_id, "reconciled: published, not registered",
+                              actor="reconciler")
         if run_id:
             runs.finish(run_id, "published", version=version, reason="registered by the reconciler")
         actions.append(f"registered v{version} (published, not registered)")
     for run in runs.unfinished(model):
         if run.stage in ("published", "registered") and run.version is not None:
-            registry.register(model, run.version, policy, actor="reconciler")
-            emit("registered", run.version, "reconciled: registered, not announced", run_id=run.run_id)
+            register_and_announce(registry, emit, model, run.version, policy, run.run_id,
+                                  "reconciled: registered, not announced", actor="reconciler")
             runs.finish(run.run_id, "published", version=run.version, reason="announced by the reconciler")
             actions.append(f"announced v{run.version} (run {run.run_id})")
         else:

@@ -56,7 +56,7 @@ def test_the_composed_path_agrees_with_keras_on_held_out_images(bootstrapped, st
     reg = Registry(store)
     meta = reg.metadata(bootstrapped, 1)
     trainer = Trainer(store, None, TrainConfig(model=bootstrapped))
-    backbone, _ = trainer.backbone_for(meta)
+    backbone, _ = trainer.backbones.for_version(meta)
     arrays = np.load(io.BytesIO(reg.fetch_artifact(bootstrapped, 1, "head.npz", meta)))
     full = assemble(backbone, Head(arrays["kernel"], arrays["bias"]))
     data = json.loads(reg.fetch_artifact(bootstrapped, 1, "data.json", meta))

@@ -34,16 +34,16 @@ def test_a_cold_trainer_reads_the_dataset_embeddings_in_one_object(bootstrapped,
     items, _ = trainer.dataset()
     exs = [Example(i.sha256, i.key, i.label, i.split, "dataset") for i in items]
     before = counting.gets
-    emb = trainer.embeddings(None, fp, exs)        # no backbone: every embedding comes from S3, none is computed
+    emb = trainer.embedder.embed(None, fp, exs)        # no backbone: every embedding comes from S3, none is computed
     assert counting.gets - before == 1 and emb.shape[0] == len(exs) > 1000
     for e, vec in list(zip(exs, emb))[::100]:
         assert np.array_equal(np.load(io.BytesIO(store.get(embedding_key(fp, e.sha256)).body)), vec)
-    trainer.embeddings(None, fp, exs)
+    trainer.embedder.embed(None, fp, exs)
     assert counting.gets - before == 1                             # warm: nothing read again
 
     # an unreadable pack is no poison pill: a cold trainer reads the images one by one, and packs them again
     store.put(embedding_pack_key(fp), b"PK\x03\x04 not a zip")
-    again = Trainer(store, None, trainer.cfg).embeddings(None, fp, exs)
+    again = Trainer(store, None, trainer.cfg).embedder.embed(None, fp, exs)
     assert np.array_equal(again, emb)
     with np.load(io.BytesIO(store.get(embedding_pack_key(fp)).body)) as pack:
         assert len(pack["sha256"]) >= len(exs)

@@ -30,7 +30,7 @@ def test_corrections_fine_tune_the_root_backbone_and_teach_a_new_look(bootstrapp
                       alpha=meta.architecture["alpha"], seed=meta.params["seed"], tune_epochs=1)
     trainer = Trainer(store, None, cfg)
     items, _ = trainer.dataset()
-    root, root_info = trainer.backbone_for(meta)
+    root, root_info = trainer.backbones.for_version(meta)
     # the whole hold-out, and a third of the dataset's train split (a third of the tuning's time on 2 cores)
     exs = [Example(i.sha256, i.key, i.label, i.split, "dataset") for n, i in enumerate(items)
            if i.split != "train" or n % 3 == 0]
@@ -38,17 +38,17 @@ def test_corrections_fine_tune_the_root_backbone_and_teach_a_new_look(bootstrapp
     unseen = new_look(store, 5_000, 60, "test", "new-kind")       # ...and 60 portraits nobody voted on
 
     def on_unseen(fitted, backbone, fp) -> float:
-        probs = fitted.head.predict(trainer.embeddings(backbone, fp, unseen))
+        probs = fitted.head.predict(trainer.embedder.embed(backbone, fp, unseen))
         return float((probs.argmax(axis=1) == trainer.labels.index("non_engineer")).mean())
 
     frozen_cfg = dataclasses.replace(cfg, tune_epochs=0)
-    same, same_info = trainer.tuned(exs, root, root_info, frozen_cfg)
+    same, same_info = trainer.backbones.tuned(exs, root, root_info, frozen_cfg, trainer.labels)
     assert same is root and same_info["fingerprint"] == root_info["fingerprint"]          # tuning off: the root
     base_only = [e for e in exs if e.source == "dataset"]
     before = trainer._fit(base_only, root, root_info["fingerprint"], frozen_cfg)         # no corrections at all
     frozen = trainer._fit(exs, root, root_info["fingerprint"], frozen_cfg)
 
-    tuned, info = trainer.tuned(exs, root, root_info, cfg)
+    tuned, info = trainer.backbones.tuned(exs, root, root_info, cfg, trainer.labels)
     assert info["tuned_from"] == root_info["fingerprint"] != info["fingerprint"]
     manifest = reg.backbone_manifest(info["fingerprint"])                       # published, checked, described
     assert manifest["parity"]["ok"] and manifest["training"]["corrections"] == 30
@@ -64,8 +64,8 @@ def test_corrections_fine_tune_the_root_backbone_and_teach_a_new_look(bootstrapp
     assert fitted.accuracy >= frozen.accuracy - 0.03          # the other answers stay (the hold-out's SE: ~2.5 pts)
 
     # the next run starts from the root again, not from the tuned backbone; without corrections it is the root
-    assert trainer.root_of(tuned, info)[1]["fingerprint"] == root_info["fingerprint"]
-    assert trainer.tuned(base_only, tuned, info, cfg)[1]["fingerprint"] == root_info["fingerprint"]
+    assert trainer.backbones.root_of(tuned, info)[1]["fingerprint"] == root_info["fingerprint"]
+    assert trainer.backbones.tuned(base_only, tuned, info, cfg, trainer.labels)[1]["fingerprint"] == root_info["fingerprint"]
     # a tuned backbone's embeddings are kept in memory only, never in the shared S3 cache
     assert not list(store.keys(f"cache/embeddings/{info['fingerprint']}/"))
 
