@@ -15,7 +15,7 @@ export TRAIN_DATASET=synthetic-small TRAIN_DATASET_SIZE=1200 TRAIN_BACKBONE_EPOC
 # The stack's trainers refit the head alone (no fine-tuning of the backbone, about 10 s a run here):
 # tests/training_job/test_tuning.py tests the fine-tuning itself, and bench/crowd.py measures it.
 export TRAIN_TUNE_EPOCHS=0
-export PREDICT_RATE_LIMIT=30000         # on, above what the suite sends (tests/unit/test_request_budget.py tests it)
+export PREDICT_RATE_LIMIT=30000         # on, above what the suite sends (tests/unit/edge/test_request_budget.py tests it)
 export RENDEZVOUS_DELAYS_MS=2=1200      # v2 of the test model answers 1.2 s late in /predict-rendezvous
 export SLACK_FIRST_ANSWER_S=0.5         # ...so Slack gets the first of its two answers before v2 is in
 # The review channel's Web API calls go to the tests' receiver on loopback (tests/functions/test_slack.py).

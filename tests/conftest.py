@@ -143,8 +143,10 @@ def once(name: str, action) -> bool:
 SCOPES = {
     "shared-stack": ("tests/functions/", "tests/training_job/test_replay.py",
                      "tests/training_job/test_bootstrap.py::test_v1_and_v2",
-                     *(f"tests/layers/test_{name}.py" for name in ("matching", "media", "memory_bounds",
-                                                                   "registry_policy", "routing_runtime"))),
+                     *(f"tests/layers/{name}.py" for name in ("matching/test_matching", "edge/test_media",
+                                                              "serving/test_memory_bounds",
+                                                              "registry/test_registry_policy",
+                                                              "serving/test_routing_runtime"))),
     "echo-gateways": ("tests/stack/test_gateway.py",),
 }
 

@@ -6,6 +6,10 @@
     control.py    Control: the control document, update_control (CAS + audit), register, live_version;
                   ModelRoute, ControlDoc, Policy and the pure retention rule `retain`
     audit.py      AuditLog: every applied change and refused attempt, in PostgreSQL (history, rollback)
+    dataops.py    DataOps: the verbs' conditional, audited edits (route, canary, promote, rollback, ...)
+    commands.py   the /models verbs: parsing (text, API), authorising, running, tables
+    admin.py      ModelsAdmin: /models' service (the verbs, the honest comparison, the voters, `train`); it
+                  composes the ledger and analysis, so this package's __init__ does not import it
 
 Example:
     reg = Registry(store, AuditLog(db))                        # both, on one store; changes audited
