@@ -1,5 +1,5 @@
 """The JSON API's middleware: each function declares the chain its endpoints need, and the endpoint gets the
-caller that the chain established. Slack requests take the Slack front's own chain (layers.slack.front:
+caller that the chain established. Slack requests take the Slack front's own chain (layers.slack.verify:
 the signature, then the replay guard; its admin check is `SlackFront.is_admin`).
 
 Example (a handler):

@@ -1,7 +1,10 @@
 """Slack: one front for every function's slash command, and the Block Kit messages.
 
-    front.py    SlackFront: verify the signature (slack-sdk) and the replay guard, parse, acknowledge within
-                3 s, deliver to response_url; SlashCommand, Reply, is_slack
+    dispatch.py SlackFront: a verified request to its work (a slash command or a click), acknowledged within
+                3 s, the rest delivered later; SlashCommand
+    verify.py   SlackChecks: the signature (slack-sdk), the replay guard, the admin list; is_slack
+    delivery.py deliver() through response_url (WebhookClient), only to Slack's hooks hosts
+    reply.py    Reply (text and blocks), ephemeral, error_reply, http_reply
     interactions.py  button clicks: Interaction, Action, is_interaction, parse_interaction
     review.py   posting unconfident answers to a review channel with the bot token (WebClient)
     blocks.py   the Block Kit messages of each command (built with slack-sdk's block models)
@@ -10,9 +13,11 @@
 The adapter between Slack and the services: it may import edge, serving's values, ledger's receipt, registry's
 tables and matching's rules to format them; no service package imports it.
 """
-from layers.slack.front import (FORM_FIELDS, LocalReplayGuard, Reply, SIGNATURE_HEADERS, SLACK_HOOK_HOSTS, SlackFront,
-                                SlashCommand, ephemeral, error_reply, http_reply, is_slack, response_url_allowed, unwrap)
+from layers.slack.delivery import SLACK_HOOK_HOSTS, deliver, response_url_allowed
+from layers.slack.dispatch import FORM_FIELDS, SlackFront, SlashCommand, unwrap
+from layers.slack.reply import Reply, ephemeral, error_reply, http_reply
+from layers.slack.verify import SIGNATURE_HEADERS, LocalReplayGuard, SlackChecks, is_slack
 from layers.slack.interactions import Action, Interaction, is_interaction, parse_interaction
 
 __all__ = ["Action", "Interaction", "is_interaction", "parse_interaction", "FORM_FIELDS", "LocalReplayGuard", "Reply", "SIGNATURE_HEADERS", "SLACK_HOOK_HOSTS", "SlackFront",
-           "SlashCommand", "ephemeral", "error_reply", "http_reply", "is_slack", "response_url_allowed", "unwrap"]
+           "SlashCommand", "SlackChecks", "deliver", "ephemeral", "error_reply", "http_reply", "is_slack", "response_url_allowed", "unwrap"]

@@ -21,7 +21,7 @@ from layers.matching.rules import REMAINING_CAP
 from layers.registry.commands import compare_table, table
 from layers.edge.intake import is_public_url
 from layers.serving.prediction import Prediction
-from layers.slack.front import Reply
+from layers.slack.reply import Reply
 
 PRETTY = {"engineer": "an engineer :computer:", "non_engineer": "not an engineer :art:"}
 

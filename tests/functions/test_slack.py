@@ -15,7 +15,7 @@ from slack_sdk.signature import SignatureVerifier
 from layers.config import SlackSettings
 from layers.images import sha256_hex
 from layers.slack import SlackFront, response_url_allowed
-from layers.slack.front import ephemeral
+from layers.slack.reply import ephemeral
 from portraits.synth import portrait, to_jpeg
 from tests.conftest import http, wait_until
 from tests.functions.conftest import RECEIVER_PORT
@@ -167,7 +167,7 @@ def test_response_url_must_be_slack_unless_allowed():
 
 def test_the_checks_are_a_chain_that_stops_before_any_work_and_admins_are_marked():
     front = SlackFront(SlackSettings(signing_secret=SECRET, admins=("slack:T1:UA", "UB")), "/x", "/x", nargs=(0, 5))
-    assert front.checks == [front.require_signature, front.refuse_replays]
+    assert front.verify.checks == [front.verify.require_signature, front.verify.refuse_replays]
     ran = []
 
     class Event:
@@ -184,5 +184,5 @@ def test_the_checks_are_a_chain_that_stops_before_any_work_and_admins_are_marked
     replayed = Event("UA")
     assert front.handle(replayed, work)["statusCode"] == 200
     assert front.handle(replayed, work)["statusCode"] == 401 and len(ran) == 4     # the replay did no work
-    front.checks.append(lambda event: {"statusCode": 418, "body": {}, "headers": {}})     # a check of one's own
+    front.verify.checks.append(lambda event: {"statusCode": 418, "body": {}, "headers": {}})     # a check of one's own
     assert front.handle(Event("UA"), work)["statusCode"] == 418 and len(ran) == 4

@@ -11,7 +11,7 @@ from layers.config import MediaSettings, SlackSettings
 from layers.errors import BadInput, Forbidden
 from layers.matching.app import AfterDark
 from layers.edge.media import MediaLinks
-from layers.slack.front import SlackFront
+from layers.slack.dispatch import SlackFront
 
 LINKS = MediaLinks(MediaSettings(signing_key="k" * 32, public_url="https://gw.example", ttl_s=60))
 
@@ -26,7 +26,7 @@ def test_a_media_link_with_a_strange_exp_or_sig_is_forbidden(exp, sig):
 def test_a_malformed_slack_timestamp_is_a_401(stamp):
     front = SlackFront(SlackSettings(signing_secret="s"), "/predict", "usage", (0, 1))
     event = SimpleNamespace(body=b"text=x", headers={"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=ab"})
-    reply = front.require_signature(event)
+    reply = front.verify.require_signature(event)
     assert reply is not None and reply["statusCode"] == 401
 
 
