@@ -14,10 +14,10 @@ from layers.edge.auth import api_principal, request_key, slack_principal
 from layers.edge.chain import Chain, bearer
 from layers.edge.http import allow_methods, json_object, ok, user_of
 from layers.edge.intake import fetch_image, image_of
-from layers.errors import NotFound
+from layers.matching import verbs
 from layers.matching.rules import explain
 from layers.slack import Reply, is_slack
-from layers.slack.blocks import deleted_message, match_message, profile_message, signup_message, side_thanks
+from layers.slack.blocks import deleted_message, match_message, profile_message, side_thanks, signup_message
 from layers.wiring import Wiring
 
 W = Wiring.for_function("afterdark")
@@ -25,35 +25,22 @@ APP = W.dating_app()
 USAGE = "/afterdark signup PHOTO_URL [name] | match | me | delete | help"
 SLACK = W.slack("/afterdark", USAGE, nargs=(1, 8), response_type="ephemeral")
 API = Chain(bearer(W.tokens, "predict"))
-VERBS = {"signup": ("POST",), "match": ("GET", "POST"), "me": ("GET", "DELETE"), "confirm": ("POST",),
-         "delete": ("DELETE", "POST")}
 
 
 def api(req, caller) -> dict:
     verb = req.path.strip("/") or "help"
+    allow_methods(req, *verbs.methods_for(verb))
     if verb == "help":
         return ok({"usage": __doc__})
-    if verb not in VERBS:
-        raise NotFound(f"no such afterdark verb {verb!r}: {', '.join(VERBS)}, help")
-    allow_methods(req, *VERBS[verb])
-    if verb == "signup":
-        image = image_of(req, W.settings.fetch)
-        signed = APP.signup(api_principal(caller.client, user_of(req, image.fields)), image.content(),
-                            image.fields.get("name"))
-        return ok({"profile": APP.profile_json(signed.profile), "ensemble": signed.score.to_json(),
-                   "replaced_photo": signed.replaced_photo}, status=201)
-    fields = {**req.query, **(json_object(req.body) if req.method == "POST" else {})}
-    principal = api_principal(caller.client, user_of(req, fields))
-    if verb == "match":
-        return ok(APP.found_json(APP.match(principal)))
-    if verb == "delete" or req.method == "DELETE":
-        return ok(vars(APP.delete(principal)))
-    if verb == "me":
-        return ok(APP.profile_json(APP.me(principal)))
-    caller.client.require("vote")                                   # confirm: your side is a vote
-    profile, receipt = APP.confirm(principal, fields.get("label"), APP.me(principal).photo_sha256,
-                                   key=request_key(req.headers.get("Idempotency-Key")))
-    return ok({"profile": APP.profile_json(profile), "vote": receipt.to_json()})
+    image = image_of(req, W.settings.fetch) if verb == "signup" else None
+    fields = image.fields if image else {**req.query, **(json_object(req.body) if req.method == "POST" else {})}
+    key = ""
+    if verb in verbs.VOTES:                                        # your side is a vote
+        caller.client.require("vote")
+        key = request_key(req.headers.get("Idempotency-Key"))
+    body, status = verbs.run(APP, verb, req.method, api_principal(caller.client, user_of(req, fields)), fields,
+                             image.content if image else None, key)
+    return ok(body, status=status)
 
 
 def slash_afterdark(cmd) -> Reply:
