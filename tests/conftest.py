@@ -86,7 +86,7 @@ BACKBONE_SOURCES = ("training_job/model.py", "training_job/bootstrap.py", "train
 
 def backbone_cache_key() -> str:
     """What a trained test backbone depends on: the training code, its configuration and the dataset's name.
-    (The synthetic dataset is deterministic; a change to its generator is a change to training_job/.)"""
+    (The synthetic dataset is deterministic: its generator, portraits/synth.py, is one of the sources.)"""
     from training_job.__main__ import parser            # the CLI's defaults: TRAIN_* in the environment count
     from training_job.config import BACKBONE_PARAMS
     defaults = vars(parser().parse_args(["bootstrap"]))
