@@ -21,7 +21,7 @@ import time
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from layers.config import KafkaSettings, Settings
 from layers.errors import Unavailable
@@ -228,6 +228,21 @@ class EventSink:
         except KafkaError as err:
             raise Unavailable(f"Kafka unreachable at {self.settings.bootstrap}: {err}") from err
         return self._producer
+
+    def publish(self, topic: str, record: Record, key: str | None = None,
+                on_failure: Callable[[Exception], None] | None = None) -> None:
+        """Write without waiting for the acknowledgement (off the hot path: decoys, shadow predictions): the
+        producer batches what accumulates, and a write the broker never acknowledges is handed to
+        `on_failure` on the producer's thread. Raises Unavailable only when the producer cannot be built or its
+        buffer stays full (max_block_ms)."""
+        from kafka.errors import KafkaError
+        producer = self._get()
+        try:
+            future = producer.send(topic, value=record.encode(), key=key.encode() if key else None)
+        except KafkaError as err:
+            raise Unavailable(f"Kafka did not take the write to {topic}: {err}") from err
+        if on_failure is not None:
+            future.add_errback(on_failure)
 
     def send(self, topic: str, record: Record, key: str | None = None, timeout_s: float | None = None) -> tuple[int, int]:
         """Write and wait for the acknowledgement. Returns (partition, offset)."""

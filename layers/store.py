@@ -116,6 +116,16 @@ class BlobStore:
         except Conflict:
             return False
 
+    def create(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> bool:
+        """Create-only write in ONE round trip (a conditional PUT, If-None-Match: *): True when this call wrote
+        it, False when the key was there. For content-addressed keys that are usually new (a /predict decoy);
+        put_if_absent asks first, for bodies that are often there already."""
+        try:
+            self.put(key, body, if_none_match="*", content_type=content_type)
+            return True
+        except Conflict:
+            return False
+
     def exists(self, key: str) -> bool:
         try:
             self._call("head", key, self._s3.head_object, Bucket=self.bucket, Key=key)

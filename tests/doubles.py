@@ -62,6 +62,7 @@ class MemoryStore:
         return etag
 
     put_if_absent = BlobStore.put_if_absent        # the real one's logic, over this class's exists and put
+    create = BlobStore.create                      # ...and its one-round-trip create, over put
 
     def exists(self, key: str) -> bool:
         self._check()
@@ -100,6 +101,14 @@ class MemorySink:
         with self._lock:
             self.records[topic].append((key, record))
             return 0, len(self.records[topic]) - 1
+
+    def publish(self, topic: str, record, key: str | None = None, on_failure=None) -> None:
+        """As EventSink.publish: no wait; a write that is never acknowledged goes to `on_failure`."""
+        if self.down:
+            if on_failure is not None:
+                on_failure(Unavailable(f"Kafka did not acknowledge the write to {topic}: the broker is down"))
+            return
+        self.send(topic, record, key)
 
     def close(self) -> None:
         pass

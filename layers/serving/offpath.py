@@ -30,6 +30,11 @@ class OffPath:
         for i in range(workers):
             threading.Thread(target=self._work, name=f"offpath-{i}", daemon=True).start()
 
+    def count(self, key: str) -> None:
+        """Count something that happened to a job after it ran (e.g. `decoy.unacknowledged`: Kafka never
+        acknowledged its record)."""
+        self._count(key)
+
     def _count(self, key: str) -> None:
         with self._lock:
             self._counts[key] += 1

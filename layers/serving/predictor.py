@@ -39,7 +39,8 @@ class Predictor:
         self.runtime, self.store, self.sink, self.settings = runtime, store, sink, settings
         self.on_unconfident = on_unconfident      # e.g. the review channel; called once the image is stored
         self.topics = settings.kafka.topics
-        self.offpath = offpath or OffPath(settings.serving.offpath_queue, max_bytes=settings.serving.offpath_max_bytes)
+        self.offpath = offpath or OffPath(settings.serving.offpath_queue, workers=settings.serving.offpath_workers,
+                                          max_bytes=settings.serving.offpath_max_bytes)
         self.cache = PredictionCache(settings.serving.cache_entries)
 
     def status(self) -> dict:
@@ -85,12 +86,13 @@ class Predictor:
     # -- off the hot path ----------------------------------------------------------------------------
     def _decoy(self, data: bytes, sha: str, p: Prediction) -> None:
         key = decoy_key(sha)                          # expires after DECOY_RETENTION_DAYS; a vote copies it
-        self.store.put_if_absent(key, data)
+        self.store.create(key, data)                  # one conditional PUT: a new image is the usual case
         if p.unconfident and self.on_unconfident is not None:
             self.on_unconfident(p)          # must return at once (the review channel queues its own work)
-        self.sink.send(self.topics.predict_decoy, DecoyRecord(
+        self.sink.publish(self.topics.predict_decoy, DecoyRecord(
             request_id=p.request_id, image_sha256=sha, image_key=key, user=p.user, created_at_ms=now_ms(),
-            model=p.model, version=p.version, label=p.label, confidence=p.confidence), key=p.request_id)
+            model=p.model, version=p.version, label=p.label, confidence=p.confidence), key=p.request_id,
+            on_failure=lambda err: self.offpath.count("decoy.unacknowledged"))
 
     def _shadow(self, snap: Snapshot, data: bytes, p: Prediction) -> None:
         """Every mirror version scores the same bytes, preprocessed at ITS input size by the one function
@@ -104,6 +106,7 @@ class Predictor:
         ms = round((time.perf_counter() - t0) * 1000, 3)
         for loaded in mirror:
             label, confidence, _ = top(loaded.labels, probs[loaded.version])
-            self.sink.send(self.topics.predictions, PredictionRecord(
+            self.sink.publish(self.topics.predictions, PredictionRecord(
                 request_id=p.request_id, model=p.model, version=loaded.version, label=label,
-                confidence=round(confidence, 6), latency_ms=ms, created_at_ms=now_ms()), key=p.request_id)
+                confidence=round(confidence, 6), latency_ms=ms, created_at_ms=now_ms()), key=p.request_id,
+                on_failure=lambda err: self.offpath.count("shadow.unacknowledged"))

@@ -61,6 +61,8 @@ def test_a_missing_key_is_not_found_and_a_cas_on_it_is_refused(store, uid):
     with pytest.raises((NotFound, Conflict)):
         store.put(f"test/{uid}/nothing", b"x", if_match="0" * 32)
     assert store.put_if_absent(f"test/{uid}/once", b"a") and not store.put_if_absent(f"test/{uid}/once", b"b")
+    assert store.create(f"test/{uid}/one-trip", b"a") and not store.create(f"test/{uid}/one-trip", b"b")
+    assert store.get(f"test/{uid}/one-trip").body == b"a"                 # the second writer changed nothing
     assert store.get(f"test/{uid}/once").body == b"a"
 
 
