@@ -83,7 +83,7 @@ REGISTRY.register(_Watched())
 
 
 def watch_offpath(function: str, *offpaths) -> None:
-    """Off-the-hot-path jobs (decoy, shadow, record, review): submitted, done, failed, dropped."""
+    """Off-the-hot-path jobs (decoy, shadow, record, review): submitted, done, failed, dropped, unacknowledged."""
     _OFFPATHS.extend((function, q) for q in offpaths)
 
 
