@@ -20,6 +20,7 @@ Adds X-Call-Id (unless the caller sent one) and X-Start-Time to the upstream req
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -70,6 +71,7 @@ class Function:
     proc: subprocess.Popen | None = None
     env: dict[str, str] = field(default_factory=dict)
     ns: "netns.FunctionNamespace | None" = None
+    dial: type = http.client.HTTPConnection    # how the gateway connects: straight into the namespace, when it has one
 
     def describe(self) -> dict:
         running = self.proc is not None and self.proc.poll() is None
@@ -136,6 +138,7 @@ def start_function(fn: Function, stack_dir: Path, logs: Path, watchdog: str) -> 
         fn.ns = netns.FunctionNamespace(fn.name)
         fn.ns.forward_out(outside_ports(env, {fn.port, fn.upstream_port}))
         fn.ns.forward_in(fn.port)
+        fn.dial = fn.ns.connection()
         fn.proc = fn.ns.popen([str(REAL_WATCHDOG)], cwd=template_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
     else:
@@ -193,7 +196,8 @@ def make_handler(functions: dict[str, Function]):
             call_id = self.headers.get("X-Call-Id") or str(uuid.uuid4())
             extra = {"X-Call-Id": call_id, "X-Start-Time": str(time.time_ns())}
             try:
-                answer = fetch(self, "127.0.0.1", fn.port, rest, timeout=GATEWAY_TIMEOUT_S, extra_headers=extra)
+                answer = fetch(self, "127.0.0.1", fn.port, rest, timeout=GATEWAY_TIMEOUT_S, extra_headers=extra,
+                               connection=fn.dial)
             except BadRequest as err:
                 return refuse(self, err)
             except UpstreamTimeout:

@@ -6,6 +6,7 @@ out, so this module bridges exactly the TCP ports a function needs, in userspace
 
     ns = FunctionNamespace("predict")                # `unshare --net` (a holder process), loopback up
     ns.forward_in(8300)                              # host 127.0.0.1:8300 -> the namespace's 127.0.0.1:8300
+    ns.connection()                                  # or dial in directly: an HTTPConnection class (no relay)
     ns.forward_out([9000, 9092, 55432])              # the namespace's 127.0.0.1:9000 -> the host's, ...
     proc = ns.popen(["of-watchdog"], env=..., ...)   # started inside (nsenter --net)
     ns.close()
@@ -18,6 +19,7 @@ relayed between sockets created on either side.
 from __future__ import annotations
 
 import ctypes
+import http.client
 import os
 import shutil
 import socket
@@ -151,6 +153,25 @@ class FunctionNamespace:
         """this namespace's 127.0.0.1:port -> the host's 127.0.0.1:port (S3, Kafka, PostgreSQL, ...)."""
         for port in sorted(set(ports)):
             self._serve(self._listen(port, in_ns=True), port, connect_in_ns=False)
+
+    def connection(self) -> type:
+        """An http.client connection class whose socket is created inside this namespace: the gateway dials
+        straight in, with no relay threads between (forward_in stays, for anything else on the host)."""
+        ns_fd = self.fd
+
+        class NamespacedConnection(http.client.HTTPConnection):
+            def connect(self) -> None:
+                with inside(ns_fd):
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.settimeout(self.timeout)
+                try:
+                    sock.connect((self.host, self.port))
+                except OSError:
+                    sock.close()
+                    raise
+                self.sock = sock
+        return NamespacedConnection
 
     def accepting(self, port: int) -> bool:
         """Whether something in the namespace accepts TCP connections on 127.0.0.1:port."""

@@ -27,6 +27,7 @@ import queue
 import select
 import socket
 import threading
+from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
@@ -135,13 +136,14 @@ def drain(req: BaseHTTPRequestHandler, limit: int) -> None:
 
 
 POOL_SIZE = 32
-_pools: dict[tuple[str, int], queue.LifoQueue] = {}
+_pools: dict[tuple, queue.LifoQueue] = {}
 _pools_lock = threading.Lock()
 
 
-def _pool(host: str, port: int) -> queue.LifoQueue:
+def _pool(host: str, port: int, connection) -> queue.LifoQueue:
+    """Idle connections to one upstream, by how they are made (a namespace's 127.0.0.1 is not the host's)."""
     with _pools_lock:
-        return _pools.setdefault((host, port), queue.LifoQueue(POOL_SIZE))
+        return _pools.setdefault((host, port, connection), queue.LifoQueue(POOL_SIZE))
 
 
 def _exchange(conn: http.client.HTTPConnection, method: str, path: str, body: BodyStream, headers: dict):
@@ -154,22 +156,25 @@ def _exchange(conn: http.client.HTTPConnection, method: str, path: str, body: Bo
 
 
 def fetch(req: BaseHTTPRequestHandler, host: str, port: int, path: str, timeout: float,
-          extra_headers: dict[str, str] | None = None) -> tuple[int, str, list[tuple[str, str]], bytes]:
+          extra_headers: dict[str, str] | None = None,
+          connection: Callable[..., http.client.HTTPConnection] = http.client.HTTPConnection
+          ) -> tuple[int, str, list[tuple[str, str]], bytes]:
     """Send the request being served to http://host:port/path with the same method, headers and body, on a
     pooled keep-alive connection, the body streamed. Returns (status, reason, headers, body). Raises
-    BadRequest (the client's fault), UpstreamTimeout / UpstreamError."""
+    BadRequest (the client's fault), UpstreamTimeout / UpstreamError. `connection` makes a connection (e.g.
+    one whose socket is created inside a function's network namespace: dev/netns.py)."""
     body = body_of(req)
     headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
     headers.update(extra_headers or {})
     headers["Content-Length"] = str(len(body.buffered) if body.buffered is not None else body.left)
-    pool = _pool(host, port)
+    pool = _pool(host, port, connection)
     try:
         conn, reused = pool.get_nowait(), True
         if conn.sock is not None and select.select([conn.sock], [], [], 0)[0]:
             conn.close()                  # readable while idle: the upstream closed it (EOF); a new one instead
-            conn, reused = http.client.HTTPConnection(host, port, timeout=timeout), False
+            conn, reused = connection(host, port, timeout=timeout), False
     except queue.Empty:
-        conn, reused = http.client.HTTPConnection(host, port, timeout=timeout), False
+        conn, reused = connection(host, port, timeout=timeout), False
     conn.timeout = timeout
     if conn.sock is not None:
         conn.sock.settimeout(timeout)
@@ -180,7 +185,7 @@ def fetch(req: BaseHTTPRequestHandler, host: str, port: int, path: str, timeout:
             if not reused or not body.replayable:          # a body already streamed cannot be sent again
                 raise
             conn.close()                                 # closed while idle: once more, on a new connection
-            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+            conn = connection(host, port, timeout=timeout)
             resp, data = _exchange(conn, req.command, path, body, headers)
     except BadRequest:
         conn.close()                                     # the upstream got part of a body: never reuse it
