@@ -16,8 +16,6 @@ machine's CPU per request (all processes: servers, MinIO, Kafka). Appends to ben
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
 import os
 import statistics
 import subprocess
@@ -25,22 +23,15 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-from bench.load import free_port, photo, post
-from bench.predict_latency import api_token, record
+from bench.load import delta, drain, free_port, fresh, offpath, photo, post
+from bench.predict_latency import record
 from layers.config import Settings
 from layers.registry import Registry
 from layers.store import BlobStore
 
 ROOT = Path(__file__).resolve().parent.parent
-SERIAL = itertools.count(1)
-
-
-def fresh(body: bytes) -> bytes:
-    """The same photo as a new image: bytes after the JPEG's end marker change the sha256, not the pixels."""
-    return body + b"\x00afterdark-bench-" + next(SERIAL).to_bytes(8, "big")
 
 
 def busy_jiffies() -> int:
@@ -73,27 +64,6 @@ def closed_loop(url: str, clients: int, seconds: float) -> dict:
     took, cpu = time.time() - t0, (busy_jiffies() - cpu0) / os.sysconf("SC_CLK_TCK")
     return {"p50": statistics.median(lat), "rps": len(lat) / took, "n": len(lat), "errors": errors[0],
             "cpu_ms": 1000 * cpu / max(1, len(lat))}
-
-
-def offpath(status_url: str) -> dict:
-    req = urllib.request.Request(status_url, headers={"Authorization": f"Bearer {api_token()}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read()).get("offpath", {})
-
-
-def drain(status_urls: list[str], timeout_s: float = 60) -> None:
-    """Wait until the off-path queues are empty, so that one cell's leftover work does not run in the next."""
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        stats = [offpath(url) for url in status_urls]
-        if all(s.get("decoy.submitted", 0) <= s.get("decoy.done", 0) + s.get("decoy.failed", 0) for s in stats):
-            return
-        time.sleep(0.5)
-
-
-def delta(before: dict, after: dict) -> str:
-    keys = sorted(k for k in after if k.startswith("decoy.") or k.startswith("shadow."))
-    return ", ".join(f"{k} {after.get(k, 0) - before.get(k, 0)}" for k in keys) or "none"
 
 
 def started(cmd: list[str], env: dict, cwd: Path, url: str) -> subprocess.Popen:
