@@ -62,7 +62,14 @@ class MemoryStore:
         return etag
 
     put_if_absent = BlobStore.put_if_absent        # the real one's logic, over this class's exists and put
-    create = BlobStore.create                      # ...and its one-round-trip create, over put
+
+    def create(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> bool:
+        """As BlobStore.create: one conditional PUT; False when the key was there."""
+        try:
+            self.put(key, body, if_none_match="*", content_type=content_type)
+            return True
+        except Conflict:
+            return False
 
     def exists(self, key: str) -> bool:
         self._check()

@@ -90,3 +90,12 @@ def test_decoys_expire_by_a_lifecycle_rule_and_by_the_sweep(settings, uid):
         for key in bucket.keys(""):
             bucket.delete(key)
         bucket._s3.delete_bucket(Bucket=bucket.bucket)
+
+
+def test_a_one_trip_create_against_a_store_that_is_down_is_unavailable():
+    from layers.config import S3Settings
+    from layers.errors import Unavailable
+    from layers.store import BlobStore
+    down = BlobStore(S3Settings(endpoint="http://127.0.0.1:1", access_key="a", secret_key="b", connect_timeout_s=1))
+    with pytest.raises(Unavailable):
+        down.create("decoys/" + "0" * 64, b"x")
