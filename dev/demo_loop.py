@@ -152,9 +152,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     say(f"[demo]    meanwhile people voted on {extra} more new portraits, tested on both versions before any "
         f"version trained on them")
-    history = [h for h in api.history() if h["actor"] == "system:auto-promotion"]
-    decided = [h["change"] for h in history if f"promote v{promoted}:" in h["change"] or f"reject v{promoted}:" in h["change"]]
-    evidence = decided[0] if decided else ""                 # the decision itself, not a later canary step
+    def decision_entry() -> str:
+        """The decision itself in the audit log, not a later canary step. The audit row follows the control
+        document's write (layers.registry.control), so it may lag the route the loop above saw: wait for it."""
+        history = [h for h in api.history() if h["actor"] == "system:auto-promotion"]
+        return next((h["change"] for h in history
+                     if f"promote v{promoted}:" in h["change"] or f"reject v{promoted}:" in h["change"]), "")
+    evidence, waited = decision_entry(), time.time() + 15
+    while not evidence and time.time() < waited:
+        time.sleep(0.3)
+        evidence = decision_entry()
     if evidence:
         say(f"[demo]    the audit log says: {evidence}")
     deadline = time.time() + 15                          # the functions poll the control document (1 s)
