@@ -25,8 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench.load import delta, drain, free_port, fresh, offpath, photo, post
-from bench.predict_latency import record
+from bench.load import delta, drain, free_port, offpath, photo, post
+from bench.predict_latency import fresh, record
 from layers.config import Settings
 from layers.registry import Registry
 from layers.store import BlobStore

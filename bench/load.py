@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import itertools
 import json
 import os
 import socket
@@ -28,7 +27,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from bench.predict_latency import api_token, record
+from bench.predict_latency import api_token, fresh, record
 from layers.config import Settings
 from layers.db import Database
 from layers.registry import AuditLog, Registry
@@ -37,18 +36,12 @@ from layers.store import BlobStore
 from portraits.synth import portrait
 
 ROOT = Path(__file__).resolve().parent.parent
-SERIAL = itertools.count(1)
 
 
 def photo(seed: int) -> bytes:
     buf = io.BytesIO()
     portrait(seed)[0].resize((640, 480)).save(buf, format="JPEG", quality=90)
     return buf.getvalue()
-
-
-def fresh(body: bytes) -> bytes:
-    """The same photo as a new image: bytes after the JPEG's end marker change the sha256, not the pixels."""
-    return body + b"\x00afterdark-bench-" + next(SERIAL).to_bytes(8, "big")
 
 
 def post(url: str, body: bytes, user: str) -> tuple[int, int | None]:

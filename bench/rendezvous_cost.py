@@ -5,7 +5,8 @@ In process (the function's own code, no HTTP): for the same 640x480 JPEG photos,
   * one /predict:         decode + preprocess + one version (backbone + head)
   * rendezvous, shared:   layers.serving.rendezvous over k versions on one backbone (one backbone pass, k heads)
   * rendezvous, naive:    the same k versions, each with its own copy of the backbone (k backbone passes)
-and through the gateway (make run): /predict against /predict-rendezvous, p50 at one client.
+and through the gateway (make run): /predict against /predict-rendezvous, p50 at one client, a new image in
+every request (bench.predict_latency.fresh: /predict's cache never answers).
 Target: k = 3 costs <= 1.3 x one /predict. Appends to bench/RESULTS.md.
 
     PYTHONPATH=. python bench/rendezvous_cost.py [--model NAME] [--k 3] [--n 300]
@@ -21,7 +22,7 @@ import time
 import urllib.request
 from dataclasses import replace
 
-from bench.predict_latency import api_token, record
+from bench.predict_latency import api_token, fresh, record
 from layers.config import Settings
 from layers.images import decode, to_input
 from layers.registry import ModelRoute, Registry
@@ -66,8 +67,8 @@ class FixedRuntime:
 
 
 def gateway_p50(gateway: str, path: str, images: list[bytes], n: int) -> float:
-    def call(b: bytes) -> None:
-        req = urllib.request.Request(f"{gateway}/function/{path}", data=b, method="POST", headers={
+    def call(b: bytes) -> None:                      # a new image every call: /predict's cache never answers
+        req = urllib.request.Request(f"{gateway}/function/{path}", data=fresh(b), method="POST", headers={
             "Content-Type": "image/jpeg", "Authorization": f"Bearer {api_token()}"})
         with urllib.request.urlopen(req, timeout=30) as resp:
             resp.read()

@@ -95,9 +95,10 @@ class Wiring:
         return VoteRecorder(self.store, self.sink, Ledger(self.db), self.vote_limiter, self.settings,
                             client_limiter=clients)
 
+    @cached_property
     def runtime(self) -> "ModelRuntime":
-        """The model runtime, started (it polls the control document and hot-reloads verified versions), and
-        watched by the metrics."""
+        """The model runtime, started once (it polls the control document and hot-reloads verified versions),
+        and watched by the metrics."""
         from layers import metrics
         from layers.registry import Registry
         from layers.serving.runtime import ModelRuntime
@@ -117,7 +118,7 @@ class Wiring:
         from layers import metrics
         from layers.serving.predictor import Predictor
         review = self.review
-        predictor = Predictor(self.runtime(), self.store, self.sink, self.settings,
+        predictor = Predictor(self.runtime, self.store, self.sink, self.settings,
                               on_unconfident=review.submit if review.enabled else None)
         metrics.watch_offpath(self.name, predictor.offpath, *([review.queue] if review.queue else []))
         metrics.watch_cache(predictor.cache)
@@ -128,7 +129,7 @@ class Wiring:
         `predictions` off the hot path, watched by the metrics."""
         from layers import metrics
         from layers.serving.rendezvous import Rendezvous
-        rendezvous = Rendezvous(self.runtime(), self.settings.serving, self.sink, self.settings.kafka.topics.predictions)
+        rendezvous = Rendezvous(self.runtime, self.settings.serving, self.sink, self.settings.kafka.topics.predictions)
         metrics.watch_offpath(self.name, rendezvous.offpath)
         return rendezvous
 
@@ -141,7 +142,7 @@ class Wiring:
         from layers.serving.ensemble import Ensemble
         profiles = Profiles(self.db)
         serving = self.settings.serving
-        app = AfterDark(Ensemble(self.runtime(), serving, serving.ensemble_weighting), profiles, self.store,
+        app = AfterDark(Ensemble(self.runtime, serving, serving.ensemble_weighting), profiles, self.store,
                         self.recorder(per_client=False), self.links, self.settings.labels, serving.max_pixels,
                         self.vote_limiter)
         PhotoSweeper(self.store, profiles).start()      # photos no profile references, after an hour

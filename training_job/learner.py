@@ -51,10 +51,9 @@ LEASE_CHECK_S = 5.0               # how often the active trainer checks it still
 
 @dataclass(frozen=True)
 class RunPlan:
-    """A training run as the loop decided it: its row, why, the ledger state and consensus it learns, and the
+    """A training run as the loop decided it: its row, the ledger state and consensus it learns, and the
     version it starts from."""
     run_id: int
-    trigger: str
     snapshot: LedgerSnapshot
     consensus: Consensus
     parent: ModelMetadata
@@ -222,7 +221,7 @@ class Learner:
         print(f"[consume] run {run_id} ({trigger}): training on the ledger through {snap.watermark} "
               f"({snap.votes} votes, {len(agreed.accepted)} images agreed, {len(agreed.quarantined)} quarantined) "
               f"against live v{parent.version}", flush=True)
-        return RunPlan(run_id, trigger, snap, agreed, parent)
+        return RunPlan(run_id, snap, agreed, parent)
 
     def execute(self, plan: RunPlan):
         """The run itself: fine-tune, fit, convert, gate, publish, register. On the training thread: it touches

@@ -31,11 +31,8 @@ class OffPath:
             threading.Thread(target=self._work, name=f"offpath-{i}", daemon=True).start()
 
     def count(self, key: str) -> None:
-        """Count something that happened to a job after it ran (e.g. `decoy.unacknowledged`: Kafka never
-        acknowledged its record)."""
-        self._count(key)
-
-    def _count(self, key: str) -> None:
+        """Count what happened to a job: submitted, dropped, done, failed, or after it ran (e.g.
+        `decoy.unacknowledged`: Kafka never acknowledged its record)."""
         with self._lock:
             self._counts[key] += 1
 
@@ -47,11 +44,11 @@ class OffPath:
         if fits:
             try:
                 self._q.put_nowait((kind, job, nbytes))
-                self._count(f"{kind}.submitted")
+                self.count(f"{kind}.submitted")
                 return True
             except queue.Full:
                 self._release(nbytes)
-        self._count(f"{kind}.dropped")
+        self.count(f"{kind}.dropped")
         return False
 
     def _release(self, nbytes: int) -> None:
@@ -63,9 +60,9 @@ class OffPath:
             kind, job, nbytes = self._q.get()
             try:
                 job()
-                self._count(f"{kind}.done")
+                self.count(f"{kind}.done")
             except Exception as err:
-                self._count(f"{kind}.failed")
+                self.count(f"{kind}.failed")
                 log.warning("off-path %s job failed: %s", kind, err)
             finally:
                 self._release(nbytes)

@@ -62,6 +62,7 @@ class Predictor:
         loaded = snap.versions[version]
         sha = sha256_hex(data)
         cached = self.cache.get(sha, loaded.model, version)
+        seen = cached is not None                  # answered recently: its decoy image is very likely stored
         if cached is None:
             img = decode(data, draft_size=loaded.input_size, max_pixels=self.settings.serving.max_pixels)
             cached = top(loaded.labels, loaded.predict(to_input(img, loaded.input_size)[None, ...])[0])
@@ -78,15 +79,18 @@ class Predictor:
         metrics.PREDICTION_CONFIDENCE.labels(p.model, version_label).observe(p.confidence)
         if p.unconfident:
             metrics.UNCONFIDENT.labels(p.model, version_label).inc()
-        self.offpath.submit("decoy", lambda: self._decoy(data, sha, p), nbytes=len(data))
+        self.offpath.submit("decoy", lambda: self._decoy(data, sha, p, seen), nbytes=len(data))
         if snap.route.mirror:
             self.offpath.submit("shadow", lambda: self._shadow(snap, data, p), nbytes=len(data))
         return p
 
     # -- off the hot path ----------------------------------------------------------------------------
-    def _decoy(self, data: bytes, sha: str, p: Prediction) -> None:
+    def _decoy(self, data: bytes, sha: str, p: Prediction, seen: bool) -> None:
         key = decoy_key(sha)                          # expires after DECOY_RETENTION_DAYS; a vote copies it
-        self.store.create(key, data)                  # one conditional PUT: a new image is the usual case
+        if seen:
+            self.store.put_if_absent(key, data)       # a repeat: ask first rather than upload the body again
+        else:
+            self.store.create(key, data)              # a new image: one conditional PUT
         if p.unconfident and self.on_unconfident is not None:
             self.on_unconfident(p)          # must return at once (the review channel queues its own work)
         self.sink.publish(self.topics.predict_decoy, DecoyRecord(
