@@ -34,6 +34,7 @@ from layers.registry import AuditLog, Registry
 from layers.registry.dataops import DataOps
 from layers.store import BlobStore
 from portraits.synth import portrait
+from training_job.archiver import lag as archive_lag
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,14 +95,18 @@ def offpath(status_url: str) -> dict:
         return json.loads(resp.read()).get("offpath", {})
 
 
-def drain(status_urls: list[str], timeout_s: float = 60) -> None:
-    """Wait until the off-path queues are empty, so that one cell's leftover work does not run in the next."""
-    deadline = time.time() + timeout_s
+def drain(status_urls: list[str], timeout_s: float = 60) -> float:
+    """Wait until the off-path queues are empty and the decoy archiver has stored every image, so that one
+    cell's leftover work does not run in the next. Returns how long that took (s)."""
+    t0 = deadline = time.time()
+    deadline += timeout_s
     while time.time() < deadline:
         stats = [offpath(url) for url in status_urls]
-        if all(s.get("decoy.submitted", 0) <= s.get("decoy.done", 0) + s.get("decoy.failed", 0) for s in stats):
-            return
+        if all(s.get("decoy.submitted", 0) <= s.get("decoy.done", 0) + s.get("decoy.failed", 0) for s in stats) \
+                and archive_lag(Settings.from_env()) == 0:
+            break
         time.sleep(0.5)
+    return time.time() - t0
 
 
 def delta(before: dict, after: dict) -> str:
@@ -173,7 +178,8 @@ def main() -> int:
     drain([status])
     before = offpath(status)
     result = load(args.gateway, args.clients, args.seconds, events)
-    drain([status])
+    behind = archive_lag(settings)
+    catch_up = drain([status])
     counters = delta(before, offpath(status))
     errors = sum(n for code, n in result["codes"].items() if code != 200)
     cold = cold_start(args.model)
@@ -188,6 +194,8 @@ def main() -> int:
              f"| {result['n']} | {errors} {result['codes']} | {result['p50']:.1f} | {result['p99']:.1f} | "
              f"{result['rps']:.0f} | {result['versions']} |", "",
              f"- Off the hot path over the run (decoys and shadows): {counters}.",
+             f"- The decoy archiver at the end of the run: {behind} records not yet stored; every image stored "
+             f"{catch_up:.1f} s later.",
              f"- Cold start of a predict process (spawn to the first answer, the model fetched into an empty cache): "
              f"{cold:.2f} s.",
              f"- RSS per function process with its models loaded (MiB): {rss}."]

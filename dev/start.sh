@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the local stack idempotently and waits on each health check:
-#   dev/start.sh [minio] [kafka] [postgres] [mlflow] [gateway]      (default: all five)
+#   dev/start.sh [minio] [kafka] [postgres] [mlflow] [archiver] [gateway]      (default: all six)
 # A service already running (by its recorded pid) is left alone. Stop everything with dev/stop.sh.
 . "$(dirname "$0")/lib.sh"
 
@@ -151,6 +151,22 @@ start_mlflow() {
   log "MLflow ready: $MLFLOW_TRACKING_URI"
 }
 
+# The decoy archiver stores /predict's mirrored images (they ride in the predict-decoy records) at decoys/.
+start_archiver() {
+  local deadline=$((SECONDS + 90))
+  until s3_ready >/dev/null 2>&1 && "$VENV/bin/python" -m layers.events ensure-topics >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || fail "the decoy archiver needs MinIO and Kafka, and they are not up after 90 s"
+    sleep 0.5
+  done
+  local name="${ARCHIVER_NAME:-archiver}"
+  if ! alive "$name"; then
+    log "starting the decoy archiver (${KAFKA_TOPIC_PREFIX:-}predict-decoy -> s3://$S3_BUCKET/decoys/)"
+    spawn "$name" "$VENV/bin/python" -m training_job archive
+  fi
+  wait_for "$name" 60 grep -q "storing the images" "$LOGS/$name.log"
+  log "decoy archiver ready"
+}
+
 start_gateway() {
   local name="${GATEWAY_NAME:-gateway}"
   if ! alive "$name"; then
@@ -173,7 +189,7 @@ start_together() {
   (( failed == 0 )) || fail "could not start the stack (above)"
 }
 
-parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(minio kafka postgres mlflow gateway)
+parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(minio kafka postgres mlflow archiver gateway)
 # Everything starts side by side: the functions reach the services when they are asked something (a function's
 # first request waits for its database), and MLflow waits for MinIO and PostgreSQL itself.
 start_together "${parts[@]}"

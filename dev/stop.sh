@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Stops what dev/start.sh started, by the pids it recorded: all of them side by side (TERM, then KILL after
 # 10 s), so a stop takes as long as the slowest part, not the sum.
-#   dev/stop.sh [trainer] [gateway] [mlflow] [kafka] [postgres] [minio]      (default: all)
+#   dev/stop.sh [trainer] [archiver] [gateway] [mlflow] [kafka] [postgres] [minio]      (default: all)
 # PostgreSQL gets SIGINT (its "fast" shutdown: SIGTERM would wait for every client to disconnect).
 . "$(dirname "$0")/lib.sh"
-parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(samples trainer gateway-test gateway mlflow kafka postgres minio)
+parts=("$@"); [[ ${#parts[@]} -gt 0 ]] || parts=(samples trainer archiver archiver-test gateway-test gateway mlflow kafka postgres minio)
 stopping=()
 for name in "${parts[@]}"; do
   [[ -f "$PIDS/$name.pid" ]] || continue

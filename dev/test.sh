@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 export S3_BUCKET=afterdark-test KAFKA_TOPIC_PREFIX=test- MODEL_NAME="t-$(date +%s)-$RANDOM"
-export OPENFAAS_URL=http://127.0.0.1:8088 PUBLIC_URL=http://127.0.0.1:8088 GATEWAY_NAME=gateway-test FUNCTION_FIRST_PORT=8300
+export OPENFAAS_URL=http://127.0.0.1:8088 PUBLIC_URL=http://127.0.0.1:8088 GATEWAY_NAME=gateway-test ARCHIVER_NAME=archiver-test FUNCTION_FIRST_PORT=8300
 export TEST_IMAGE_SERVER=127.0.0.1:8765 FETCH_ALLOW=127.0.0.1:8765
 export DATABASE_URL="${DATABASE_URL%/*}/afterdark_test" VOTE_RATE_LIMIT=20 SLACK_ADMINS=T1:UADMIN
 # The tests train a small backbone (1200 portraits, 8 epochs: one to two minutes, hold-out 0.82-0.87 by machine), on a dataset of
@@ -24,7 +24,7 @@ export SLACK_REVIEW_CHANNEL=C-REVIEW SLACK_BOT_TOKEN=xoxb-test SLACK_API_URL=htt
 export API_TOKEN_VIEWER="viewer-$(secret_file api-token)"
 export API_TOKENS="$API_TOKENS
 viewer $(printf '%s' "$API_TOKEN_VIEWER" | sha256sum | cut -d' ' -f1)"
-started=(gateway-test)
+started=(gateway-test archiver-test)
 for svc in minio kafka postgres mlflow; do alive "$svc" || started+=("$svc"); done
 RUN_DIR="$RUN/tests/$MODEL_NAME"           # what the run's pytest processes share (tests/conftest.py: once())
 cleanup() {
@@ -35,12 +35,12 @@ cleanup() {
   "$ROOT/dev/stop.sh" "${started[@]}" || true
 }
 trap cleanup EXIT
-"$ROOT/dev/stop.sh" gateway-test
+"$ROOT/dev/stop.sh" gateway-test archiver-test
 # The stack starts while pytest starts and collects (both take half a minute on 2 cores): tests/conftest.py
 # waits for the exit status left in STACK_RC before the first test, and stops the run if it is not 0.
 mkdir -p "$RUN_DIR"
 export STACK_RC="$RUN_DIR/stack.rc"
-{ rc=0; "$ROOT/dev/start.sh" minio kafka postgres mlflow gateway || rc=$?; echo "$rc" >"$STACK_RC.tmp"; mv "$STACK_RC.tmp" "$STACK_RC"; } &
+{ rc=0; "$ROOT/dev/start.sh" minio kafka postgres mlflow archiver gateway || rc=$?; echo "$rc" >"$STACK_RC.tmp"; mv "$STACK_RC.tmp" "$STACK_RC"; } &
 starting=$!
 export PYTHONPATH="$ROOT"
 # Two passes: the suite on TEST_WORKERS processes (default 3 on 2 cores: the worker with the functions'

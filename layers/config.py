@@ -118,6 +118,9 @@ class ServingSettings:
     offpath_queue: int = 256             # decoy/shadow jobs waiting; beyond this they are dropped and counted
     offpath_max_bytes: int = 64 * 2**20  # ...and the bytes they hold (images, inputs), likewise
     offpath_workers: int = 2             # OFFPATH_WORKERS: threads doing that work (S3 writes overlap)
+    decoy_inline_bytes: int = 900_000    # DECOY_INLINE_BYTES: a decoy's image up to this size rides in its Kafka
+                                         # record (under the broker's 1 MiB message.max.bytes); a larger one, or
+                                         # an unconfident answer's, /predict stores itself. 0: always store
     max_pixels: int = 40_000_000         # decoded pixels per request: layers.images.pixel_budget of the limits
     cache_entries: int = 4096            # predictions cached by (image sha256, model, version); 0: no cache
     rendezvous_policy: str = "best-confidence"   # best-confidence | fastest | preferred (layers.serving.rendezvous)
@@ -240,6 +243,7 @@ class Settings:
             max_pixels=max_pixels_for(env),
             cache_entries=int(env.get("PREDICTION_CACHE_ENTRIES", ServingSettings.cache_entries)),
             offpath_workers=int(env.get("OFFPATH_WORKERS", ServingSettings.offpath_workers)),
+            decoy_inline_bytes=int(env.get("DECOY_INLINE_BYTES", ServingSettings.decoy_inline_bytes)),
             rendezvous_policy=env.get("RENDEZVOUS_POLICY", ServingSettings.rendezvous_policy),
             rendezvous_deadline_s=float(env.get("RENDEZVOUS_DEADLINE_S", ServingSettings.rendezvous_deadline_s)),
             rendezvous_delays_ms=tuple((int(v), float(ms)) for v, ms in

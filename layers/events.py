@@ -91,9 +91,16 @@ def typing_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint)
 
 
+# A decoy record carries its image in this Kafka header (the raw bytes, at most ServingSettings.decoy_inline_bytes),
+# so /predict does no S3 write per request: the decoy archiver (training_job.archiver) stores it at decoys/<sha256>.
+# A record without it names an image /predict stored itself (an unconfident answer's, or one too large to carry).
+IMAGE_HEADER = "image"
+
+
 @dataclass(frozen=True)
 class DecoyRecord(Record):
-    """A mirrored /predict request: the stored input and the answer given, for exact replay."""
+    """A mirrored /predict request: the input's key (the image rides in the IMAGE_HEADER header, or is stored
+    already) and the answer given, for exact replay."""
     KIND: ClassVar[str] = "predict-decoy"
     request_id: str
     image_sha256: str
@@ -223,6 +230,10 @@ class EventSink:
                 max_block_ms=self.settings.request_timeout_ms,
                 delivery_timeout_ms=self.settings.request_timeout_ms + 1000,
                 linger_ms=0,
+                # a decoy record carries its image (~50 KB): at the default 16 KB a batch holds one record, and
+                # under load the queue of one-record batches outlived the delivery timeout (211 of 5,657 decoys
+                # expired, bench/RESULTS.md); 512 KB batches carry about ten
+                batch_size=512 * 1024,
                 reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
         except KafkaError as err:
@@ -230,15 +241,17 @@ class EventSink:
         return self._producer
 
     def publish(self, topic: str, record: Record, key: str | None = None,
-                on_failure: Callable[[Exception], None] | None = None) -> None:
+                on_failure: Callable[[Exception], None] | None = None,
+                headers: dict[str, bytes] | None = None) -> None:
         """Write without waiting for the acknowledgement (off the hot path: decoys, shadow predictions): the
         producer batches what accumulates, and a write the broker never acknowledges is handed to
-        `on_failure` on the producer's thread. Raises Unavailable only when the producer cannot be built or its
-        buffer stays full (max_block_ms)."""
+        `on_failure` on the producer's thread. `headers` ride beside the record (a decoy's image). Raises
+        Unavailable only when the producer cannot be built or its buffer stays full (max_block_ms)."""
         from kafka.errors import KafkaError
         producer = self._get()
         try:
-            future = producer.send(topic, value=record.encode(), key=key.encode() if key else None)
+            future = producer.send(topic, value=record.encode(), key=key.encode() if key else None,
+                                   headers=list((headers or {}).items()) or None)
         except KafkaError as err:
             raise Unavailable(f"Kafka did not take the write to {topic}: {err}") from err
         if on_failure is not None:

@@ -5,6 +5,7 @@
     python -m training_job dataset   [--dataset NAME] [--dataset-size N] [--seed S]   # publish synthetic data
     python -m training_job replay    --versions 1,3 [--from-offset N | --since-ms T] [--limit N]   # canary analysis
     python -m training_job export    --version N --out model.tflite     # one portable file: backbone + head
+    python -m training_job archive   [--exit-when-idle S]    # /predict's decoy images from Kafka into S3
 
 Every TrainConfig field is an option (--input-size, --alpha, --min-fixes, ...); TRAIN_<FIELD> environment
 variables set the defaults (for the container). S3 and Kafka come from the environment / OpenFaaS-style
@@ -23,7 +24,7 @@ from training_job.config import TrainConfig
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training_job", description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["bootstrap", "consume", "dataset", "replay", "export"])
+    p.add_argument("command", choices=["bootstrap", "consume", "dataset", "replay", "export", "archive"])
     p.add_argument("--version", type=int, default=None, help="export: the version to export")
     p.add_argument("--out", default=None, help="export: the file to write (default <model>-v<N>.tflite)")
     p.add_argument("--versions", default="", help="replay: the versions to compare, e.g. 1,3")
@@ -44,6 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     cfg = TrainConfig(**{f.name: type(getattr(TrainConfig(), f.name))(getattr(args, f.name)) for f in fields(TrainConfig)})
     settings = Settings.from_env()
+    if args.command == "archive":
+        import signal
+        from training_job.archiver import DecoyArchiver
+        archiver = DecoyArchiver(settings)
+        signal.signal(signal.SIGTERM, archiver.stop)
+        totals = archiver.run(exit_when_idle_s=args.exit_when_idle)
+        print(f"[archive] stopped: {totals.stored} stored, {totals.present} already there, "
+              f"{len(totals.dead)} dead-lettered", flush=True)
+        return 0
     if args.command == "replay":
         from training_job.replay_report import main as replay_main
         return replay_main(settings, cfg.model, args.versions, args.from_offset, args.since_ms, args.limit)

@@ -17,6 +17,7 @@ Kafka into the ledger (idempotent on the vote id).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 
 from layers import metrics
@@ -30,6 +31,7 @@ from layers.ledger import Ledger, Vote, request_fingerprint
 from layers.registry import decoy_key, image_key
 from layers.store import BlobStore
 
+ARCHIVER_LAG_S = 3.0            # how long a vote on a decoy waits for the archiver to store its image
 VALIDATION_DRAFT = 256          # decode at most this size to check the bytes are an image (JPEG draft mode)
 
 
@@ -79,10 +81,16 @@ class VoteRecorder:
         def present(k: str) -> None:
             if self.store.exists(k):
                 return
-            try:
-                self.store.put_if_absent(k, self.store.get(decoy_key(sha)).body)
-            except NotFound:
-                raise NotFound("that image is no longer stored, so it cannot be voted on; use /fix with its URL") from None
+            deadline = time.monotonic() + ARCHIVER_LAG_S
+            while True:
+                try:
+                    self.store.put_if_absent(k, self.store.get(decoy_key(sha)).body)
+                    return
+                except NotFound:
+                    if time.monotonic() > deadline:
+                        raise NotFound("that image is no longer stored, so it cannot be voted on; use /fix with "
+                                       "its URL") from None
+                    time.sleep(0.2)          # a decoy just answered may still be on its way to S3 (the archiver)
         return self._vote(sha, label, principal, source, key, store=present)
 
     def _vote(self, sha: str, label: str, principal: str, source: str, key: str, store) -> VoteReceipt:

@@ -7,9 +7,11 @@ Example:
 
 Hot path: route (sticky by user) -> preprocess (the shared function) -> invoke -> reply.
 Off the hot path (layers.serving.offpath, bounded; a slow or dead Kafka/S3 only drops and counts):
-  * decoy: the raw input stored content-addressed at images/<sha256>, and a DecoyRecord on predict-decoy;
-           an unconfident answer is then handed to `on_unconfident` (the review channel, which queues the post
-           on its own OffPath: a slow Slack never holds up a decoy), its image stored;
+  * decoy: a DecoyRecord on predict-decoy carrying the raw input (the IMAGE_HEADER header), published
+           without waiting: the decoy archiver stores it at decoys/<sha256>, so no S3 write is made per request.
+           An unconfident answer's image is stored here first (a review post and its buttons show it at once),
+           then handed to `on_unconfident` (the review channel, which queues the post on its own OffPath: a
+           slow Slack never holds up a decoy), as is one too large to ride in a record;
   * shadow: every mirror-set version scores the same input (one backbone pass for the versions that share
             it); PredictionRecords go to predictions.
 """
@@ -21,7 +23,7 @@ from typing import Callable
 from layers import logs, metrics
 from layers.config import Settings
 from layers.errors import Unavailable
-from layers.events import DecoyRecord, EventSink, PredictionRecord, now_ms
+from layers.events import IMAGE_HEADER, DecoyRecord, EventSink, PredictionRecord, now_ms
 from layers.images import decode, preprocess, sha256_hex, to_input
 from layers.registry import decoy_key
 from layers.serving.cache import PredictionCache
@@ -62,7 +64,7 @@ class Predictor:
         loaded = snap.versions[version]
         sha = sha256_hex(data)
         cached = self.cache.get(sha, loaded.model, version)
-        seen = cached is not None                  # answered recently: its decoy image is very likely stored
+        seen = cached is not None                  # answered recently: an image stored then is very likely there
         if cached is None:
             img = decode(data, draft_size=loaded.input_size, max_pixels=self.settings.serving.max_pixels)
             cached = top(loaded.labels, loaded.predict(to_input(img, loaded.input_size)[None, ...])[0])
@@ -87,16 +89,19 @@ class Predictor:
     # -- off the hot path ----------------------------------------------------------------------------
     def _decoy(self, data: bytes, sha: str, p: Prediction, seen: bool) -> None:
         key = decoy_key(sha)                          # expires after DECOY_RETENTION_DAYS; a vote copies it
-        if seen:
-            self.store.put_if_absent(key, data)       # a repeat: ask first rather than upload the body again
-        else:
-            self.store.create(key, data)              # a new image: one conditional PUT
+        inline = not p.unconfident and len(data) <= self.settings.serving.decoy_inline_bytes
+        if not inline:
+            if seen:
+                self.store.put_if_absent(key, data)   # a repeat: ask first rather than upload the body again
+            else:
+                self.store.create(key, data)          # a new image: one conditional PUT
         if p.unconfident and self.on_unconfident is not None:
             self.on_unconfident(p)          # must return at once (the review channel queues its own work)
         self.sink.publish(self.topics.predict_decoy, DecoyRecord(
             request_id=p.request_id, image_sha256=sha, image_key=key, user=p.user, created_at_ms=now_ms(),
             model=p.model, version=p.version, label=p.label, confidence=p.confidence), key=p.request_id,
-            on_failure=lambda err: self.offpath.count("decoy.unacknowledged"))
+            on_failure=lambda err: self.offpath.count("decoy.unacknowledged"),
+            headers={IMAGE_HEADER: data} if inline else None)
 
     def _shadow(self, snap: Snapshot, data: bytes, p: Prediction) -> None:
         """Every mirror version scores the same bytes, preprocessed at ITS input size by the one function

@@ -11,6 +11,7 @@ import pytest
 
 from portraits.synth import portrait, to_jpeg
 from tests.conftest import http, wait_until
+from training_job.archiver import lag
 
 JPEG = to_jpeg(portrait(5)[0])
 IMG = "http://127.0.0.1:8765"
@@ -66,12 +67,13 @@ def stored(store) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def quiet(served, gateway):
+def quiet(served, gateway, settings):
     """No decoy of an earlier test may still be landing while we compare what is stored."""
     def idle():
         s = http("GET", f"{gateway}/function/predict/status")[2]["offpath"]
         return s.get("decoy.submitted", 0) == s.get("decoy.done", 0) + s.get("decoy.failed", 0)
     assert wait_until(idle, timeout_s=30)
+    assert wait_until(lambda: lag(settings) == 0, timeout_s=30)       # and none is still on its way to S3
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

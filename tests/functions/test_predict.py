@@ -157,7 +157,8 @@ def test_every_request_is_mirrored_to_the_decoy_topic_with_a_replayable_image(se
     assert len(records) == 1
     rec = records[0]
     assert rec["user"] == "api:local:U-decoy" and rec["version"] == body["version"] and rec["label"] == body["label"]
-    assert store.get(rec["image_key"]).body == jpeg            # stored exactly as seen: replayable
+    assert wait_until(lambda: store.exists(rec["image_key"]), timeout_s=10)      # the archiver stores it...
+    assert store.get(rec["image_key"]).body == jpeg            # ...exactly as seen: replayable
     replay = predict_bytes(gateway, store.get(rec["image_key"]).body, user="U-decoy")[2]
     assert replay["probabilities"] == body["probabilities"]
 

@@ -62,9 +62,11 @@ def test_generate_gives_function_resources(stack):
 
 def test_training_job_manifests_and_dockerfile():
     docs = [d for d in yaml.safe_load_all((ROOT / "training_job/deploy/training-job.yaml").read_text()) if d]
-    kinds = {d["kind"]: d for d in docs}
-    assert set(kinds) == {"Deployment", "Job"}
-    assert kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["consume"]
+    by_name = {d["metadata"]["name"]: d for d in docs}
+    assert {(d["kind"], name) for name, d in by_name.items()} == {
+        ("Deployment", "training-job"), ("Deployment", "decoy-archiver"), ("Job", "training-job-bootstrap")}
+    args = {name: d["spec"]["template"]["spec"]["containers"][0]["args"] for name, d in by_name.items()}
+    assert args["training-job"] == ["consume"] and args["decoy-archiver"] == ["archive"]
     from dataclasses import fields
     from training_job.config import TrainConfig
     known = {f"TRAIN_{f.name.upper()}" for f in fields(TrainConfig)}
@@ -72,7 +74,7 @@ def test_training_job_manifests_and_dockerfile():
         for container in doc["spec"]["template"]["spec"]["containers"]:
             names = {e["name"] for e in container.get("env", []) if e["name"].startswith("TRAIN_")}
             assert names <= known, names - known
-    assert kinds["Job"]["spec"]["template"]["spec"]["containers"][0]["args"][0] == "bootstrap"
+    assert args["training-job-bootstrap"][0] == "bootstrap"
     dockerfile = (ROOT / "training_job/Dockerfile").read_text()
     assert 'ENTRYPOINT ["python", "-m", "training_job"]' in dockerfile
     for line in dockerfile.splitlines():

@@ -83,8 +83,9 @@ def ingest_only(settings, model: str, topic: str | None = None, idle_s: float = 
     return result
 
 
-def read_topic(settings, topic: str, match, want: int = 1, timeout_s: float = 20) -> list[dict]:
-    """Records of `topic` (from the beginning) whose decoded JSON satisfies `match`."""
+def read_topic(settings, topic: str, match, want: int = 1, timeout_s: float = 20, raw: bool = False) -> list:
+    """Records of `topic` (from the beginning) whose decoded JSON satisfies `match`: the JSON, or with `raw`
+    the consumer's records (headers, offsets)."""
     import json
     consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap, auto_offset_reset="earliest",
                              enable_auto_commit=False, group_id=None)
@@ -95,7 +96,7 @@ def read_topic(settings, topic: str, match, want: int = 1, timeout_s: float = 20
                 for r in records:
                     data = json.loads(r.value)
                     if match(data):
-                        out.append(data)
+                        out.append(r if raw else data)
     finally:
         consumer.close()
     return out
