@@ -24,6 +24,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -72,6 +73,7 @@ class Function:
     env: dict[str, str] = field(default_factory=dict)
     ns: "netns.FunctionNamespace | None" = None
     dial: type = http.client.HTTPConnection    # how the gateway connects: straight into the namespace, when it has one
+    containers: list[str] = field(default_factory=list)     # AFTERDARK_RUNTIME=containers: the function's and its pod's
 
     def describe(self) -> dict:
         running = self.proc is not None and self.proc.poll() is None
@@ -85,8 +87,26 @@ REAL_WATCHDOG = CACHE / "bin" / "of-watchdog"
 STANDIN = [sys.executable, str(ROOT / "dev" / "watchdog.py")]
 
 
-def choose_watchdog(choice: str) -> tuple[str, str]:
-    """("real" | "standin", why), by AFTERDARK_WATCHDOG: auto, real (fail if impossible) or standin."""
+def docker_missing() -> str | None:
+    """None when this gateway can run the functions' images (Docker answers, namespaces can be entered), else
+    why not."""
+    if shutil.which("docker") is None:
+        return "docker is not installed (make images installs it)"
+    probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"the Docker engine does not answer ({probe.stderr.strip()[:200]}); make images starts one"
+    return netns.available()
+
+
+def choose_watchdog(choice: str, runtime: str = "processes") -> tuple[str, str]:
+    """("container" | "real" | "standin", why). AFTERDARK_RUNTIME=containers runs each function's image (built
+    by make images) under the real of-watchdog inside it; where Docker is missing it says so and falls back to
+    processes. Processes: by AFTERDARK_WATCHDOG, auto, real (fail if impossible) or standin."""
+    if runtime == "containers":
+        why = docker_missing()
+        if why is None:
+            return "container", "each function's image, under the of-watchdog inside it, in its own network namespace"
+        print(f"AFTERDARK_RUNTIME=containers, but {why}: running the functions as processes", file=sys.stderr)
     if choice == "standin":
         return "standin", "AFTERDARK_WATCHDOG=standin"
     if not REAL_WATCHDOG.exists():
@@ -110,7 +130,47 @@ def outside_ports(env: dict[str, str], own: set[int]) -> list[int]:
     return sorted({int(p) for v in env.values() for p in LOOPBACK_PORT.findall(v or "")} - own)
 
 
-def start_function(fn: Function, stack_dir: Path, logs: Path, watchdog: str) -> None:
+# What a container does not take from the host's environment: its own paths and users, and what its image sets
+# (the template's fprocess, upstream_url and handler module).
+HOST_ONLY = {"PATH", "HOME", "PYTHONPATH", "VIRTUAL_ENV", "PWD", "OLDPWD", "SHELL", "TERM", "HOSTNAME", "USER",
+             "LOGNAME", "SHLVL", "TMPDIR", "LD_LIBRARY_PATH", "MAIL", "_", "fprocess", "mode", "upstream_url",
+             "AFTERDARK_HANDLER", "AFTERDARK_PORT", "AFTERDARK_CACHE", "MODEL_CACHE_DIR"}
+IMAGE_UPSTREAM_PORT = 5000          # the template image's upstream_url
+
+
+def docker_memory(limit: str | None) -> list[str]:
+    """stack.yml's limits.memory ("256Mi", "1Gi") as docker run's --memory."""
+    m = re.fullmatch(r"(\d+)(Mi|Gi|M|G)", limit or "")
+    return ["--memory", f"{m.group(1)}{m.group(2)[0].lower()}"] if m else []
+
+
+def start_container(fn: Function, env: dict[str, str], log, gateway: str) -> None:
+    """The function's image as a pod: a holder container with --network none (its own namespace, loopback
+    only), into which the gateway forwards the function's outbound ports and dials; then the function's
+    container joins that namespace, so its watchdog starts with every port already in place."""
+    name = f"afterdark-{gateway}-{fn.name}"
+    image = fn.spec["image"]
+    subprocess.run(["docker", "rm", "-f", name, f"{name}-pod"], capture_output=True)
+    subprocess.run(["docker", "run", "-d", "--rm", "--network", "none", "--no-healthcheck", "--name", f"{name}-pod", image,
+                    "sleep", "infinity"], check=True, capture_output=True)
+    pid = int(subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", f"{name}-pod"], check=True,
+                             capture_output=True, text=True).stdout)
+    passed = {k: v for k, v in env.items() if k not in HOST_ONLY}
+    passed["port"] = str(fn.port)
+    fn.upstream_port = IMAGE_UPSTREAM_PORT
+    fn.ns = netns.FunctionNamespace(fn.name, pid=pid)
+    fn.ns.forward_out(outside_ports(passed, {fn.port, fn.upstream_port}))
+    fn.ns.forward_in(fn.port)
+    fn.dial = fn.ns.connection()
+    fn.containers = [name, f"{name}-pod"]
+    limits = docker_memory((fn.spec.get("limits") or {}).get("memory"))
+    fn.proc = subprocess.Popen(["docker", "run", "--rm", "--name", name, "--network", f"container:{name}-pod",
+                                *limits, *[a for k in sorted(passed) for a in ("-e", k)], image],
+                               env={**os.environ, **passed}, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+
+
+def start_function(fn: Function, stack_dir: Path, logs: Path, watchdog: str, gateway: str = "gateway") -> None:
     lang = fn.spec["lang"]
     template_dir = stack_dir / "template" / lang
     template = yaml.safe_load((template_dir / "template.yml").read_text())
@@ -134,7 +194,9 @@ def start_function(fn: Function, stack_dir: Path, logs: Path, watchdog: str) -> 
     })
     fn.env = env
     log = open(logs / f"fn-{fn.name}.log", "ab")
-    if watchdog == "real":
+    if watchdog == "container":
+        start_container(fn, env, log, gateway)
+    elif watchdog == "real":
         fn.ns = netns.FunctionNamespace(fn.name)
         fn.ns.forward_out(outside_ports(env, {fn.port, fn.upstream_port}))
         fn.ns.forward_in(fn.port)
@@ -233,14 +295,17 @@ def main() -> int:
     stack = load_stack(stack_path, dict(os.environ))
     logs = CACHE / "run" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    watchdog, why = choose_watchdog(os.environ.get("AFTERDARK_WATCHDOG", "auto"))
-    print(f"watchdog: {'the real of-watchdog' if watchdog == 'real' else 'dev/watchdog.py (the stand-in)'}: {why}",
-          file=sys.stderr, flush=True)
-    (CACHE / "run" / f"{os.environ.get('GATEWAY_NAME', 'gateway')}.watchdog").write_text(f"{watchdog}: {why}\n")
+    watchdog, why = choose_watchdog(os.environ.get("AFTERDARK_WATCHDOG", "auto"),
+                                    os.environ.get("AFTERDARK_RUNTIME", "processes"))
+    what = {"container": "containers", "real": "the real of-watchdog"}.get(watchdog, "dev/watchdog.py (the stand-in)")
+    print(f"watchdog: {what}: {why}", file=sys.stderr, flush=True)
+    gateway_name = os.environ.get("GATEWAY_NAME", "gateway")
+    (CACHE / "run" / f"{gateway_name}.watchdog").write_text(f"{watchdog}: {why}\n")
     functions: dict[str, Function] = {}
     for i, (name, spec) in enumerate(sorted((stack.get("functions") or {}).items())):
         functions[name] = Function(name, spec, port=args.first_port + 2 * i, upstream_port=args.first_port + 2 * i + 1)
-        start_function(functions[name], Path(args.root).resolve() if args.root else stack_path.parent, logs, watchdog)
+        start_function(functions[name], Path(args.root).resolve() if args.root else stack_path.parent, logs, watchdog,
+                       gateway_name)
         print(f"{name}: watchdog on 127.0.0.1:{functions[name].port}", file=sys.stderr, flush=True)
 
     host, port = args.bind.rsplit(":", 1)
@@ -264,6 +329,8 @@ def main() -> int:
                     fn.proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     signal_group(fn, signal.SIGKILL)
+            if fn.containers:
+                subprocess.run(["docker", "rm", "-f", *fn.containers], capture_output=True)
             if fn.ns is not None:
                 fn.ns.close()
         threading.Thread(target=server.shutdown, daemon=True).start()

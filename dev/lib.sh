@@ -112,3 +112,24 @@ spawn() {
   setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
   echo "$! $(starttime $!)" >"$PIDS/$name.pid"
 }
+
+# The trainer's image (dev/images.sh builds it) and spawn_job NAME ARGS...: `python -m training_job ARGS` as a
+# process, or, with AFTERDARK_RUNTIME=containers and the image built, as that image on the host's network
+# (which is loopback here): its environment is this shell's, less the host's own paths.
+TRAINER_IMAGE="${REGISTRY:-ghcr.io/slack-after-dark}/training-job:${TAG:-dev}"
+spawn_job() {
+  local name=$1; shift
+  if [[ ${AFTERDARK_RUNTIME:-processes} == containers ]] && docker image inspect "$TRAINER_IMAGE" >/dev/null 2>&1; then
+    local envs=() k
+    for k in $(compgen -e); do
+      case $k in PATH|HOME|PYTHONPATH|VIRTUAL_ENV|PWD|OLDPWD|SHELL|TERM|HOSTNAME|USER|LOGNAME|SHLVL|TMPDIR|LD_LIBRARY_PATH|AFTERDARK_CACHE|MODEL_CACHE_DIR|_) ;;
+        *) envs+=(-e "$k") ;;
+      esac
+    done
+    docker rm -f "afterdark-$name" >/dev/null 2>&1 || true
+    spawn "$name" docker run --rm --network host --name "afterdark-$name" "${envs[@]}" "$TRAINER_IMAGE" "$@"
+  else
+    [[ ${AFTERDARK_RUNTIME:-processes} == containers ]] && log "AFTERDARK_RUNTIME=containers, but $TRAINER_IMAGE is not built (make images): $name runs as a process"
+    spawn "$name" "$VENV/bin/python" -m training_job "$@"
+  fi
+}

@@ -5,6 +5,7 @@ collide. In a namespace of its own each has its own 8081 (and its own loopback).
 out, so this module bridges exactly the TCP ports a function needs, in userspace, both ways:
 
     ns = FunctionNamespace("predict")                # `unshare --net` (a holder process), loopback up
+    ns = FunctionNamespace("predict", pid=4242)      # or the namespace a process is in (a container's)
     ns.forward_in(8300)                              # host 127.0.0.1:8300 -> the namespace's 127.0.0.1:8300
     ns.connection()                                  # or dial in directly: an HTTPConnection class (no relay)
     ns.forward_out([9000, 9092, 55432])              # the namespace's 127.0.0.1:9000 -> the host's, ...
@@ -91,8 +92,15 @@ def _relay(a: socket.socket, b: socket.socket) -> None:
 
 
 class FunctionNamespace:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, pid: int | None = None) -> None:
+        """A new namespace (held by an `unshare --net` process), or, given `pid`, the one that process is in
+        (a container started with --network none: Docker made it, with loopback up)."""
         self.name = name
+        self._listeners: list[socket.socket] = []
+        if pid is not None:
+            self.holder, self.path = None, f"/proc/{pid}/ns/net"
+            self.fd = os.open(self.path, os.O_RDONLY)
+            return
         self.holder = subprocess.Popen(["unshare", "--net", "--", "sleep", "infinity"])
         path = f"/proc/{self.holder.pid}/ns/net"
         deadline = time.time() + 5
@@ -104,7 +112,6 @@ class FunctionNamespace:
         self.path = path
         self.fd = os.open(path, os.O_RDONLY)
         subprocess.run(["nsenter", f"--net={path}", "--", "ip", "link", "set", "lo", "up"], check=True)
-        self._listeners: list[socket.socket] = []
 
     def _listen(self, port: int, in_ns: bool) -> socket.socket:
         def make() -> socket.socket:
@@ -195,9 +202,10 @@ class FunctionNamespace:
                 s.close()
             except OSError:
                 pass
-        self.holder.terminate()
-        try:
-            self.holder.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.holder.kill()
+        if self.holder is not None:
+            self.holder.terminate()
+            try:
+                self.holder.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.holder.kill()
         os.close(self.fd)

@@ -28,7 +28,7 @@ if [[ -z "$(versions)" ]]; then
 fi
 if ! alive trainer; then
   log "starting the online trainer (consumes 'fixes', group 'trainer')"
-  spawn trainer "$VENV/bin/python" -m training_job consume --model "$MODEL" --metrics-port "${TRAINER_METRICS_PORT:-9464}"
+  spawn_job trainer consume --model "$MODEL" --metrics-port "${TRAINER_METRICS_PORT:-9464}"
 fi
 
 # sample portraits to try with curl, chosen by the generator's own cues: a clear one of each class, and an

@@ -161,7 +161,7 @@ start_archiver() {
   local name="${ARCHIVER_NAME:-archiver}"
   if ! alive "$name"; then
     log "starting the decoy archiver (${KAFKA_TOPIC_PREFIX:-}predict-decoy -> s3://$S3_BUCKET/decoys/)"
-    spawn "$name" "$VENV/bin/python" -m training_job archive
+    spawn_job "$name" archive
   fi
   wait_for "$name" 60 grep -q "storing the images" "$LOGS/$name.log"
   log "decoy archiver ready"

@@ -46,7 +46,8 @@ def echo_gateway(request):
         if os.environ.get("CI") and os.environ.get("OF_WATCHDOG_SRC"):
             pytest.fail(f"CI must test the real of-watchdog: {real_watchdog_unavailable()}")
         pytest.skip(real_watchdog_unavailable())
-    env = {**os.environ, "AFTERDARK_WATCHDOG": request.param, "GATEWAY_CLIENT_TIMEOUT_S": str(CLIENT_TIMEOUT_S),
+    env = {**os.environ, "AFTERDARK_RUNTIME": "processes",       # the echo functions have no image
+           "AFTERDARK_WATCHDOG": request.param, "GATEWAY_CLIENT_TIMEOUT_S": str(CLIENT_TIMEOUT_S),
            "GATEWAY_MAX_CONNECTIONS": str(MAX_CONNECTIONS)}
     proc = subprocess.Popen([sys.executable, str(ROOT / "dev" / "gateway.py"), "--stack", str(ROOT / "tests/fixtures/stack.yml"),
                              "--root", str(ROOT), "--bind", f"127.0.0.1:{PORT}", "--first-port", FIRST_PORT[request.param]], env=env)
