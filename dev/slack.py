@@ -32,6 +32,8 @@ import yaml
 from slack_sdk.signature import SignatureVerifier
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from layers.registry.commands import USAGE  # noqa: E402  (the one usage text of /models)
 
 # command -> (function, description, usage hint); the app each belongs to
 APPS = {
@@ -42,20 +44,35 @@ APPS = {
             "/predict": ("predict", "Classify a photo: engineer or non_engineer", "IMAGE_URL"),
             "/fix": ("fix", "Correct the model: this photo is CLASS", "IMAGE_URL engineer|non_engineer"),
             "/predict-rendezvous": ("predict-rendezvous", "Every deployed version scores the photo", "IMAGE_URL"),
-            "/models": ("models", "DataOps: versions, traffic split, canary, mirror, promote, rollback", "list | show N | route 1=90 3=10 | canary N PCT | mirror N on|off | promote N | rollback | history | train | compare A B | auto on|off | policy NAME [N]"),
+            "/models": ("models", "DataOps: versions, traffic split, canary, mirror, promote, rollback, ensemble",
+                        USAGE.removeprefix("/models ")),
+            "/healthz": ("healthz", "Is everything up? S3, Kafka, PostgreSQL", ""),
         },
     },
     "slack-after-dark": {
         "name": "Slack After Dark",
         "description": "Engineers, meet non-engineers. Sign up with a photo and get matched.",
         "commands": {"/afterdark": ("afterdark", "Sign up with a photo and meet your match",
-                                    "signup PHOTO_URL [name] | match | me | delete | help")},
+                                    "signup [PHOTO_URL] [name] | match | me | delete | help")},
         "interactivity": "afterdark",          # confirm-your-side and next-match buttons
         "scopes": ["commands"],
     },
 }
-APPS["ai-monkey"]["interactivity"] = "fix"                 # vote buttons under unconfident answers
-APPS["ai-monkey"]["scopes"] = ["commands", "chat:write"]   # chat:write: the review channel
+# AI Monkey's interactivity and events go to the ai-monkey function: vote buttons, the shortcuts on shared
+# images and their form, the Home tab. chat:write: the review channel, vote receipts and form outcomes;
+# files:read: a shared image (url_private).
+APPS["ai-monkey"]["interactivity"] = "ai-monkey"
+APPS["ai-monkey"]["events"] = ("ai-monkey", ["app_home_opened"])
+APPS["ai-monkey"]["shortcuts"] = [
+    {"name": "Classify this image", "type": "message", "callback_id": "classify_image",
+     "description": "Engineer or not? The model answers in the channel"},
+    {"name": "Correct this image", "type": "message", "callback_id": "correct_image",
+     "description": "Tell the model what this image is: one vote"},
+]
+APPS["ai-monkey"]["app_home"] = {"home_tab_enabled": True, "messages_tab_enabled": True,
+                                 "messages_tab_read_only_enabled": True}
+APPS["ai-monkey"]["scopes"] = ["commands", "chat:write", "files:read"]
+APPS["slack-after-dark"]["scopes"] = ["commands", "users.profile:read"]      # signup with your Slack photo
 
 
 def signed_request(gateway: str, command: str, text: str, response_url: str, secret: str, user: str = "ULOCAL") -> urllib.request.Request:
@@ -149,18 +166,23 @@ def manifests(gateway: str, stack: dict) -> dict[str, dict]:
     out = {}
     for key, app in APPS.items():
         commands = [{"command": cmd, "url": f"{gateway.rstrip('/')}/function/{fn}", "description": desc,
-                     "usage_hint": hint, "should_escape": False}
+                     **({"usage_hint": hint} if hint else {}), "should_escape": False}
                     for cmd, (fn, desc, hint) in app["commands"].items() if fn in functions]
         if not commands:
             continue
         settings = {"org_deploy_enabled": False, "socket_mode_enabled": False, "token_rotation_enabled": False}
+        url = lambda fn: f"{gateway.rstrip('/')}/function/{fn}"
         if app.get("interactivity") in functions:
-            settings["interactivity"] = {"is_enabled": True,
-                                         "request_url": f"{gateway.rstrip('/')}/function/{app['interactivity']}"}
+            settings["interactivity"] = {"is_enabled": True, "request_url": url(app["interactivity"])}
+        if app.get("events") and app["events"][0] in functions:
+            settings["event_subscriptions"] = {"request_url": url(app["events"][0]), "bot_events": app["events"][1]}
+        features = {**({"app_home": app["app_home"]} if app.get("app_home") else {}),
+                    "bot_user": {"display_name": key, "always_online": False},
+                    **({"shortcuts": app["shortcuts"]} if app.get("shortcuts") and app.get("interactivity") in functions else {}),
+                    "slash_commands": commands}
         out[key] = {"_metadata": {"major_version": 1, "minor_version": 1},
                     "display_information": {"name": app["name"], "description": app["description"]},
-                    "features": {"bot_user": {"display_name": key, "always_online": False},
-                                 "slash_commands": commands},
+                    "features": features,
                     "oauth_config": {"scopes": {"bot": app.get("scopes", ["commands"])}},
                     "settings": settings}
     return out

@@ -7,7 +7,10 @@
 cd "$ROOT"
 export S3_BUCKET=afterdark-test KAFKA_TOPIC_PREFIX=test- MODEL_NAME="t-$(date +%s)-$RANDOM"
 export OPENFAAS_URL=http://127.0.0.1:8088 PUBLIC_URL=http://127.0.0.1:8088 GATEWAY_NAME=gateway-test ARCHIVER_NAME=archiver-test FUNCTION_FIRST_PORT=8300
-export TEST_IMAGE_SERVER=127.0.0.1:8765 FETCH_ALLOW=127.0.0.1:8765
+export TEST_IMAGE_SERVER=127.0.0.1:8765 FETCH_ALLOW=127.0.0.1:8765,127.0.0.1:8799
+# Slack's file and avatar hosts are the tests' receiver (tests/functions/conftest.py), which serves url_private
+# only to the bot token, as files.slack.com does.
+export SLACK_FILE_HOSTS=127.0.0.1:8799 SLACK_AVATAR_HOSTS=127.0.0.1:8799
 export DATABASE_URL="${DATABASE_URL%/*}/afterdark_test" VOTE_RATE_LIMIT=20 SLACK_ADMINS=T1:UADMIN
 # The tests train a small backbone (1200 portraits, 8 epochs: one to two minutes, hold-out 0.82-0.87 by machine), on a dataset of
 # their own; the default bootstrap's quality is measured in bench/bootstrap_quality.py.

@@ -26,6 +26,12 @@ DEFAULT_LABELS = ("engineer", "non_engineer")
 DEFAULT_CACHE_DIR = "/tmp/afterdark-models"
 
 
+def hosts(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated host list from the environment, else the default."""
+    value = env.get(name)
+    return tuple(h.strip() for h in value.split(",") if h.strip()) if value else default
+
+
 def read_secret(name: str, env_var: str, env: Mapping[str, str], default: str | None = None,
                 secrets_dir: Path = SECRETS_DIR) -> str | None:
     """An OpenFaaS secret file wins; then the environment variable; then the default."""
@@ -144,6 +150,11 @@ class SlackSettings:
     workers: int = 4
     max_inflight: int = 32
     admins: tuple[str, ...] = ()         # who may change routing from Slack: "T01:U42" or "U42" (secret slack-admins)
+    file_hosts: tuple[str, ...] = ("files.slack.com",)    # SLACK_FILE_HOSTS: where url_private may point (the bot
+                                                          # token goes there and nowhere else)
+    avatar_hosts: tuple[str, ...] = ("avatars.slack-edge.com", "secure.gravatar.com")   # SLACK_AVATAR_HOSTS: profile photos
+    receipts: bool = True                # SLACK_RECEIPTS: the trainer tells each voter when a version that learnt
+                                         # from their vote is promoted
 
 
 @dataclass(frozen=True)
@@ -262,6 +273,9 @@ class Settings:
             response_url_allow=tuple(a.strip() for a in env.get("SLACK_RESPONSE_URL_ALLOW", "").split(",") if a.strip()),
             admins=tuple(f"slack:{a}" if ":" in a else a
                          for a in (read_secret("slack-admins", "SLACK_ADMINS", env, "") or "").replace(",", " ").split()),
+            file_hosts=hosts(env, "SLACK_FILE_HOSTS", SlackSettings.file_hosts),
+            avatar_hosts=hosts(env, "SLACK_AVATAR_HOSTS", SlackSettings.avatar_hosts),
+            receipts=env.get("SLACK_RECEIPTS", "on").lower() not in ("0", "off", "false", "no"),
         )
         db = DbSettings(url=read_secret("database-url", "DATABASE_URL", env) or None)
         auth = AuthSettings(

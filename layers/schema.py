@@ -137,6 +137,32 @@ CREATE TABLE rate_log (
 -- rate_limits stays until a later migration: replicas of the previous release still count in it during a
 -- rolling deploy
 """),
+    (8, "Slack: a voter's own votes, the canary's evidence so far, vote receipts, questions to the crowd", """
+CREATE INDEX votes_by_principal ON votes (model, principal, seq);
+CREATE TABLE canary_state (
+    model       text PRIMARY KEY,
+    canary      integer,                        -- the version being judged (NULL: none now)
+    live        integer,
+    evidence    jsonb NOT NULL DEFAULT '{}',    -- n, the discordant pairs, LR, p: the paired test so far
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE receipts (
+    model       text NOT NULL,
+    version     integer NOT NULL,               -- the promoted version that learnt from the vote(s)
+    principal   text NOT NULL,                  -- slack:<team>:<user>: told once per promotion
+    images      integer NOT NULL,
+    sent_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model, version, principal)
+);
+CREATE TABLE crowd_questions (
+    model         text NOT NULL,
+    image_sha256  char(64) NOT NULL,
+    reason        text NOT NULL,                -- tie | low posterior | disagreement | canary decision
+    asked_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model, image_sha256, asked_at)
+);
+CREATE INDEX crowd_questions_by_time ON crowd_questions (model, asked_at);
+"""),
 )
 
 __all__ = ["MIGRATIONS"]

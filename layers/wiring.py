@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from layers.serving.predictor import Predictor
     from layers.serving.rendezvous import Rendezvous
     from layers.slack import SlackFront
+    from layers.slack.home import AppHome
     from layers.slack.review import ReviewChannel
     from layers.store import BlobStore
 
@@ -147,6 +148,15 @@ class Wiring:
                         self.vote_limiter)
         PhotoSweeper(self.store, profiles).start()      # photos no profile references, after an hour
         return app
+
+    def app_home(self) -> "AppHome":
+        """The AI Monkey app's Home tab: the live version, the canary's evidence, a voter's votes, the voters."""
+        from layers.ledger import Ledger, VoterBoard
+        from layers.ledger.standing import Standing
+        from layers.registry.canary_state import CanaryBoard
+        from layers.slack.home import AppHome
+        return AppHome(self.registry, Standing(Ledger(self.db), self.registry), VoterBoard(self.db),
+                       CanaryBoard(self.db), self.settings.model)
 
     def slack(self, command: str, usage: str, nargs: tuple[int, int], **kw) -> "SlackFront":
         """The Slack front of one command: signature, replay guard (PostgreSQL), acknowledge, deliver."""

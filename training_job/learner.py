@@ -67,6 +67,7 @@ class Learner:
         self.labels = list(settings.labels)       # the classes votes may name (as /fix validates them)
         self._trainer = None
         self._analyst = None
+        self._news = None                 # what the trainer tells Slack (training_job.slack_news)
         self.tracker = Tracker.from_env(self.store)        # MLflow, when MLFLOW_TRACKING_URI names one
         self.db = Database(settings.db)
         self.registry = Registry(self.store, AuditLog(self.db))       # its changes are audited in PostgreSQL
@@ -282,9 +283,15 @@ class Learner:
             from training_job.canary import CanaryAnalyst
             self._analyst = CanaryAnalyst(self.settings, self.registry, self.emit, topic=self.cfg.decoy_topic or None,
                                           window_s=self.cfg.canary_window_s)
+            from training_job.slack_news import SlackNews
+            self._news = SlackNews(self.settings, self.registry, self.ledger, self.db, self._analyst.replayer)
         model = self.cfg.model
         try:
-            return self._analyst.step(model, self.consensus)
+            step = self._analyst.step(model, self.consensus)
+            if step is not None:
+                self._news.canary_step(model, step)      # the App Home's evidence; a decision to the review channel
+            self._news.receipts(model)                   # a newly live version tells the voters it learnt from
+            return step
         except Exception as err:     # an analysis that cannot run now never stops the votes from flowing
             why = err.message if isinstance(err, AfterDarkError) else f"{type(err).__name__}: {err}"
             print(f"[canary] analysis skipped: {why}", flush=True)

@@ -7,7 +7,8 @@ the JSON `user`).
     GET    /function/afterdark/me       your profile, both scores and the versions that scored you
     POST   /function/afterdark/confirm  {"label": "engineer"} your side (also a vote on your photo)
     DELETE /function/afterdark/me       your profile, your matches, your photo (README: what is kept and why)
-Slack: /afterdark signup PHOTO_URL [name] | match | me | delete | help, and the buttons (the app's
+Slack: /afterdark signup [PHOTO_URL] [name] | match | me | delete | help (without a URL: your Slack profile
+photo, users.profile.get), and the buttons (the app's
 interactivity URL is this function): side:<class> (confirm your side), next (the next match).
 """
 from layers.edge.auth import api_principal, request_key, slack_principal
@@ -17,12 +18,13 @@ from layers.edge.intake import fetch_image, image_of
 from layers.matching import verbs
 from layers.matching.rules import explain
 from layers.slack import Reply, is_slack
+from layers.slack.files import profile_photo
 from layers.slack.blocks import deleted_message, match_message, profile_message, side_thanks, signup_message
 from layers.wiring import Wiring
 
 W = Wiring.for_function("afterdark")
 APP = W.dating_app()
-USAGE = "/afterdark signup PHOTO_URL [name] | match | me | delete | help"
+USAGE = "/afterdark signup [PHOTO_URL] [name] | match | me | delete | help"
 SLACK = W.slack("/afterdark", USAGE, nargs=(1, 8), response_type="ephemeral")
 API = Chain(bearer(W.tokens, "predict"))
 
@@ -46,11 +48,13 @@ def api(req, caller) -> dict:
 def slash_afterdark(cmd) -> Reply:
     words, principal = cmd.args, slack_principal(cmd.team_id, cmd.user_id)
     verb = words[0].lower()
-    if verb == "signup" and len(words) >= 2:
-        signed = APP.signup(principal, fetch_image(words[1], W.settings.fetch), " ".join(words[2:]) or None)
+    if verb == "signup":                       # a photo URL, or without one your Slack profile photo
+        url = words[1] if len(words) >= 2 and words[1].startswith(("http://", "https://")) else None
+        photo = fetch_image(url, W.settings.fetch) if url else profile_photo(SLACK.web, cmd.user_id, W.settings)
+        signed = APP.signup(principal, photo, " ".join(words[2 if url else 1:]) or None)
         return signup_message(signed, APP.photo_url(signed.profile), W.settings.labels)
     if verb not in ("match", "me", "delete") or len(words) != 1:
-        return SLACK.help("signup needs a photo URL" if verb == "signup" else "")
+        return SLACK.help()
     if verb == "match":
         return match_reply(principal)
     if verb == "me":

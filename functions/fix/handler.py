@@ -3,21 +3,22 @@ Needs `Authorization: Bearer <token>`; the vote is recorded as api:<client>[:<us
 header makes a retried request one vote. Answers 201 once the image is stored and Kafka acknowledged the vote
 (200 for a request already recorded), 429 past the rate limit, 503 when S3, Kafka or PostgreSQL is down.
 Slack: /fix IMAGE_URL CLASS (form-encoded slash command, signed), recorded as slack:<team>:<user>.
-Slack interactivity (the AI Monkey app's request URL): a click on a vote button under an unconfident answer
-(action_id vote:<class>, value {"sha", "model"}) is one vote (source button) on that stored image, however
-often Slack delivers it; the message is updated with the running tally."""
+A click on a vote button under an unconfident answer (action_id vote:<class>, value {"sha", "model"}) is one
+vote (source button) on that stored image, however often Slack delivers it; the message is updated with the
+running tally. The AI Monkey app's interactivity URL is the ai-monkey function now, which takes the same
+clicks; this one still does, for an app installed with the older manifest."""
 from layers.edge.auth import api_principal, request_key, slack_principal
 from layers.edge.chain import Chain, bearer, methods
 from layers.edge.http import ok, user_of
 from layers.edge.intake import fetch_image, image_of
-from layers.errors import BadInput
 from layers.slack import is_slack
-from layers.slack.blocks import fix_message, tally_message
+from layers.slack.blocks import fix_message
+from layers.slack.votes import button_vote
 from layers.wiring import Wiring
 
 W = Wiring.for_function("fix")
 RECORDER = W.recorder()
-SLACK = W.slack("/fix", f"/fix IMAGE_URL {'|'.join(W.settings.labels)}", nargs=(2, 2))
+SLACK = W.slack("/fix", f"/fix IMAGE_URL {'|'.join(W.settings.labels)}", nargs=(2, 3))     # "non engineer": 2 words
 API = Chain(methods("POST"), bearer(W.tokens, "vote"))
 
 
@@ -31,7 +32,7 @@ def fix(req, caller) -> dict:
 
 
 def slash_fix(cmd):
-    url, label = cmd.args
+    url, label = cmd.args[0], " ".join(cmd.args[1:])
     principal = slack_principal(cmd.team_id, cmd.user_id)
     label = RECORDER.admit(principal, label)
     return fix_message(RECORDER.record(fetch_image(url, W.settings.fetch), label, principal, source="slack",
@@ -39,13 +40,7 @@ def slash_fix(cmd):
 
 
 def vote_click(click, action):
-    data = action.data()
-    if data.get("model") != W.settings.model or not isinstance(data.get("sha"), str) or len(data["sha"]) != 64:
-        raise BadInput("this button is not a vote on this model's images")
-    principal = slack_principal(click.team_id, click.user_id)
-    label = RECORDER.admit(principal, action.arg)
-    receipt = RECORDER.record_stored(data["sha"], label, principal, source="button", key=click.request_key)
-    return tally_message(click.message_blocks, RECORDER.tally(receipt), receipt)
+    return button_vote(RECORDER, W.settings.model, click, action)
 
 
 def handle(event, context):

@@ -145,8 +145,11 @@ def is_public_url(url: str) -> bool:
         return False
 
 
-def fetch_image(url: str, policy: FetchSettings) -> bytes:
-    """GET `url` under the SSRF rules; returns the body (at most policy.max_bytes)."""
+def fetch_image(url: str, policy: FetchSettings, hosts: tuple[str, ...] | None = None,
+                headers: Mapping[str, str] | None = None) -> bytes:
+    """GET `url` under the SSRF rules; returns the body (at most policy.max_bytes). With `hosts` ("host" or
+    "host:port"), every hop, redirects included, must be one of them: then `headers` (a bot token, say) go
+    only where they belong."""
     deadline = time.monotonic() + policy.deadline_s
 
     def left(limit: float) -> float:
@@ -157,6 +160,8 @@ def fetch_image(url: str, policy: FetchSettings) -> bytes:
 
     for _ in range(policy.max_redirects + 1):
         t = vet(url, policy)
+        if hosts is not None and t.host not in hosts and f"{t.host}:{t.port}" not in hosts:
+            raise UnsafeURL(f"refusing to fetch from {t.host}: only {', '.join(hosts)} may serve this", url=url)
         timeout = urllib3.Timeout(connect=left(policy.connect_timeout_s), read=left(policy.read_timeout_s))
         kwargs = dict(host=t.ip, port=t.port, timeout=timeout, retries=False, maxsize=1)
         if t.scheme == "https":
@@ -166,7 +171,7 @@ def fetch_image(url: str, policy: FetchSettings) -> bytes:
         host_header = t.host if t.port in (80, 443) else f"{t.host}:{t.port}"
         try:
             resp = pool.urlopen("GET", t.path, headers={"Host": host_header, "User-Agent": "slack-after-dark/1",
-                                                        "Accept": "image/*"},
+                                                        "Accept": "image/*", **(headers or {})},
                                 redirect=False, preload_content=False, assert_same_host=False)
         except urllib3.exceptions.TimeoutError as err:
             raise FetchTimeout(f"the image host {t.host} did not answer in time", url=url) from err

@@ -47,6 +47,13 @@ class VoteReceipt:
         return {**fields, "duplicate": self.duplicate, "next": self.next}
 
 
+def canonical_label(text: str, labels) -> str | None:
+    """The label `text` names, ignoring case and how the words are joined; None when it names none."""
+    squash = lambda t: "".join(c for c in t.lower() if c.isalnum())
+    matches = [label for label in labels if squash(label) == squash(text)]
+    return matches[0] if len(matches) == 1 and squash(text) else None
+
+
 class VoteRecorder:
     def __init__(self, store: BlobStore, sink: EventSink, ledger: Ledger, limiter: RateLimiter,
                  settings: Settings, client_limiter: RateLimiter | None = None) -> None:
@@ -56,10 +63,13 @@ class VoteRecorder:
         self.topic = settings.kafka.topics.fixes
 
     def validate_label(self, label: object) -> str:
-        if not isinstance(label, str) or label not in self.labels:
+        """The class a vote names, as the ledger spells it: any case, with a space, a hyphen or nothing for the
+        underscore ("Non-Engineer", "non engineer", "NONENGINEER" -> non_engineer)."""
+        found = canonical_label(label, self.labels) if isinstance(label, str) else None
+        if found is None:
             raise BadInput(f"unknown class {label!r}; valid classes: {', '.join(self.labels)}",
                            valid_labels=list(self.labels))
-        return label
+        return found
 
     def admit(self, principal: str, label: object, client: str | None = None) -> str:
         """Validate the class and count the vote against the principal's rate limit and, for an API client

@@ -195,6 +195,22 @@ class Ledger:
             latest = [LatestVote(sha.strip(), *rest) for sha, *rest in cur.fetchall()]
         return LedgerSnapshot(model=model, watermark=watermark, latest=latest, votes=total)
 
+    def latest_of(self, model: str, principal: str, limit: int = 10) -> list[LatestVote]:
+        """A principal's latest vote on each image, newest first (their App Home)."""
+        with self.db.transaction() as cur:
+            cur.execute("SELECT * FROM (SELECT DISTINCT ON (image_sha256) image_sha256, image_key, label, principal, "
+                        "vote_id, seq FROM votes WHERE model = %s AND principal = %s ORDER BY image_sha256, seq DESC) "
+                        "latest ORDER BY seq DESC LIMIT %s", (model, principal, limit))
+            return [LatestVote(sha.strip(), *rest) for sha, *rest in cur.fetchall()]
+
+    def voters_of(self, vote_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """{vote_id: (principal, label)} for these votes."""
+        if not vote_ids:
+            return {}
+        with self.db.transaction() as cur:
+            cur.execute("SELECT vote_id, principal, label FROM votes WHERE vote_id = ANY(%s)", (list(vote_ids),))
+            return {vid: (who, label) for vid, who, label in cur.fetchall()}
+
     def tally_by_principal(self, model: str, image_sha256: str) -> dict[str, str]:
         """{principal: the label of their latest vote on this image}."""
         with self.db.transaction() as cur:

@@ -27,8 +27,9 @@ from layers.registry.dataops import DataOps, parse_weights
 READS = ("list", "show", "history", "compare", "voters")
 EDITS = ("route", "canary", "mirror", "promote", "rollback", "train", "auto", "policy", "ensemble")
 USAGE = ("/models list | show N | history [before=ID] | compare A B | voters | route 1=90 3=10 | canary N PCT | mirror N on|off | "
-         "promote N | rollback | train | auto on|off [canary=PCT] [samples=M] [alpha=X] [budget=N] | "
+         "promote N (or deploy N) | rollback | train | auto on|off [canary=PCT] [samples=M] [alpha=X] [budget=N] | "
          "policy best-confidence|fastest|preferred [N] | ensemble [N M]")
+SYNONYMS = {"deploy": "promote"}            # the seed's word for it
 AUTO_OPTIONS = {"canary": "canary_percent", "samples": "min_samples", "alpha": "alpha", "budget": "max_samples"}
 
 
@@ -78,7 +79,7 @@ def from_text(text: str) -> Command:
     words = text.split()
     if not words or words[0] in ("help", "-h", "--help"):
         raise BadInput(f"Usage: {USAGE}")
-    verb, rest = words[0].lower(), words[1:]
+    verb, rest = SYNONYMS.get(words[0].lower(), words[0].lower()), words[1:]
     if verb == "history":
         if any("=" not in w or w.split("=", 1)[0] not in ("before", "limit") for w in rest):
             raise BadInput("Usage: /models history [before=ID] [limit=N]")

@@ -72,6 +72,14 @@ def predict_message(p: Prediction, image_url: str | None, labels: tuple[str, ...
                  response_type="in_channel")
 
 
+def combined(replies: list[Reply]) -> Reply:
+    """Several answers as one message (a shortcut on a message with several images)."""
+    if len(replies) == 1:
+        return replies[0]
+    blocks = [b for i, r in enumerate(replies) for b in ([{"type": "divider"}] if i else []) + r.blocks]
+    return Reply(text="; ".join(r.text for r in replies), blocks=blocks, response_type=replies[0].response_type)
+
+
 def fix_message(r: VoteReceipt, image_url: str | None = None) -> Reply:
     head = ":repeat: Already recorded" if r.duplicate else ":white_check_mark: Vote recorded"
     blocks = [SectionBlock(text=MarkdownTextObject(
@@ -210,3 +218,28 @@ def deleted_message(d) -> Reply:
     text = (f":wastebasket: Your profile and every match that involved it are deleted. Photo: {d.photo}."
             + (" A copy you confirmed your side with is a vote, and votes are kept." if d.vote_copy != "none" else ""))
     return Reply(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()], response_type="ephemeral")
+
+
+def receipt_message(model: str, version: int, old: int | None, rows: list[tuple[str, str, str | None, str | None, str | None]]) -> Reply:
+    """A vote receipt: `rows` are (image sha256, your label, the old version's answer, the new one's, a link
+    to the image or None)."""
+    lines = []
+    for sha, yours, before, after, link in rows:
+        image = f"<{link}|image `{sha[:10]}…`>" if link else f"image `{sha[:10]}…`"
+        change = (f"v{old} said *{before}*, v{version} says *{after}*" if old is not None and before else
+                  f"v{version} says *{after or '?'}*")
+        lines.append(f"• {image}: you said *{yours}*; {change}")
+    text = (f":mortar_board: *`{model}` v{version} is live, and it learnt from your votes.*\n" + "\n".join(lines))
+    return Reply(text=f"{model} v{version} is live and learnt from {len(rows)} of your votes",
+                 blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()], response_type="in_channel")
+
+
+def decision_message(model: str, action: str, version: int, live: int, reason: str, evidence: dict) -> Reply:
+    """The canary policy's decision, for the review channel."""
+    mark = {"promoted": ":rocket:", "rolled-back": ":rewind:"}.get(action, ":bird:")
+    ev = (f"{evidence.get('n', 0)} honest images: the canary alone right on {evidence.get('canary_only', 0)}, "
+          f"live alone on {evidence.get('live_only', 0)}; LR {evidence.get('lr_better', '?')}, "
+          f"p = {evidence.get('p_better', '?')} (alpha {evidence.get('alpha', '?')})")
+    text = f"{mark} *`{model}` v{version} {action}* (live was v{live}): {reason}\n{ev}"
+    return Reply(text=f"{model} v{version} {action}", blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()],
+                 response_type="in_channel")

@@ -40,15 +40,22 @@ from dataclasses import dataclass, replace
 from typing import Callable
 from urllib.parse import parse_qs
 
+from slack_sdk.errors import SlackApiError
+
 from layers.config import SlackSettings
-from layers.errors import AfterDarkError
+from layers.errors import AfterDarkError, BadInput
 from layers.slack.delivery import deliver, response_url_allowed
-from layers.slack.interactions import is_interaction, parse_interaction
+from layers.slack.events import is_event, parse_event
+from layers.slack.interactions import Interaction, is_interaction, parse_interaction
 from layers.slack.reply import Reply, ephemeral, error_reply, http_reply
 from layers.slack.verify import SlackChecks
+from layers.slack.web import web_client
 
 log = logging.getLogger("afterdark.slack")
 
+
+ACK = {"statusCode": 200, "body": "", "headers": {}}      # Slack's "got it": an empty 200
+INPUT_BLOCK = "label"          # a modal's input block that a wrong submission's error is shown beside
 
 FORM_FIELDS = ("command", "text", "user_id", "user_name", "channel_id", "team_id", "response_url", "trigger_id")
 
@@ -103,6 +110,7 @@ class SlackFront:
         self.verify = SlackChecks(settings, replay_guard)
         self.is_admin = self.verify.is_admin
         self._pool = executor or ThreadPoolExecutor(settings.workers, thread_name_prefix="slack")
+        self.web = web_client(settings)          # views.open, views.publish, messages to a user (bot token)
         self._inflight = threading.BoundedSemaphore(settings.max_inflight)
 
     @classmethod
@@ -112,17 +120,25 @@ class SlackFront:
     def help(self, why: str = "") -> Reply:
         return ephemeral((f"{why}\n" if why else "") + f"Usage: `{self.usage}`", f"{self.command}")
 
-    def handle(self, event, work: Callable[[SlashCommand], Reply], actions: dict | None = None) -> dict:
-        """A slash command (`work`), or a button click (`actions`: action name -> (Interaction, Action) -> Reply)."""
+    def handle(self, event, work: Callable[[SlashCommand], Reply] | None, actions: dict | None = None,
+               shortcuts: dict | None = None, submissions: dict | None = None, events: dict | None = None) -> dict:
+        """A slash command (`work`), a button click (`actions`: action name -> (Interaction, Action) -> Reply),
+        a message shortcut (`shortcuts`: callback id -> Interaction -> Reply | None, delivered to its
+        response_url), a modal's submission (`submissions`: callback id -> Interaction -> Reply, told to the
+        user) or an Events API event (`events`: event type -> SlackEvent -> None)."""
         stop = self.verify.run(event)
         if stop is not None:
             return stop
         if event.method != "POST":
             return http_reply(200, self.help("Slack commands are POSTs."))
         if b"ssl_check=1" in event.body:
-            return {"statusCode": 200, "body": "", "headers": {}}
+            return ACK
+        if is_event(event):
+            return self.on_event(event, events or {})
         if is_interaction(event.body):
-            return self.interact(event, actions or {})
+            return self.interact(event, actions or {}, shortcuts or {}, submissions or {})
+        if work is None:
+            return http_reply(200, ephemeral("This URL takes Slack's interactions and events, not commands."))
         cmd = SlashCommand.from_body(event.body)
         cmd = replace(cmd, admin=self.is_admin(cmd))
         lo, hi = self.nargs
@@ -148,13 +164,18 @@ class SlackFront:
                                                                 daemon=True).start())
             return http_reply(200, ephemeral(f":hourglass_flowing_sand: Working on `{cmd.command} {cmd.text}`…"))
 
-    def interact(self, event, actions: dict) -> dict:
-        """Acknowledge a click now (200, empty), run its action on the pool, deliver to its response_url."""
+    def interact(self, event, actions: dict, shortcuts: dict | None = None, submissions: dict | None = None) -> dict:
+        """Acknowledge a click or a shortcut now (200, empty), run its work on the pool, deliver to its
+        response_url; a modal's submission is answered as Slack asks (layers.slack.shortcuts)."""
         try:
             click = parse_interaction(event.body)
         except AfterDarkError as err:
             return http_reply(400, error_reply(err))
         click = replace(click, admin=self.is_admin(click))
+        if click.type == "message_action":
+            return self.shortcut(click, (shortcuts or {}).get(click.callback_id))
+        if click.type == "view_submission":
+            return self.submission(click, (submissions or {}).get(click.callback_id))
         known = [(actions[a.name], a) for a in click.actions if a.name in actions]
         if click.type != "block_actions" or not known:
             return http_reply(400, ephemeral(f"this app does not handle {click.type or 'that'} interaction"))
@@ -167,7 +188,86 @@ class SlackFront:
         future = self._pool.submit(lambda: deliver(click.response_url,
                                                         self._run(lambda _: handler(click, action), click)))
         future.add_done_callback(lambda _: self._inflight.release())
-        return {"statusCode": 200, "body": "", "headers": {}}
+        return ACK
+
+    def shortcut(self, click: Interaction, work: Callable[[Interaction], Reply | None] | None) -> dict:
+        """A message shortcut: acknowledged at once; its work (which may open a modal with the trigger id, good
+        for 3 s) runs on the pool, and a Reply it returns goes to the shortcut's response_url."""
+        if work is None:
+            return http_reply(400, ephemeral(f"this app has no shortcut {click.callback_id!r}"))
+        if not response_url_allowed(click.response_url, self.settings.response_url_allow):
+            log.warning("not answering a shortcut at response_url %r: not a Slack hooks URL", click.response_url)
+            return http_reply(400, ephemeral("this shortcut has no valid response_url to answer on"))
+        if not self._inflight.acquire(blocking=False):
+            return http_reply(503, ephemeral("Too busy right now; please try again in a few seconds."))
+
+        def run() -> None:
+            reply = self._run(work, click)
+            if reply is not None:
+                deliver(click.response_url, reply)
+        self._pool.submit(run).add_done_callback(lambda _: self._inflight.release())
+        return ACK
+
+    def submission(self, click: Interaction, work: Callable[[Interaction], Reply] | None) -> dict:
+        """A modal's submission: its work runs on the pool; done within the inline budget, the modal closes
+        (or shows a wrong input's error beside it), else it closes at once and the outcome follows. The
+        outcome (a receipt, or why it failed) goes to the user as a message from the app."""
+        if work is None:
+            return http_reply(400, ephemeral(f"this app has no form {click.callback_id!r}"))
+        if not self._inflight.acquire(blocking=False):
+            return {"statusCode": 200, "body": {"response_action": "errors", "errors": {
+                INPUT_BLOCK: "Too busy right now; please submit again in a few seconds."}}, "headers": {}}
+        future = self._pool.submit(work, click)
+        future.add_done_callback(lambda _: self._inflight.release())
+        try:
+            reply = future.result(timeout=self.inline_budget_s)
+        except FutureTimeout:
+            future.add_done_callback(lambda f: self.tell(click, self._outcome(f, click)))
+            return ACK
+        except BadInput as err:                     # shown beside the input, the modal stays open
+            return {"statusCode": 200, "body": {"response_action": "errors", "errors": {INPUT_BLOCK: err.message}},
+                    "headers": {}}
+        except Exception:
+            reply = self._outcome(future, click)
+        self.tell(click, reply)
+        return {"statusCode": 200, "body": {"response_action": "clear"}, "headers": {}}
+
+    def _outcome(self, future, click) -> Reply:
+        try:
+            return future.result()
+        except AfterDarkError as err:
+            return error_reply(err)
+        except Exception:
+            log.exception("Slack %s failed", click.callback_id)
+            return ephemeral(":warning: Something went wrong on our side; the error is logged.", "That did not work")
+
+    def tell(self, click: Interaction, reply: Reply) -> None:
+        """A message from the app to the user (chat.postMessage to their id: the app's Messages tab)."""
+        if self.web is None or not click.user_id:
+            log.warning("cannot tell %s the outcome of %s: no bot token", click.user_id, click.callback_id)
+            return
+        try:
+            self.web.chat_postMessage(channel=click.user_id, text=reply.text, blocks=reply.blocks)
+        except (SlackApiError, OSError) as err:
+            log.warning("could not tell %s the outcome of %s: %s", click.user_id, click.callback_id, err)
+
+    def on_event(self, event, handlers: dict) -> dict:
+        """An Events API request: the url_verification challenge answered; an event acknowledged at once,
+        handled once per event_id, on the pool."""
+        try:
+            ev = parse_event(event.body)
+        except AfterDarkError as err:
+            return http_reply(400, error_reply(err))
+        if ev.type == "url_verification":
+            return {"statusCode": 200, "body": {"challenge": ev.challenge}, "headers": {}}
+        work = handlers.get(ev.kind) if ev.type == "event_callback" else None
+        if work is None or (ev.event_id and not self.verify.first_time(f"event:{ev.event_id}")):
+            return ACK                      # not ours, or a retry of one already handled
+        if not self._inflight.acquire(blocking=False):
+            return {"statusCode": 503, "body": "", "headers": {}}       # Slack retries it later
+        self._pool.submit(lambda: self._run(lambda _: work(ev), ev)).add_done_callback(
+            lambda _: self._inflight.release())
+        return ACK
 
     def _follow_up(self, cmd: SlashCommand, reply: Reply) -> None:
         """A reply's second phase: computed on the pool, posted over the first one through response_url."""
@@ -180,10 +280,10 @@ class SlackFront:
             deliver(cmd.response_url, final)
         self._pool.submit(second)
 
-    def _run(self, work: Callable[[object], Reply], cmd) -> Reply:
+    def _run(self, work: Callable[[object], Reply | None], cmd) -> Reply | None:
         try:
             reply = work(cmd)
-            if reply.response_type != "ephemeral":
+            if reply is not None and reply.response_type != "ephemeral":
                 reply.response_type = self.response_type
             return reply
         except AfterDarkError as err:

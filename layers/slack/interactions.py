@@ -1,4 +1,5 @@
-"""Slack interactivity: button clicks (`block_actions`), told apart from slash commands by their content.
+"""Slack interactivity: button clicks (`block_actions`), message shortcuts (`message_action`) and modal
+submissions (`view_submission`), told apart from slash commands by their content.
 
 Slack POSTs a click to the app's one interactivity URL as a form with a single `payload` field (JSON), signed
 like a slash command. `SlackFront.handle` verifies it with the same checks, acknowledges at once (200, empty:
@@ -47,8 +48,22 @@ class Action:
 
 
 @dataclass(frozen=True)
+class SlackFile:
+    """A file attached to a message (a shortcut's payload names them): fetched from url_private with the bot
+    token (layers.slack.files)."""
+    id: str
+    name: str
+    mimetype: str
+    url_private: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.mimetype.startswith("image/")
+
+
+@dataclass(frozen=True)
 class Interaction:
-    type: str
+    type: str                # block_actions | message_action | view_submission
     team_id: str
     user_id: str
     trigger_id: str
@@ -56,6 +71,10 @@ class Interaction:
     actions: list[Action] = field(default_factory=list)
     message_blocks: list[dict] = field(default_factory=list)
     admin: bool = False
+    callback_id: str = ""    # a shortcut's, or the submitted view's
+    channel_id: str = ""
+    files: list[SlackFile] = field(default_factory=list)       # a message shortcut's message's files
+    view: dict = field(default_factory=dict)                   # view_submission: id, private_metadata, state
 
     @property
     def principal(self) -> str | None:
@@ -63,6 +82,10 @@ class Interaction:
 
     @property
     def request_key(self) -> str:
+        """This interaction's idempotency key: a submitted view is one vote however often Slack delivers it
+        (its view id); a click or a shortcut, its trigger id."""
+        if self.type == "view_submission" and self.view.get("id"):
+            return f"view:{self.view['id']}"
         return f"trigger:{self.trigger_id}"
 
 
@@ -81,7 +104,14 @@ def parse_interaction(body: bytes) -> Interaction:
     user, team = p.get("user") or {}, p.get("team") or {}
     actions = [Action(str(a.get("action_id", "")), str(a.get("value", "")), str(a.get("block_id", "")))
                for a in p.get("actions") or [] if isinstance(a, dict)]
+    message, view = p.get("message") or {}, p.get("view") or {}
+    if not isinstance(message, dict) or not isinstance(view, dict):
+        raise BadInput("an interaction's message and view must be JSON objects")
+    files = [SlackFile(str(f.get("id", "")), str(f.get("name", "")), str(f.get("mimetype", "")),
+                       str(f.get("url_private", ""))) for f in message.get("files") or [] if isinstance(f, dict)]
     return Interaction(type=str(p.get("type", "")), team_id=str(team.get("id") or user.get("team_id") or ""),
                        user_id=str(user.get("id", "")), trigger_id=str(p.get("trigger_id", "")),
                        response_url=str(p.get("response_url", "")), actions=actions,
-                       message_blocks=list((p.get("message") or {}).get("blocks") or []))
+                       message_blocks=list(message.get("blocks") or []),
+                       callback_id=str(p.get("callback_id") or view.get("callback_id") or ""),
+                       channel_id=str((p.get("channel") or {}).get("id", "")), files=files, view=view)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ContextBlock, ImageBlock, MarkdownTextObject, SectionBlock
 
@@ -25,6 +24,7 @@ from layers.registry import image_key
 from layers.serving.offpath import OffPath
 from layers.serving.prediction import Prediction
 from layers.slack.blocks import bar, vote_buttons
+from layers.slack.web import web_client
 
 log = logging.getLogger("afterdark.review")
 
@@ -32,8 +32,7 @@ log = logging.getLogger("afterdark.review")
 class ReviewChannel:
     def __init__(self, settings: SlackSettings, links: MediaLinks, labels: tuple[str, ...]) -> None:
         self.channel, self.links, self.labels = settings.review_channel, links, labels
-        self.client = (WebClient(token=settings.bot_token, base_url=settings.api_url, timeout=5)
-                       if settings.review_channel and settings.bot_token else None)
+        self.client = web_client(settings) if settings.review_channel else None
         self.posted = self.failed = 0
         self.queue = OffPath(maxsize=64) if self.client is not None else None
 

@@ -99,6 +99,10 @@ class SlackChecks:
         admins = self.settings.admins
         return bool(who.user_id) and (who.principal in admins or who.user_id in admins)
 
+    def first_time(self, key: str) -> bool:
+        """Whether `key` (a signature, an event id) is seen for the first time, on every replica."""
+        return self._first_time(key)
+
     def _first_time(self, key: str) -> bool:
         try:
             return self._replays.first_time(key)

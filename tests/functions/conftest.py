@@ -5,15 +5,38 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 import pytest
 
 RECEIVER_PORT = 8799          # dev/test.sh allows it as a response_url and points SLACK_API_URL at it
 
 
+BOT_TOKEN = "xoxb-test"        # dev/test.sh's SLACK_BOT_TOKEN
+
+
 class Received:
+    """What reached the receiver: `posts` (time, path, JSON or form body as a dict, headers), and what it
+    serves: `files` (url_private, only with the bot token) and `avatars` (profile photos, public)."""
     def __init__(self):
-        self.posts: list[tuple[float, str, dict]] = []
+        self.posts: list[tuple[float, str, dict, dict]] = []
+        self.files: dict[str, bytes] = {}
+        self.avatars: dict[str, bytes] = {}
+        self.file_requests: list[tuple[str, str | None]] = []      # (path, Authorization)
+
+    def calls(self, method: str) -> list[tuple[dict, dict]]:
+        """(body, headers) of each Web API call of `method` (e.g. views.open), in order."""
+        return [(body, headers) for _, path, body, headers in self.posts if path == f"/api/{method}"]
+
+
+def web_api_answer(method: str, body: dict) -> dict:
+    """What Slack's Web API answers, as far as the app reads it."""
+    if method == "users.profile.get":
+        user = body.get("user", "")
+        return {"ok": True, "profile": {"image_512": f"http://127.0.0.1:{RECEIVER_PORT}/avatars/{user}.jpg"}}
+    if method in ("views.open", "views.publish"):
+        return {"ok": True, "view": {"id": f"V{time.time_ns()}", **(body.get("view") or {})}}
+    return {"ok": True, "channel": body.get("channel", "C-REVIEW"), "ts": f"{time.time():.6f}"}
 
 
 @pytest.fixture(scope="session")
@@ -24,17 +47,45 @@ def receiver():
         def log_message(self, *a):
             pass
 
+        def _body(self) -> dict:
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+                return {k: v[0] for k, v in parse_qs(data.decode()).items()}
+            return json.loads(data) if data else {}
+
+        def _answer(self, status: int, body: bytes, ctype: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            """url_private (only with the bot token, as Slack's file host) and profile photos; a Web API
+            method called with GET (users.profile.get)."""
+            path, _, query = self.path.partition("?")
+            if path.startswith("/api/"):
+                body = {k: v[0] for k, v in parse_qs(query).items()}
+                got.posts.append((time.time(), path, body, dict(self.headers)))
+                return self._answer(200, json.dumps(web_api_answer(path[5:], body)).encode(), "application/json")
+            got.file_requests.append((path, self.headers.get("Authorization")))
+            if path.startswith("/files/"):
+                if self.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+                    return self._answer(403, b"not_authed", "text/plain")
+                data = got.files.get(path[len("/files/"):])
+            else:
+                data = got.avatars.get(path[len("/avatars/"):].removesuffix(".jpg"))
+            if data is None:
+                return self._answer(404, b"no such file", "text/plain")
+            self._answer(200, data, "image/jpeg")
+
         def do_POST(self):
             """response_url posts (answered "ok"), and Web API calls under /api/ (answered like Slack)."""
-            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            got.posts.append((time.time(), self.path, json.loads(data)))
-            answer = (json.dumps({"ok": True, "channel": "C-REVIEW", "ts": f"{time.time():.6f}"}).encode()
-                      if self.path.startswith("/api/") else b"ok")
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json" if self.path.startswith("/api/") else "text/plain")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            body = self._body()
+            got.posts.append((time.time(), self.path, body, dict(self.headers)))
+            if self.path.startswith("/api/"):
+                return self._answer(200, json.dumps(web_api_answer(self.path[5:], body)).encode(), "application/json")
+            self._answer(200, b"ok", "text/plain")
 
     server = ThreadingHTTPServer(("127.0.0.1", RECEIVER_PORT), H)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -83,6 +83,24 @@ def test_slack_signup_then_match_shows_a_card_of_the_other_side(ready, gateway, 
     assert_valid_blocks(card)
 
 
+def test_slack_signup_without_a_url_uses_the_slack_profile_photo(ready, gateway, receiver):
+    user = f"U{uuid.uuid4().hex[:8]}"
+    receiver.avatars[user] = to_jpeg(portrait(35)[0])
+    body = form("/afterdark", "signup Hal", user=user)
+    status, _, reply = http("POST", f"{gateway}/function/afterdark", body.encode(), signed(body))
+    assert status == 200, reply
+    if "Working" in reply["text"]:
+        reply = wait_until(lambda: [p for p in receiver.posts if p[2].get("text", "").startswith("welcome")], 20)[-1][2]
+    assert "Welcome, Hal" in json.dumps(reply["blocks"]), reply
+    asked = [(b, h) for b, h in receiver.calls("users.profile.get") if b.get("user") == user]
+    assert asked and asked[0][1]["Authorization"] == "Bearer xoxb-test"             # scope users.profile:read
+    assert (f"/avatars/{user}.jpg", None) in receiver.file_requests                  # no token to the photo host
+    nobody = f"U{uuid.uuid4().hex[:8]}"                                               # no photo: a clear answer
+    body = form("/afterdark", "signup", user=nobody)
+    status, _, reply = http("POST", f"{gateway}/function/afterdark", body.encode(), signed(body))
+    assert status == 200 and "did not work" in json.dumps(reply) or "Working" in reply["text"], reply
+
+
 def test_match_never_repeats_anyone_until_nobody_is_left(ready, gateway, db):
     user = f"gus-{uuid.uuid4().hex[:6]}"
     assert signup(gateway, user, to_jpeg(portrait(41)[0]), "Gus")[0] == 201

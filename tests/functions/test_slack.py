@@ -104,7 +104,7 @@ def test_slow_work_is_acknowledged_at_once_and_delivered_to_response_url(served,
 
 def test_slack_fix_publishes_exactly_what_the_json_path_does(gateway, settings, image_server, store):
     user = f"U-{uuid.uuid4().hex[:8]}"
-    body = form("/fix", f"{image_server}/img/44.jpg non_engineer", user=user)
+    body = form("/fix", f"{image_server}/img/44.jpg Non Engineer", user=user)       # any case, two words
     status, reply, _ = slash(gateway, "fix", body, signed(body))
     assert status == 200 and reply["response_type"] == "in_channel", reply
     assert_valid_blocks(reply)

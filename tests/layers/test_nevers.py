@@ -119,7 +119,7 @@ ALLOWED = {
     "registry": {"edge", "ledger", "analysis", "serving"},
     "analysis": {"edge", "ledger", "registry", "serving"},
     "matching": {"edge", "ledger", "registry", "serving"},
-    "slack": {"edge", "ledger", "registry", "serving", "matching"},
+    "slack": {"edge", "ledger", "registry", "serving", "matching", "analysis"},
 }
 
 

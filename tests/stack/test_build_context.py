@@ -114,10 +114,16 @@ def test_slack_manifests_point_at_the_gateway(tmp_path):
     stack = yaml.safe_load((ROOT / "stack.yml").read_text())
     assert cmds["/predict"] == "https://gw.example.org/function/predict" and cmds["/fix"] == "https://gw.example.org/function/fix"
     assert all(url.rsplit("/", 1)[1] in stack["functions"] for url in cmds.values())
-    assert doc["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write"]          # chat:write: the review channel
-    assert set(cmds) == {"/predict", "/fix", "/predict-rendezvous", "/models"}
-    assert doc["settings"]["interactivity"] == {"is_enabled": True, "request_url": "https://gw.example.org/function/fix"}
+    assert doc["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "files:read"]
+    assert set(cmds) == {"/predict", "/fix", "/predict-rendezvous", "/models", "/healthz"}
+    app = "https://gw.example.org/function/ai-monkey"
+    assert doc["settings"]["interactivity"] == {"is_enabled": True, "request_url": app}
+    assert doc["settings"]["event_subscriptions"] == {"request_url": app, "bot_events": ["app_home_opened"]}
+    assert {s["callback_id"] for s in doc["features"]["shortcuts"]} == {"classify_image", "correct_image"}
+    assert doc["features"]["app_home"]["home_tab_enabled"] is True
+    assert "ensemble" in next(c for c in doc["features"]["slash_commands"] if c["command"] == "/models")["usage_hint"]
     dating = yaml.safe_load((tmp_path / "slack-after-dark.manifest.yml").read_text())
+    assert dating["oauth_config"]["scopes"]["bot"] == ["commands", "users.profile:read"]
     assert [c["command"] for c in dating["features"]["slash_commands"]] == ["/afterdark"]
     assert dating["settings"]["interactivity"]["request_url"] == "https://gw.example.org/function/afterdark"
     assert (ROOT / "slack/ai-monkey.manifest.yml").read_text() == yaml.safe_dump(

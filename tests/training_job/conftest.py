@@ -16,15 +16,17 @@ from layers.registry import Policy, Registry
 from tests.conftest import ROOT, audited
 
 def copy_version(reg: Registry, src_model: str, src: int, model: str, flip: bool = False,
-                 parent: int | None = None) -> int:
+                 parent: int | None = None, data: dict | None = None) -> int:
     """Publish `src` again as a version of `model`; `flip` swaps its head's outputs (a version that is always
-    wrong where the original is right), converted like the trainer converts heads."""
+    wrong where the original is right), converted like the trainer converts heads; `data` replaces its
+    data.json (what it says it trained on)."""
     from training_job.convert import to_tflite
     from training_job.head import Head, head_model
     meta = reg.metadata(src_model, src)
     v = reg.allocate(model, owner="test")
     arts = {name: reg.put_artifact(model, v, name, reg.fetch_artifact(src_model, src, name, meta))
-            for name in meta.artifacts if not (flip and name in ("head.tflite", "head.npz"))}
+            for name in meta.artifacts if not (flip and name in ("head.tflite", "head.npz"))
+            and not (data is not None and name == "data.json")}
     if flip:
         arrays = np.load(io.BytesIO(reg.fetch_artifact(src_model, src, "head.npz", meta)))
         head = Head(arrays["kernel"][:, ::-1].copy(), arrays["bias"][::-1].copy())
@@ -32,6 +34,9 @@ def copy_version(reg: Registry, src_model: str, src: int, model: str, flip: bool
         np.savez(buf, **head.arrays())
         arts["head.npz"] = reg.put_artifact(model, v, "head.npz", buf.getvalue())
         arts["head.tflite"] = reg.put_artifact(model, v, "head.tflite", to_tflite(head_model(head)))
+    if data is not None:
+        import json
+        arts["data.json"] = reg.put_artifact(model, v, "data.json", json.dumps(data).encode())
     reg.commit(dataclasses.replace(meta, model=model, version=v, parent=parent, artifacts=arts))
     return v
 

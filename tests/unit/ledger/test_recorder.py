@@ -25,14 +25,22 @@ def recorder(per_principal: int = 5, per_client: int = 5) -> VoteRecorder:
 
 def test_a_vote_is_admitted_only_for_a_known_class_and_within_both_limits():
     r = recorder(per_client=2)
-    with pytest.raises(BadInput) as err:
-        r.admit("api:bot:a", "Engineer")
-    assert err.value.details["valid_labels"] == ["engineer", "non_engineer"] and r.limiter.hits == []   # nothing counted
+    for unknown in ("Enginer", "", "engineer non_engineer", "_"):
+        with pytest.raises(BadInput) as err:
+            r.admit("api:bot:a", unknown)
+        assert err.value.details["valid_labels"] == ["engineer", "non_engineer"] and r.limiter.hits == []   # nothing counted
     assert r.admit("api:bot:a", "engineer", client="api:bot") == "engineer"
     r.admit("api:bot:b", "engineer", client="api:bot")
     with pytest.raises(RateLimited):                        # a third sub-user of one client: the client's limit
         r.admit("api:bot:c", "engineer", client="api:bot")
     assert r.admit("slack:T1:U1", "non_engineer") == "non_engineer"      # a Slack user is no API client's
+
+
+@pytest.mark.parametrize("said, meant", [("Engineer", "engineer"), ("ENGINEER", "engineer"),
+                                         ("non-engineer", "non_engineer"), ("Non Engineer", "non_engineer"),
+                                         ("nonengineer", "non_engineer"), ("non_engineer", "non_engineer")])
+def test_a_class_is_named_in_any_case_with_a_space_a_hyphen_or_nothing(said, meant):
+    assert recorder().validate_label(said) == meant
 
 
 def test_the_receipt_wraps_the_vote():

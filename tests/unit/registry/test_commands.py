@@ -13,6 +13,8 @@ from layers.registry.commands import Command, from_api, from_text, table
     ("mirror 4 off", Command("mirror", {"version": 4, "on": False})),
     ("history before=9", Command("history", {"before": 9})),
     ("PROMOTE 5", Command("promote", {"version": 5})),
+    ("deploy 5", Command("promote", {"version": 5})),               # the seed's word
+    ("ensemble 1 3", Command("ensemble", {"versions": [1, 3]})),
 ])
 def test_slack_text_becomes_a_command(text, command):
     assert from_text(text) == command
