@@ -155,6 +155,8 @@ class SlackSettings:
     avatar_hosts: tuple[str, ...] = ("avatars.slack-edge.com", "secure.gravatar.com")   # SLACK_AVATAR_HOSTS: profile photos
     receipts: bool = True                # SLACK_RECEIPTS: the trainer tells each voter when a version that learnt
                                          # from their vote is promoted
+    questions_per_hour: int = 6          # SLACK_QUESTIONS_PER_HOUR: images the trainer asks the review channel
+                                         # about (ties, unsure consensus, disagreeing versions); 0: none
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,7 @@ class Settings:
             file_hosts=hosts(env, "SLACK_FILE_HOSTS", SlackSettings.file_hosts),
             avatar_hosts=hosts(env, "SLACK_AVATAR_HOSTS", SlackSettings.avatar_hosts),
             receipts=env.get("SLACK_RECEIPTS", "on").lower() not in ("0", "off", "false", "no"),
+            questions_per_hour=int(env.get("SLACK_QUESTIONS_PER_HOUR", SlackSettings.questions_per_hour)),
         )
         db = DbSettings(url=read_secret("database-url", "DATABASE_URL", env) or None)
         auth = AuthSettings(

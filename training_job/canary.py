@@ -126,6 +126,17 @@ class CanaryAnalyst:
         return self._act(lambda: ops.reject(canary, ACTOR, why, doc.revision),
                          Step("rolled-back", canary, live, why, details), model)
 
+    def disagreements(self, model: str, live: int, canary: int, limit: int = 5) -> list[str]:
+        """The newest live-traffic images on which the live version and the canary answer differently (from
+        the answers the last step already computed)."""
+        tail = self._tails.get(model)
+        if tail is None:
+            return []
+        images = tail.images(since_ms=int((time.time() - self.window_s) * 1000))[:200]
+        answers = self.replayer.answers(model, [live, canary], images)
+        return [sha for sha in images if sha in answers[live] and sha in answers[canary]
+                and answers[live][sha] != answers[canary][sha]][:limit]
+
     def _traffic(self, model: str, live: int, canary: int) -> dict:
         """How often the two versions agree on the newest live traffic (read incrementally)."""
         tail = self._tails.get(model)

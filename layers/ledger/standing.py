@@ -3,7 +3,6 @@ Both read the version's own record of what it trained on (its data.json: the con
 example's split), so they say what the version learnt, not what the ledger says now.
 
 Example:
-    book = ReceiptBook(db)                           # each voter told once per promoted version
     standing = Standing(ledger, registry)
     standing.of_voter("engineer", "slack:T1:U1")    # [VoteStanding(sha, label, state, detail)], newest first
     standing.teachers("engineer", 7)                 # {principal: [sha, ...]}: whose votes v7 trained on
@@ -81,28 +80,3 @@ class Standing:
                     out.setdefault(who, []).append(sha)
         return out
 
-
-class ReceiptBook:
-    """The `receipts` table: each voter told at most once per promoted version. A receipt is claimed before
-    it is sent (so two trainers never both send it) and released if Slack did not take it (so a later look
-    tries again)."""
-
-    def __init__(self, db) -> None:
-        self.db = db
-
-    def claim(self, model: str, version: int, principal: str, images: int) -> bool:
-        with self.db.transaction() as cur:
-            cur.execute("INSERT INTO receipts (model, version, principal, images) VALUES (%s, %s, %s, %s) "
-                        "ON CONFLICT DO NOTHING", (model, version, principal, images))
-            return cur.rowcount == 1
-
-    def release(self, model: str, version: int, principal: str) -> None:
-        with self.db.transaction() as cur:
-            cur.execute("DELETE FROM receipts WHERE model = %s AND version = %s AND principal = %s",
-                        (model, version, principal))
-
-    def sent(self, model: str, version: int) -> list[str]:
-        with self.db.transaction() as cur:
-            cur.execute("SELECT principal FROM receipts WHERE model = %s AND version = %s ORDER BY principal",
-                        (model, version))
-            return [r[0] for r in cur.fetchall()]

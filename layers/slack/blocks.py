@@ -243,3 +243,12 @@ def decision_message(model: str, action: str, version: int, live: int, reason: s
     text = f"{mark} *`{model}` v{version} {action}* (live was v{live}): {reason}\n{ev}"
     return Reply(text=f"{model} v{version} {action}", blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()],
                  response_type="in_channel")
+
+
+def question_message(model: str, sha: str, why: str, guess: str, labels: tuple[str, ...], link: str | None) -> Reply:
+    """A question to the crowd in the review channel: the image, why it is asked, and the vote buttons."""
+    image = f"<{link}|this image>" if link else f"image `{sha[:12]}…`"
+    blocks = [SectionBlock(text=MarkdownTextObject(text=f":raising_hand: *Which is it?* {image}: {why}. "
+                                                        f"One click is one vote; the model learns from the consensus.")),
+              vote_buttons(sha, model, guess, labels)]
+    return Reply(text=f"which is it? ({why})", blocks=[b.to_dict() for b in blocks], response_type="in_channel")

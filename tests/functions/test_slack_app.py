@@ -237,3 +237,28 @@ def test_the_home_tab_shows_the_canarys_evidence_so_far(db, uid):
     text = json.dumps(home.view("slack:T1:U1"))
     assert "Canary v7* against live v6: 12 honest images" in text and "p = 0.31" in text
     assert "no live version yet" in text and "You have not voted yet" in text
+
+
+def test_questions_to_the_crowd_keep_to_the_budget_and_never_repeat_an_image_in_a_day(store, settings, db,
+                                                                                        receiver, uid):
+    from layers.ledger import Consensus
+    model = f"ask-{uid}"
+    mine = dataclasses.replace(settings, model=model,
+                               slack=dataclasses.replace(settings.slack, questions_per_hour=2))
+    assert mine.slack.review_channel == "C-REVIEW"
+    shas = [sha256_hex(f"{uid}-{i}".encode()) for i in range(3)]
+    agreed = Consensus(quarantined={sha: {"label": "engineer", "votes": 3 - i, "reason": "tied"}
+                                    for i, sha in enumerate(shas)})
+    registry = audited(store)
+    before = len(receiver.calls("chat.postMessage"))
+    news = SlackNews(mine, registry, Ledger(db), db, Replayer(mine, store))
+    t0 = time.time()
+    assert news.questions(model, agreed, [], now=t0) == 2                  # the hour's budget
+    assert news.questions(model, agreed, [], now=t0 + 1) == 0              # at most once a minute
+    assert news.questions(model, agreed, [shas[0]], now=t0 + 61) == 0      # the budget is spent
+    again = SlackNews(mine, registry, Ledger(db), db, Replayer(mine, store))   # another trainer
+    assert again.questions(model, agreed, [], now=t0 + 120) == 0
+    posted = [b for b, _ in receiver.calls("chat.postMessage")[before:] if "Which is it?" in json.dumps(b)]
+    assert len(posted) == 2 and all(b["channel"] == "C-REVIEW" for b in posted)
+    asked = [next(e["value"] for blk in b["blocks"] if blk["type"] == "actions" for e in blk["elements"]) for b in posted]
+    assert [json.loads(v)["sha"] for v in asked] == shas[:2]               # the most voted first, each once
