@@ -35,8 +35,11 @@ export MEDIA_SIGNING_KEY="${MEDIA_SIGNING_KEY:-$(secret_file media-signing-key)}
 # The local sample-image host that `make run` starts (127.0.0.1:8766) is the only loopback address the
 # functions may fetch from locally; everything else non-public stays refused.
 export SAMPLES_HOST="${SAMPLES_HOST:-127.0.0.1:8766}"
-export FETCH_ALLOW="${FETCH_ALLOW-$SAMPLES_HOST}"
-export SLACK_RESPONSE_URL_ALLOW="${SLACK_RESPONSE_URL_ALLOW:-127.0.0.1:8799}"   # dev/slack.py listen
+# dev/slack.py listen (127.0.0.1:8799) stands in for Slack: response_url, the Web API, and the file and avatar
+# hosts (it serves a shared image's url_private to the bot token only, as files.slack.com does).
+export FETCH_ALLOW="${FETCH_ALLOW-$SAMPLES_HOST,127.0.0.1:8799}"
+export SLACK_RESPONSE_URL_ALLOW="${SLACK_RESPONSE_URL_ALLOW:-127.0.0.1:8799}"
+export SLACK_FILE_HOSTS="${SLACK_FILE_HOSTS:-127.0.0.1:8799}" SLACK_AVATAR_HOSTS="${SLACK_AVATAR_HOSTS:-127.0.0.1:8799}"
 # The review channel posts through the Web API; locally to dev/slack.py listen, which answers like Slack.
 export SLACK_API_URL="${SLACK_API_URL:-http://127.0.0.1:8799/api/}" SLACK_REVIEW_CHANNEL="${SLACK_REVIEW_CHANNEL:-CREVIEW}"
 export SLACK_BOT_TOKEN="${SLACK_BOT_TOKEN:-xoxb-local-not-a-slack-token}"

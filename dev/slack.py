@@ -5,13 +5,19 @@
     python dev/slack.py send /predict IMAGE_URL [--gateway URL] [--response-url URL]
     python dev/slack.py send /fix IMAGE_URL engineer
     python dev/slack.py send /afterdark signup IMAGE_URL Ada
-    python dev/slack.py click fix 'vote:engineer' '{"sha": "<sha256>", "model": "engineer"}'   # a button click
+    python dev/slack.py click ai-monkey 'vote:engineer' '{"sha": "<sha256>", "model": "engineer"}'   # a button
+    python dev/slack.py shortcut classify PHOTO.jpg          # "Classify this image" on a message sharing PHOTO
+    python dev/slack.py shortcut correct PHOTO.jpg           # "Correct this image": listen shows the form...
+    python dev/slack.py submit non_engineer                  # ...and this submits it (the last form opened)
+    python dev/slack.py home                                 # open the app's Home tab (app_home_opened)
     python dev/slack.py manifest --gateway https://gateway.example.com [--out slack/]
 
 `send` signs the form body exactly as Slack does (v0, HMAC-SHA256 with SLACK_SIGNING_SECRET, via slack-sdk)
 and POSTs it to /function/<name> on the gateway; the inline answer is printed, and a slow answer arrives at
-the receiver. `click` sends a signed block_actions payload, as Slack does for a button. `listen` also answers
-Web API calls under /api/ (chat.postMessage: the review channel) the way Slack does. `manifest` writes the two
+the receiver. `click` sends a signed block_actions payload, as Slack does for a button; `shortcut`, `submit`
+and `home` a message_action, a view_submission and an app_home_opened event to the ai-monkey function. `listen`
+also answers Web API calls under /api/ (chat.postMessage, views.open, views.publish, users.profile.get) the way
+Slack does, and serves a shared photo at /files/NAME as url_private, to the bot token only. `manifest` writes the two
 apps' manifests with request URLs made from the gateway URL (slash commands and the interactivity URL); a
 command is listed only when its function exists in stack.yml.
 """
@@ -26,7 +32,7 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import yaml
 from slack_sdk.signature import SignatureVerifier
@@ -101,6 +107,44 @@ def signed_click(gateway: str, function: str, action_id: str, value: str, respon
         "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig})
 
 
+CACHE = Path(os.environ.get("AFTERDARK_CACHE", Path.home() / ".cache" / "afterdark"))
+SHARED = CACHE / "slack-files"                  # what `listen` serves as url_private
+LAST_VIEW = CACHE / "slack-last-view.json"      # the last form views.open showed (for `submit`)
+RECEIVER = "http://127.0.0.1:8799"
+
+
+def signed_post(gateway: str, function: str, body: str, secret: str, ctype: str) -> urllib.request.Request:
+    ts = str(int(time.time()))
+    sig = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return urllib.request.Request(f"{gateway}/function/{function}", data=body.encode(), method="POST", headers={
+        "Content-Type": ctype, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig})
+
+
+def interaction(args, secret: str) -> urllib.request.Request:
+    """A message shortcut, a form's submission or a Home tab opened, as Slack sends them to ai-monkey."""
+    who = {"user": {"id": "ULOCAL", "team_id": "TLOCAL"}, "team": {"id": "TLOCAL"}, "api_app_id": "ALOCAL",
+           "trigger_id": f"{time.time_ns()}.local"}
+    if args.what == "home":
+        body = json.dumps({"type": "event_callback", "team_id": "TLOCAL", "event_id": f"Ev{time.time_ns()}",
+                           "event": {"type": "app_home_opened", "user": "ULOCAL", "tab": "home"}})
+        return signed_post(args.gateway, "ai-monkey", body, secret, "application/json")
+    if args.what == "shortcut":
+        SHARED.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns()}-{Path(args.photo).name}"
+        (SHARED / name).write_bytes(Path(args.photo).read_bytes())
+        payload = {**who, "type": "message_action", "callback_id": f"{args.which}_image", "channel": {"id": "CLOCAL"},
+                   "response_url": f"{RECEIVER}/shortcuts/local",
+                   "message": {"type": "message", "files": [{"id": f"F{time.time_ns()}", "name": name,
+                                                             "mimetype": "image/jpeg",
+                                                             "url_private": f"{RECEIVER}/files/{name}"}]}}
+    else:
+        view = json.loads(LAST_VIEW.read_text())
+        payload = {**who, "type": "view_submission", "view": {**view, "id": view.get("id", f"V{time.time_ns()}"),
+                   "state": {"values": {"label": {"choose": {"selected_option": {"value": args.label}}}}}}}
+    return signed_post(args.gateway, "ai-monkey", urlencode({"payload": json.dumps(payload)}), secret,
+                       "application/x-www-form-urlencoded")
+
+
 def local_secret() -> str | None:
     """SLACK_SIGNING_SECRET, else the one dev/lib.sh generated for the local stack."""
     cache = Path(os.environ.get("AFTERDARK_CACHE", Path.home() / ".cache" / "afterdark"))
@@ -115,6 +159,8 @@ def send(args) -> int:
         return 2
     if args.what == "click":
         req = signed_click(args.gateway, args.function, args.action_id, args.value, args.response_url, secret)
+    elif args.what in ("shortcut", "submit", "home"):
+        req = interaction(args, secret)
     else:
         req = signed_request(args.gateway, args.command, " ".join(args.text), args.response_url, secret)
     t0 = time.perf_counter()
@@ -127,29 +173,72 @@ def send(args) -> int:
     try:
         print(json.dumps(json.loads(body), indent=2, ensure_ascii=False))
     except ValueError:
-        print(body.decode(errors="replace"))
+        print(body.decode(errors="replace") or "(empty: acknowledged)")
     return 0 if status == 200 else 1
 
 
+def web_api(method: str, body: dict) -> dict:
+    """What Slack's Web API answers, as far as the app reads it."""
+    if method == "users.profile.get":
+        return {"ok": True, "profile": {"image_512": f"{RECEIVER}/avatars/{body.get('user', '')}.jpg"}}
+    if method in ("views.open", "views.publish"):
+        view = {"id": f"V{time.time_ns()}", **(body.get("view") or {})}
+        if method == "views.open":
+            LAST_VIEW.write_text(json.dumps(view))
+        return {"ok": True, "view": view}
+    return {"ok": True, "channel": body.get("channel", "CLOCAL"), "ts": f"{time.time():.6f}"}
+
+
 def listen(args) -> int:
+    token = os.environ.get("SLACK_BOT_TOKEN", "xoxb-local-not-a-slack-token")
+
     class Receiver(BaseHTTPRequestHandler):
         def log_message(self, *a):
             pass
+
+        def answer(self, status: int, body: bytes, ctype: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            """A shared photo (url_private: the bot token only), or a Web API method called with GET."""
+            path, _, query = self.path.partition("?")
+            if path.startswith("/api/"):
+                body = {k: v[0] for k, v in parse_qs(query).items()}
+                print(f"--- Web API {path[5:]} at {time.strftime('%H:%M:%S')}: {body}", flush=True)
+                return self.answer(200, json.dumps(web_api(path[5:], body)).encode(), "application/json")
+            if path.startswith("/avatars/"):              # profile photos are public: slack-files/avatar-<user>.jpg
+                photo = SHARED / f"avatar-{path.removeprefix('/avatars/')}"
+                if "/" in path.removeprefix("/avatars/") or not photo.is_file():
+                    return self.answer(404, b"no photo", "text/plain")
+                return self.answer(200, photo.read_bytes(), "image/jpeg")
+            name = path.removeprefix("/files/")
+            if not path.startswith("/files/") or "/" in name or not (SHARED / name).is_file():
+                return self.answer(404, b"file_not_found", "text/plain")
+            if self.headers.get("Authorization") != f"Bearer {token}":
+                print(f"--- refused {path}: no bot token", flush=True)
+                return self.answer(403, b"not_authed", "text/plain")
+            print(f"--- served {path} to the bot token", flush=True)
+            self.answer(200, (SHARED / name).read_bytes(), "image/jpeg")
 
         def do_POST(self):
             data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             api = self.path.startswith("/api/")
             print(f"--- {'Web API ' + self.path[5:] if api else 'response_url POST ' + self.path} at {time.strftime('%H:%M:%S')}")
-            try:
-                print(json.dumps(json.loads(data), indent=2, ensure_ascii=False), flush=True)
-            except ValueError:
-                print(data.decode(errors="replace"), flush=True)
-            answer = json.dumps({"ok": True, "channel": "CLOCAL", "ts": f"{time.time():.6f}"}).encode() if api else b"ok"
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json" if api else "text/plain")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            if (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+                body = {k: v[0] for k, v in parse_qs(data.decode()).items()}
+            else:
+                try:
+                    body = json.loads(data) if data else {}
+                except ValueError:
+                    body = {"raw": data.decode(errors="replace")}
+            print(json.dumps(body, indent=2, ensure_ascii=False), flush=True)
+            if api:
+                return self.answer(200, json.dumps(web_api(self.path[5:], body)).encode(), "application/json")
+            self.answer(200, b"ok", "text/plain")
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Receiver)
     print(f"listening for response_url POSTs and Web API calls on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)",
@@ -215,13 +304,22 @@ def main() -> int:
     c.add_argument("value")
     c.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "http://127.0.0.1:8080"))
     c.add_argument("--response-url", default="http://127.0.0.1:8799/actions/local")
+    sc = sub.add_parser("shortcut")
+    sc.add_argument("which", choices=["classify", "correct"])
+    sc.add_argument("photo")
+    sm = sub.add_parser("submit")
+    sm.add_argument("label")
+    hm = sub.add_parser("home")
+    for q in (sc, sm, hm):
+        q.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "http://127.0.0.1:8080"))
     l = sub.add_parser("listen")
     l.add_argument("--port", type=int, default=8799)
     m = sub.add_parser("manifest")
     m.add_argument("--gateway", default=os.environ.get("OPENFAAS_URL", "https://gateway.example.com"))
     m.add_argument("--out", default=str(ROOT / "slack"))
     args = ap.parse_args()
-    return {"send": send, "click": send, "listen": listen, "manifest": manifest}[args.what](args)
+    return {"send": send, "click": send, "shortcut": send, "submit": send, "home": send, "listen": listen,
+            "manifest": manifest}[args.what](args)
 
 
 if __name__ == "__main__":
