@@ -51,7 +51,7 @@ images: install
 # The functions' contract, /predict (hot reload included), /fix, Slack and the images themselves, with every
 # function running as its image under the gateway (the rest of the suite runs them as processes: make test).
 CONTAINER_TESTS := tests/containers tests/functions/test_predict.py tests/functions/test_fix.py \
-	tests/functions/test_slack.py tests/functions/test_openapi.py \
+	tests/functions/test_slack.py tests/functions/test_slack_app.py tests/functions/test_openapi.py \
 	tests/stack/test_gateway.py::test_production_healthz_function_reaches_s3_kafka_and_postgres
 test-containers: images
 	@AFTERDARK_RUNTIME=containers dev/test.sh $(CONTAINER_TESTS) $(PYTEST_ARGS)

@@ -74,7 +74,7 @@ cat <<MSG
   A vote: /fix stores the image, Kafka acknowledges it, then the trainer adds it to the ledger (PostgreSQL);
   each person's latest vote per image counts, and ${TRAIN_MIN_VOTES:-30} new votes (or 30 s) start a training run.
   URLs work too ({"image_url": "https://..."}); loopback and private addresses are refused unless FETCH_ALLOW
-  names them (here: only the sample host $SAMPLES_HOST).
+  names them (here: the sample host $SAMPLES_HOST, and dev/slack.py listen's 127.0.0.1:8799 as Slack's file host).
 
   Slack without Slack (signed exactly like Slack, with SLACK_SIGNING_SECRET=$SLACK_SIGNING_SECRET):
     $VENV/bin/python dev/slack.py listen &                       # prints what arrives at response_url
@@ -83,6 +83,10 @@ cat <<MSG
     $VENV/bin/python dev/slack.py send /models list
     $VENV/bin/python dev/slack.py send /afterdark signup http://$SAMPLES_HOST/engineer.jpg Ada   # the dating app
     $VENV/bin/python dev/slack.py send /afterdark match
+    $VENV/bin/python dev/slack.py shortcut classify $SAMPLES/engineer.jpg     # "Classify this image" on a shared photo
+    $VENV/bin/python dev/slack.py shortcut correct $SAMPLES/ambiguous.jpg     # the correction form (listen shows it)
+    $VENV/bin/python dev/slack.py submit non_engineer                         # ...submitted: one vote
+    $VENV/bin/python dev/slack.py home                                        # the app's Home tab: your votes
   Slack After Dark over curl (12 demo profiles are signed up):
     curl -s "$OPENFAAS_URL/function/afterdark/signup?user=U1&name=Ada" -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: image/jpeg' --data-binary @$SAMPLES/engineer.jpg
     curl -s "$OPENFAAS_URL/function/afterdark/match?user=U1" -H "Authorization: Bearer \$TOKEN"
