@@ -177,14 +177,15 @@ def send(args) -> int:
     return 0 if status == 200 else 1
 
 
-def web_api(method: str, body: dict) -> dict:
-    """What Slack's Web API answers, as far as the app reads it."""
+def web_api(method: str, body: dict, remember: Path | None = LAST_VIEW) -> dict:
+    """What Slack's Web API answers, as far as the app reads it (also the tests' receiver's answers). The last
+    form views.open showed is kept in `remember`, for `submit`."""
     if method == "users.profile.get":
         return {"ok": True, "profile": {"image_512": f"{RECEIVER}/avatars/{body.get('user', '')}.jpg"}}
     if method in ("views.open", "views.publish"):
         view = {"id": f"V{time.time_ns()}", **(body.get("view") or {})}
-        if method == "views.open":
-            LAST_VIEW.write_text(json.dumps(view))
+        if method == "views.open" and remember is not None:
+            remember.write_text(json.dumps(view))
         return {"ok": True, "view": view}
     return {"ok": True, "channel": body.get("channel", "CLOCAL"), "ts": f"{time.time():.6f}"}
 

@@ -289,6 +289,27 @@ def make_consumer(settings: KafkaSettings, topic: str | tuple[str, ...], group: 
         raise Unavailable(f"Kafka unreachable at {settings.bootstrap}: {err}") from err
 
 
+def process_then_commit(consumer, polled: dict, work: Callable[[list], Any], what: str, retry_s: float
+                        ) -> tuple[bool, Any]:
+    """At-least-once for a consumer of a polled batch: `work` on its records, then the commit. When `work`
+    (or the commit) raises AfterDarkError (a store, the ledger or Kafka is down), each partition is sought back
+    to the batch's first offset and the caller waits `retry_s`: the same records come again, nothing is lost.
+    Returns (done, what `work` returned)."""
+    from layers.errors import AfterDarkError
+    records = [r for batch in polled.values() for r in batch]
+    try:
+        result = work(records)
+        consumer.commit()
+        return True, result
+    except AfterDarkError as err:
+        print(f"[{what}] could not process {len(records)} records ({err.message}); retrying from the last "
+              f"committed offset", flush=True)
+        for tp, batch in polled.items():
+            consumer.seek(tp, batch[0].offset)
+        time.sleep(retry_s)
+        return False, None
+
+
 def make_reader(settings: KafkaSettings):
     """A consumer with no group and no commits, for a reader that assigns partitions and seeks itself (the
     replay of decoys: every reader keeps its own place)."""

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from layers.config import Settings
-from layers.errors import AfterDarkError
-from layers.events import IMAGE_HEADER, DeadLetter, DecoyRecord, EventSink, Malformed, decode, make_consumer, now_ms
+from layers.events import (IMAGE_HEADER, DeadLetter, DecoyRecord, EventSink, Malformed, decode, make_consumer,
+                           now_ms, process_then_commit)
 from layers.images import sha256_hex
 from layers.registry import decoy_key
 from layers.store import BlobStore
@@ -127,15 +127,8 @@ class DecoyArchiver:
                 if not consumer.assignment() or records:
                     last = time.time()
                 if records:
-                    try:
-                        done = self.archive(records)
-                        consumer.commit()
-                    except AfterDarkError as err:
-                        print(f"[archive] could not store {len(records)} records ({err.message}); retrying "
-                              f"from the last committed offset", flush=True)
-                        for tp, batch in polled.items():
-                            consumer.seek(tp, batch[0].offset)
-                        time.sleep(RETRY_S)
+                    stored, done = process_then_commit(consumer, polled, self.archive, "archive", RETRY_S)
+                    if not stored:
                         continue
                     self.totals.add(done)
                 if exit_when_idle_s and time.time() - last > exit_when_idle_s:

@@ -32,7 +32,7 @@ from layers.db import Database
 from layers import metrics
 from layers.errors import AfterDarkError, BadInput, Unavailable
 from layers.events import (CommandRecord, DeadLetter, EventSink, Malformed, announce, decode,
-                           make_consumer, now_ms)
+                           make_consumer, now_ms, process_then_commit)
 from layers.ledger import Consensus, GoldAnswers, Ledger, LedgerSnapshot, Position, Recorded, TrainingRuns, Vote, VoterBoard
 from layers.registry import AuditLog, ModelMetadata, Registry, image_key
 from layers.registry.keys import DECOY_PREFIX
@@ -376,15 +376,7 @@ class Learner:
                 records = [r for batch in polled.values() for r in batch]
                 if records:
                     last_activity = time.time()
-                    try:
-                        self.ingest(records)
-                        consumer.commit()
-                    except AfterDarkError as err:
-                        print(f"[consume] could not ingest {len(records)} records ({err.message}); "
-                              f"retrying from the last committed offset", flush=True)
-                        for tp, batch in polled.items():
-                            consumer.seek(tp, batch[0].offset)
-                        time.sleep(INGEST_RETRY_S)
+                    if not process_then_commit(consumer, polled, self.ingest, "consume", INGEST_RETRY_S)[0]:
                         continue
                 caught_up = caught_up or self._caught_up(consumer)
                 try:
