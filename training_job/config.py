@@ -55,7 +55,8 @@ class TrainConfig:
     evaluation_fraction: float = 0.2   # voted images in the evaluation split (by sha256): never trained on
     retry_backoff_s: float = 30.0   # a refused or failed run is retried after this, doubling...
     retry_backoff_max_s: float = 600.0   # ...up to this
-    reconcile_every_s: float = 60.0  # how often the reconciler looks for unregistered versions
+    reconcile_every_s: float = 60.0  # how often the reconciler looks for unregistered versions (0: never, for a
+                                     # learner that only ingests: it must not register what another process made)
     canary_every_s: float = 3.0     # how often the canary analysis looks (when the model's policy is on; 0: never)
     metrics_port: int = 0           # serve Prometheus metrics on 127.0.0.1:<port> (0: off; in a pod: 0.0.0.0)
     metrics_bind: str = "127.0.0.1"

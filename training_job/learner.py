@@ -350,7 +350,8 @@ class Learner:
             start_http_server(self.cfg.metrics_port, addr=self.cfg.metrics_bind)
             print(f"[consume] metrics on http://{self.cfg.metrics_bind}:{self.cfg.metrics_port}/metrics", flush=True)
         try:
-            self.reconcile()
+            if self.cfg.reconcile_every_s > 0:
+                self.reconcile()
         except Unavailable as err:            # the loop reconciles again every reconcile_every_s
             print(f"[consume] could not reconcile yet ({err.message})", flush=True)
         # Static membership: a restarted trainer (a crash, a new pod) takes its partitions back at once instead
@@ -394,7 +395,7 @@ class Learner:
                             running = (plan, worker.submit(self.execute, plan))
                     if running is not None:
                         last_activity = time.time()      # never idle while a run is in flight
-                    elif time.time() - last_reconcile > self.cfg.reconcile_every_s:
+                    elif self.cfg.reconcile_every_s > 0 and time.time() - last_reconcile > self.cfg.reconcile_every_s:
                         self.reconcile()                 # never while a run is in flight: it would finish its row
                         last_reconcile = time.time()
                     if time.time() - last_lease > LEASE_CHECK_S:

@@ -79,12 +79,13 @@ def consume_args(model: str, topic: str, *extra: str, commands: str = "none") ->
 
 
 def ingest_only(settings, model: str, topic: str | None = None, idle_s: float = 2) -> subprocess.CompletedProcess:
-    """Run the learner until the topic is drained into the ledger, with training and the canary analysis held
-    off (an analysis step could move the model's route, which later tests read)."""
+    """Run the learner until the topic is drained into the ledger, with training, the canary analysis and the
+    reconciler held off (each could move the model's route, which later tests read: the reconciler would
+    register the versions a test published on purpose without registering)."""
     topic = topic or settings.kafka.topics.fixes
     result = training_job("consume", "--model", model, "--topic", topic, "--group", f"ingest-{topic}",
                           "--commands-topic", "none", "--min-votes", "1000000", "--max-wait-s", "1000000",
-                          "--canary-every-s", "0", "--exit-when-idle", str(idle_s))
+                          "--canary-every-s", "0", "--reconcile-every-s", "0", "--exit-when-idle", str(idle_s))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
