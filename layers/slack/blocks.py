@@ -12,16 +12,19 @@ Text that users chose (display names) is escaped for mrkdwn (&, <, >), so it can
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import (ActionsBlock, ButtonElement, ContextBlock, ImageBlock, MarkdownTextObject,
                                      SectionBlock)
 
-from layers.ledger.recorder import VoteReceipt
 from layers.matching.rules import REMAINING_CAP
 from layers.registry.commands import compare_table, table
 from layers.edge.intake import is_public_url
-from layers.serving.prediction import Prediction
 from layers.slack.reply import Reply
+
+if TYPE_CHECKING:          # types only: /predict's cold start loads neither the ledger nor psycopg for them
+    from layers.ledger.recorder import VoteReceipt
+    from layers.serving.prediction import Prediction
 
 PRETTY = {"engineer": "an engineer :computer:", "non_engineer": "not an engineer :art:"}
 
