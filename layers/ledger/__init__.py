@@ -12,6 +12,8 @@
     split.py      split_of(): train or evaluation, by the image's sha256 (pure)
     voters.py     VoterBoard: each voter's estimated reliability, as the trainer last computed it
     runs.py       TrainingRuns: one row per training run, with its stage, outcome, reason and version
+    standing.py   Standing: what became of a voter's votes, and whose votes a version learnt from
+    outreach.py   ReceiptBook, QuestionLog: vote receipts and questions to the crowd, each sent once
 
 Example:
     ledger = Ledger(Database(settings.db))

@@ -6,6 +6,7 @@
     control.py    Control: the control document, update_control (CAS + audit), register, live_version;
                   ModelRoute, ControlDoc, Policy and the pure retention rule `retain`
     audit.py      AuditLog: every applied change and refused attempt, in PostgreSQL (history, rollback)
+    canary_state.py  CanaryBoard: the canary's evidence so far, as the trainer's analyst last judged it
     dataops.py    DataOps: the verbs' conditional, audited edits (route, canary, promote, rollback, ...)
     commands.py   the /models verbs: parsing (text, API), authorising, running, tables
     admin.py      ModelsAdmin: /models' service (the verbs, the honest comparison, the voters, `train`); it

@@ -5,7 +5,13 @@
     verify.py   SlackChecks: the signature (slack-sdk), the replay guard, the admin list; is_slack
     delivery.py deliver() through response_url (WebhookClient), only to Slack's hooks hosts
     reply.py    Reply (text and blocks), ephemeral, error_reply, http_reply
-    interactions.py  button clicks: Interaction, Action, is_interaction, parse_interaction
+    interactions.py  button clicks, shortcuts, form submissions: Interaction, Action, SlackFile, parse_interaction
+    shortcuts.py     "Classify/Correct this image" and the correction form (views.open); what a submission chose
+    events.py   the Events API: url_verification, event_callback (SlackEvent)
+    files.py    a shared image (url_private, bot token, Slack's file hosts only) and a profile photo, via the intake
+    votes.py    a vote from a button or a submitted form, through the one recorder
+    home.py     AppHome: the Home tab (live version, canary evidence, your votes, the voters)
+    web.py      the Web API client (bot token, SLACK_API_URL)
     review.py   posting unconfident answers to a review channel with the bot token (WebClient)
     blocks.py   the Block Kit messages of each command (built with slack-sdk's block models)
     replay_guard.py  ReplayGuard: each signed request accepted once, across replicas (PostgreSQL)

@@ -229,7 +229,7 @@ class SlackFront:
                     "headers": {}}
         except Exception:
             reply = self._outcome(future, click)
-        self.tell(click, reply)
+        self._pool.submit(self.tell, click, reply)         # after the answer: Slack's 3 s are not spent on it
         return {"statusCode": 200, "body": {"response_action": "clear"}, "headers": {}}
 
     def _outcome(self, future, click) -> Reply:
