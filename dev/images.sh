@@ -39,10 +39,14 @@ images_docker() {
   if ! command -v dockerd >/dev/null; then
     [[ $(id -u) == 0 ]] || fail "Docker is not installed, and installing it needs root (apt-get install docker.io)"
     log "installing Debian's docker.io $DOCKER_IO_VERSION"
-    DEBIAN_FRONTEND=noninteractive logged apt apt-get install -y -q --no-install-recommends \
+    # a fresh machine may not have the package lists yet
+    apt-cache show "docker.io=$DOCKER_IO_VERSION" >/dev/null 2>&1 || logged apt-update apt-get update -q \
+      || fail "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive logged apt apt-get install -y -q \
       "docker.io=$DOCKER_IO_VERSION" "debootstrap=$DEBOOTSTRAP_VERSION" || fail "could not install docker.io"
   fi
-  command -v debootstrap >/dev/null || { DEBIAN_FRONTEND=noninteractive logged apt \
+  command -v debootstrap >/dev/null || { { apt-cache show "debootstrap=$DEBOOTSTRAP_VERSION" >/dev/null 2>&1 \
+    || logged apt-update apt-get update -q; } && DEBIAN_FRONTEND=noninteractive logged apt \
     apt-get install -y -q "debootstrap=$DEBOOTSTRAP_VERSION" || fail "could not install debootstrap"; }
   if ! docker_ready; then
     alive dockerd && fail "dockerd runs (pid $(pid_of dockerd)) but does not answer; see $LOGS/dockerd.log"
