@@ -55,6 +55,7 @@ log = logging.getLogger("afterdark.slack")
 
 
 ACK = {"statusCode": 200, "body": "", "headers": {}}      # Slack's "got it": an empty 200
+BUSY = "Too busy right now; please try again in a few seconds."
 INPUT_BLOCK = "label"          # a modal's input block that a wrong submission's error is shown beside
 
 FORM_FIELDS = ("command", "text", "user_id", "user_name", "channel_id", "team_id", "response_url", "trigger_id")
@@ -144,10 +145,9 @@ class SlackFront:
         lo, hi = self.nargs
         if not lo <= len(cmd.args) <= hi or (cmd.args and cmd.args[0] in ("help", "-h", "--help")):
             return http_reply(200, self.help())
-        if not self._inflight.acquire(blocking=False):
-            return http_reply(200, ephemeral("Too busy right now; please try again in a few seconds."))
-        future = self._pool.submit(self._run, work, cmd)
-        future.add_done_callback(lambda _: self._inflight.release())
+        if not self._reserve():
+            return http_reply(200, ephemeral(BUSY))
+        future = self._spawn(self._run, work, cmd)
         try:
             reply = future.result(timeout=self.inline_budget_s)
             self._follow_up(cmd, reply)
@@ -179,34 +179,40 @@ class SlackFront:
         known = [(actions[a.name], a) for a in click.actions if a.name in actions]
         if click.type != "block_actions" or not known:
             return http_reply(400, ephemeral(f"this app does not handle {click.type or 'that'} interaction"))
-        if not response_url_allowed(click.response_url, self.settings.response_url_allow):
-            log.warning("not answering a click at response_url %r: not a Slack hooks URL", click.response_url)
-            return http_reply(400, ephemeral("this click has no valid response_url to answer on"))
-        if not self._inflight.acquire(blocking=False):
-            return http_reply(503, ephemeral("Too busy right now; please click again in a few seconds."))
         handler, action = known[0]
-        future = self._pool.submit(lambda: deliver(click.response_url,
-                                                        self._run(lambda _: handler(click, action), click)))
-        future.add_done_callback(lambda _: self._inflight.release())
-        return ACK
+        return self._answer_later(click, lambda c: handler(c, action), "click")
 
     def shortcut(self, click: Interaction, work: Callable[[Interaction], Reply | None] | None) -> dict:
         """A message shortcut: acknowledged at once; its work (which may open a modal with the trigger id, good
         for 3 s) runs on the pool, and a Reply it returns goes to the shortcut's response_url."""
         if work is None:
             return http_reply(400, ephemeral(f"this app has no shortcut {click.callback_id!r}"))
+        return self._answer_later(click, work, "shortcut")
+
+    def _answer_later(self, click: Interaction, work: Callable[[Interaction], Reply | None], what: str) -> dict:
+        """Acknowledge now (200, empty); run `work` on the pool and deliver its Reply to the response_url."""
         if not response_url_allowed(click.response_url, self.settings.response_url_allow):
-            log.warning("not answering a shortcut at response_url %r: not a Slack hooks URL", click.response_url)
-            return http_reply(400, ephemeral("this shortcut has no valid response_url to answer on"))
-        if not self._inflight.acquire(blocking=False):
-            return http_reply(503, ephemeral("Too busy right now; please try again in a few seconds."))
+            log.warning("not answering a %s at response_url %r: not a Slack hooks URL", what, click.response_url)
+            return http_reply(400, ephemeral(f"this {what} has no valid response_url to answer on"))
+        if not self._reserve():
+            return http_reply(503, ephemeral(BUSY))
 
         def run() -> None:
             reply = self._run(work, click)
             if reply is not None:
                 deliver(click.response_url, reply)
-        self._pool.submit(run).add_done_callback(lambda _: self._inflight.release())
+        self._spawn(run)
         return ACK
+
+    def _reserve(self) -> bool:
+        """A place among the `max_inflight` pieces of work; False when all are taken (answer "busy")."""
+        return self._inflight.acquire(blocking=False)
+
+    def _spawn(self, fn: Callable, *args):
+        """`fn` on the pool, in the place _reserve() took; the place is given back when it ends."""
+        future = self._pool.submit(fn, *args)
+        future.add_done_callback(lambda _: self._inflight.release())
+        return future
 
     def submission(self, click: Interaction, work: Callable[[Interaction], Reply] | None) -> dict:
         """A modal's submission: its work runs on the pool; done within the inline budget, the modal closes
@@ -214,11 +220,10 @@ class SlackFront:
         outcome (a receipt, or why it failed) goes to the user as a message from the app."""
         if work is None:
             return http_reply(400, ephemeral(f"this app has no form {click.callback_id!r}"))
-        if not self._inflight.acquire(blocking=False):
-            return {"statusCode": 200, "body": {"response_action": "errors", "errors": {
-                INPUT_BLOCK: "Too busy right now; please submit again in a few seconds."}}, "headers": {}}
-        future = self._pool.submit(work, click)
-        future.add_done_callback(lambda _: self._inflight.release())
+        if not self._reserve():
+            return {"statusCode": 200, "body": {"response_action": "errors", "errors": {INPUT_BLOCK: BUSY}},
+                    "headers": {}}
+        future = self._spawn(work, click)
         try:
             reply = future.result(timeout=self.inline_budget_s)
         except FutureTimeout:
@@ -261,12 +266,14 @@ class SlackFront:
         if ev.type == "url_verification":
             return {"statusCode": 200, "body": {"challenge": ev.challenge}, "headers": {}}
         work = handlers.get(ev.kind) if ev.type == "event_callback" else None
-        if work is None or (ev.event_id and not self.verify.first_time(f"event:{ev.event_id}")):
-            return ACK                      # not ours, or a retry of one already handled
-        if not self._inflight.acquire(blocking=False):
-            return {"statusCode": 503, "body": "", "headers": {}}       # Slack retries it later
-        self._pool.submit(lambda: self._run(lambda _: work(ev), ev)).add_done_callback(
-            lambda _: self._inflight.release())
+        if work is None:
+            return ACK                      # not an event this app handles
+        if not self._reserve():             # busy: Slack retries it later, so it is not marked as seen yet
+            return {"statusCode": 503, "body": "", "headers": {}}
+        if ev.event_id and not self.verify.first_time(f"event:{ev.event_id}"):
+            self._inflight.release()
+            return ACK                      # a retry of one already handled
+        self._spawn(self._run, lambda _: work(ev), ev)
         return ACK
 
     def _follow_up(self, cmd: SlashCommand, reply: Reply) -> None:
