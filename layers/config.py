@@ -245,7 +245,7 @@ class Settings:
         fetch = FetchSettings(
             max_bytes=int(env.get("FETCH_MAX_BYTES", FetchSettings.max_bytes)),
             deadline_s=float(env.get("FETCH_DEADLINE_S", FetchSettings.deadline_s)),
-            allow=tuple(a.strip() for a in env.get("FETCH_ALLOW", "").split(",") if a.strip()),
+            allow=hosts(env, "FETCH_ALLOW", ()),
         )
         serving = ServingSettings(
             poll_s=float(env.get("CONTROL_POLL_S", ServingSettings.poll_s)),
@@ -272,7 +272,7 @@ class Settings:
             api_url=env.get("SLACK_API_URL", SlackSettings.api_url),
             final_answer_s=float(env.get("SLACK_FINAL_ANSWER_S", SlackSettings.final_answer_s)),
             response_type=env.get("SLACK_RESPONSE_TYPE", SlackSettings.response_type),
-            response_url_allow=tuple(a.strip() for a in env.get("SLACK_RESPONSE_URL_ALLOW", "").split(",") if a.strip()),
+            response_url_allow=hosts(env, "SLACK_RESPONSE_URL_ALLOW", ()),
             admins=tuple(f"slack:{a}" if ":" in a else a
                          for a in (read_secret("slack-admins", "SLACK_ADMINS", env, "") or "").replace(",", " ").split()),
             file_hosts=hosts(env, "SLACK_FILE_HOSTS", SlackSettings.file_hosts),

@@ -33,12 +33,6 @@ class ReceiptBook:
             cur.execute("DELETE FROM receipts WHERE model = %s AND version = %s AND principal = %s",
                         (model, version, principal))
 
-    def sent(self, model: str, version: int) -> list[str]:
-        with self.db.transaction() as cur:
-            cur.execute("SELECT principal FROM receipts WHERE model = %s AND version = %s ORDER BY principal",
-                        (model, version))
-            return [r[0] for r in cur.fetchall()]
-
 
 class QuestionLog:
     """The `crowd_questions` table: images posted to the review channel for votes."""

@@ -19,10 +19,14 @@ The states of a vote, against the live version vN:
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 
 from layers.ledger.votes import Ledger
 from layers.registry import Registry
+from layers.registry.versions import trained_fixes_of
+
+KEEP_DATA = 4                  # data.json files kept (the live version's, and a few before it)
 
 
 @dataclass(frozen=True)
@@ -36,9 +40,21 @@ class VoteStanding:
 class Standing:
     def __init__(self, ledger: Ledger, registry: Registry) -> None:
         self.ledger, self.registry = ledger, registry
+        self._data: dict[tuple[str, int], dict] = {}
+        self._lock = threading.Lock()
 
     def data(self, model: str, version: int) -> dict:
-        return json.loads(self.registry.fetch_artifact(model, version, "data.json"))
+        """A version's data.json, read once (versions are immutable; the last few are kept)."""
+        key = (model, version)
+        with self._lock:                         # the Home tab is built on several threads
+            if key in self._data:
+                return self._data[key]
+        data = json.loads(self.registry.fetch_artifact(model, version, "data.json"))
+        with self._lock:
+            while len(self._data) >= KEEP_DATA:
+                self._data.pop(next(iter(self._data)))
+            self._data[key] = data
+        return data
 
     def of_voter(self, model: str, principal: str, limit: int = 10) -> list[VoteStanding]:
         votes = self.ledger.latest_of(model, principal, limit)
@@ -47,7 +63,7 @@ class Standing:
             return [VoteStanding(v.image_sha256, v.label, "new", "no live version yet") for v in votes]
         data = self.data(model, live)
         watermark = int((data.get("ledger") or {}).get("watermark") or 0)
-        trained = {e["sha256"] for e in data.get("examples", []) if e.get("source") == "fix" and e.get("split") == "train"}
+        trained = trained_fixes_of(data)
         out = []
         for v in votes:
             agreed, held = (data.get("fixes") or {}).get(v.image_sha256), (data.get("quarantined") or {}).get(v.image_sha256)
@@ -69,7 +85,7 @@ class Standing:
     def teachers(self, model: str, version: int) -> dict[str, list[str]]:
         """{principal: images} whose votes `version` trained on, each vote with the consensus label."""
         data = self.data(model, version)
-        trained = {e["sha256"] for e in data.get("examples", []) if e.get("source") == "fix" and e.get("split") == "train"}
+        trained = trained_fixes_of(data)
         fixes = {sha: f for sha, f in (data.get("fixes") or {}).items() if sha in trained}
         voters = self.ledger.voters_of([vid for f in fixes.values() for vid in f.get("vote_ids") or []])
         out: dict[str, list[str]] = {}

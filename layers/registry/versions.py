@@ -59,6 +59,11 @@ class ModelMetadata:
         return cls(**json.loads(raw))
 
 
+def trained_fixes_of(data: dict) -> set[str]:
+    """The voted images a version's data.json says it trained on (its fixes in the train split)."""
+    return {e["sha256"] for e in data.get("examples", []) if e.get("source") == "fix" and e.get("split") == "train"}
+
+
 class Versions:
     def __init__(self, store: BlobStore) -> None:
         self.store = store
@@ -120,8 +125,7 @@ class Versions:
     # -- backbones (content-addressed by fingerprint, shared by versions) ------------------------------------
     def trained_fixes(self, model: str, version: int) -> set[str]:
         """The voted images a version was trained on: its data.json's fixes in the train split."""
-        data = json.loads(self.fetch_artifact(model, version, "data.json"))
-        return {e["sha256"] for e in data.get("examples", []) if e.get("source") == "fix" and e.get("split") == "train"}
+        return trained_fixes_of(json.loads(self.fetch_artifact(model, version, "data.json")))
 
     def fetch_backbone(self, meta: ModelMetadata) -> bytes:
         """The version's backbone.tflite, verified against the sha256 its metadata records."""
