@@ -293,7 +293,7 @@ class Learner:
             self._news.receipts(model)                   # a newly live version tells the voters it learnt from
             disagree = (self._analyst.disagreements(model, step.live, step.version)
                         if step is not None and step.action == "waiting" else [])
-            self._news.questions(model, self.consensus(), disagree)     # the crowd, within its budget
+            self._news.questions(model, self.consensus, disagree)       # the crowd, within its budget
             return step
         except Exception as err:     # an analysis that cannot run now never stops the votes from flowing
             why = err.message if isinstance(err, AfterDarkError) else f"{type(err).__name__}: {err}"

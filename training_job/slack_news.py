@@ -15,18 +15,19 @@ Example (the learner, after each canary step):
     news = SlackNews(settings, registry, ledger, db, replayer)
     news.canary_step(model, step)      # saves the evidence for the App Home; posts a decision
     news.receipts(model)               # when the live version changed: the receipts
-    news.questions(model, consensus, disagreements)     # at most once a minute
+    news.questions(model, learner.consensus, disagreements)     # at most once a minute
 """
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from slack_sdk.errors import SlackApiError
 
 from layers.config import Settings
 from layers.edge.media import MediaLinks
 from layers.errors import AfterDarkError
-from layers.ledger import Ledger
+from layers.ledger import Consensus, Ledger
 from layers.ledger.outreach import QuestionLog, ReceiptBook
 from layers.ledger.standing import Standing
 from layers.registry import Registry, image_key
@@ -92,14 +93,16 @@ class SlackNews:
             print(f"[slack] v{live} is live: {sent} vote receipts sent", flush=True)
         return sent
 
-    def questions(self, model: str, consensus, disagreements: list[str], now: float | None = None) -> int:
-        """Ask the review channel about the most useful images, within the budget. Returns how many."""
+    def questions(self, model: str, consensus: Callable[[], Consensus], disagreements: list[str],
+                  now: float | None = None) -> int:
+        """Ask the review channel about the most useful images, within the budget (`consensus` is read only
+        when a question may be asked). Returns how many."""
         slack, now = self.settings.slack, time.time() if now is None else now
         if self.client is None or not slack.review_channel or slack.questions_per_hour <= 0 \
                 or now - self._asked_at < QUESTIONS_EVERY_S:
             return 0
         self._asked_at = now
-        quarantined = sorted(consensus.quarantined.items(), key=lambda kv: -int(kv[1].get("votes") or 0))
+        quarantined = sorted(consensus().quarantined.items(), key=lambda kv: -int(kv[1].get("votes") or 0))
         candidates = [(sha, f"the votes are {q.get('reason', 'undecided')}", q.get("label")) for sha, q in quarantined]
         candidates += [(sha, "the live version and the canary disagree on it", None) for sha in disagreements]
         asked = 0

@@ -253,11 +253,11 @@ def test_questions_to_the_crowd_keep_to_the_budget_and_never_repeat_an_image_in_
     before = len(receiver.calls("chat.postMessage"))
     news = SlackNews(mine, registry, Ledger(db), db, Replayer(mine, store))
     t0 = time.time()
-    assert news.questions(model, agreed, [], now=t0) == 2                  # the hour's budget
-    assert news.questions(model, agreed, [], now=t0 + 1) == 0              # at most once a minute
-    assert news.questions(model, agreed, [shas[0]], now=t0 + 61) == 0      # the budget is spent
+    assert news.questions(model, lambda: agreed, [], now=t0) == 2                  # the hour's budget
+    assert news.questions(model, lambda: agreed, [], now=t0 + 1) == 0              # at most once a minute
+    assert news.questions(model, lambda: agreed, [shas[0]], now=t0 + 61) == 0      # the budget is spent
     again = SlackNews(mine, registry, Ledger(db), db, Replayer(mine, store))   # another trainer
-    assert again.questions(model, agreed, [], now=t0 + 120) == 0
+    assert again.questions(model, lambda: agreed, [], now=t0 + 120) == 0
     posted = [b for b, _ in receiver.calls("chat.postMessage")[before:] if "Which is it?" in json.dumps(b)]
     assert len(posted) == 2 and all(b["channel"] == "C-REVIEW" for b in posted)
     asked = [next(e["value"] for blk in b["blocks"] if blk["type"] == "actions" for e in blk["elements"]) for b in posted]
