@@ -289,6 +289,14 @@ def make_consumer(settings: KafkaSettings, topic: str | tuple[str, ...], group: 
         raise Unavailable(f"Kafka unreachable at {settings.bootstrap}: {err}") from err
 
 
+def dead_letter(sink: "EventSink", record, reason: str, what: str) -> None:
+    """Send a consumed record that cannot be processed to the dead letters (acks=all), with why; logged."""
+    print(f"[{what}] dead-letter offset {record.offset}: {reason}", flush=True)
+    sink.send(sink.settings.topics.dead_letter, DeadLetter(
+        source_topic=record.topic, partition=record.partition, offset=record.offset, reason=reason,
+        payload=(record.value or b"").decode("utf-8", "replace"), created_at_ms=now_ms()))
+
+
 def process_then_commit(consumer, polled: dict, work: Callable[[list], Any], what: str, retry_s: float
                         ) -> tuple[bool, Any]:
     """At-least-once for a consumer of a polled batch: `work` on its records, then the commit. When `work`

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from layers.config import Settings
-from layers.events import (IMAGE_HEADER, DeadLetter, DecoyRecord, EventSink, Malformed, decode, make_consumer,
-                           now_ms, process_then_commit)
+from layers.events import (IMAGE_HEADER, DecoyRecord, EventSink, Malformed, dead_letter, decode, make_consumer,
+                           process_then_commit)
 from layers.images import sha256_hex
 from layers.registry import decoy_key
 from layers.store import BlobStore
@@ -108,10 +108,7 @@ class DecoyArchiver:
             done.stored += w.result()
             done.present += not w.result()
         for r, reason in dead:
-            print(f"[archive] dead-letter offset {r.offset}: {reason}", flush=True)
-            self.sink.send(self.settings.kafka.topics.dead_letter, DeadLetter(
-                source_topic=r.topic, partition=r.partition, offset=r.offset, reason=reason,
-                payload=(r.value or b"").decode("utf-8", "replace"), created_at_ms=now_ms()))
+            dead_letter(self.sink, r, reason, "archive")
             done.dead.append(reason)
         return done
 

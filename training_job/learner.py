@@ -31,8 +31,8 @@ from layers.config import Settings
 from layers.db import Database
 from layers import metrics
 from layers.errors import AfterDarkError, BadInput, Unavailable
-from layers.events import (CommandRecord, DeadLetter, EventSink, Malformed, announce, decode,
-                           make_consumer, now_ms, process_then_commit)
+from layers.events import (CommandRecord, EventSink, Malformed, announce, dead_letter, decode, make_consumer,
+                           process_then_commit)
 from layers.ledger import Consensus, GoldAnswers, Ledger, LedgerSnapshot, Position, Recorded, TrainingRuns, Vote, VoterBoard
 from layers.registry import AuditLog, ModelMetadata, Registry, image_key
 from layers.registry.keys import DECOY_PREFIX
@@ -132,10 +132,7 @@ class Learner:
                 votes.append(Recorded(v, Position(r.topic, r.partition, r.offset)))
         inserted = self._record(votes, records, dead)
         for r, reason in dead:
-            print(f"[consume] dead-letter offset {r.offset}: {reason}", flush=True)
-            self.sink.send(self.settings.kafka.topics.dead_letter, DeadLetter(
-                source_topic=r.topic, partition=r.partition, offset=r.offset, reason=reason,
-                payload=(r.value or b"").decode("utf-8", "replace"), created_at_ms=now_ms()))
+            dead_letter(self.sink, r, reason, "consume")
         failpoint("after-ledger-insert")
         if votes:
             metrics.INGESTED_VOTES.labels(self.cfg.model).inc(inserted)
